@@ -1,0 +1,198 @@
+#include "mmu/address_space.h"
+
+#include <algorithm>
+
+namespace mmu {
+
+namespace {
+// Linux keeps this much unmapped space below a grows-down stack (stack_guard_gap).
+constexpr uint64_t kStackGuardGap = 256 * kPageSize;
+// Room left above "anywhere" mappings for the main stack.
+constexpr uint64_t kStackReserve = uint64_t{128} << 20;
+}  // namespace
+
+AddressSpace::AddressSpace(FramePool& pool, const AddressSpaceConfig& config, VirtAddr limit)
+    : pool_(pool),
+      config_(config),
+      limit_(limit),
+      tlbs_(config.tlbs ? config.tlbs : &no_tlbs_),
+      mmap_lock_(pool.vcpu_slots()),
+      counters_(pool.vcpu_slots()),
+      rss_split_(new RssSlot[pool.vcpu_slots()]) {}
+
+AddressSpace::~AddressSpace() = default;
+
+void AddressSpace::teardown() {
+  MmapWriteGuard g(mmap_lock_, 0);
+  auto batch = make_batch(0);
+  zap_range_locked(batch, 0, 0, limit_);
+  vmas_.remove(0, limit_);
+  batch.finish();
+}
+
+int64_t AddressSpace::rss_pages() const {
+  int64_t n = rss_shared_.load(std::memory_order_relaxed);
+  for (uint32_t i = 0; i < pool_.vcpu_slots(); ++i) n += rss_split_[i].value.load(std::memory_order_relaxed);
+  return n;
+}
+
+std::vector<Vma> AddressSpace::vmas(VcpuId v) {
+  MmapReadGuard g(mmap_lock_, v);
+  std::vector<Vma> out;
+  vmas_.for_each([&](const Vma& vma) { out.push_back(vma); });
+  return out;
+}
+
+void AddressSpace::inject_table_ctor_failures(uint64_t skip, uint64_t count) {
+  ctor_fail_skip_.store(static_cast<int64_t>(skip), std::memory_order_relaxed);
+  ctor_fail_count_.store(static_cast<int64_t>(count), std::memory_order_relaxed);
+}
+
+bool AddressSpace::table_ctor_should_fail() {
+  if (ctor_fail_count_.load(std::memory_order_relaxed) <= 0) return false;
+  if (ctor_fail_skip_.fetch_sub(1, std::memory_order_relaxed) > 0) return false;
+  return ctor_fail_count_.fetch_sub(1, std::memory_order_relaxed) > 0;
+}
+
+MmResult AddressSpace::map(VcpuId v, const MapRequest& req) {
+  if (req.length == 0 || (req.prot & ~(kProtRead | kProtWrite | kProtExec))) return MmResult::failure(MmError::InvalidArgument);
+  const auto length = page_ceil(req.length);
+  if (!length || *length > limit_) return MmResult::failure(MmError::NoMemory);
+  const bool fixed = req.placement == MapPlacement::Fixed || req.placement == MapPlacement::FixedNoReplace;
+  if (fixed && !is_page_aligned(req.addr)) return MmResult::failure(MmError::InvalidArgument);
+  if (fixed && (req.addr > limit_ - *length)) return MmResult::failure(MmError::NoMemory);
+  if (req.kind == VmaKind::FilePrivate && (!req.source || !is_page_aligned(req.source_offset)))
+    return MmResult::failure(MmError::InvalidArgument);
+  MapRequest r = req;
+  r.length = *length;
+  MmapWriteGuard g(mmap_lock_, v);
+  counters_.slot(v).add(MmuCounter::MmapCalls);
+  return map_locked(v, r);
+}
+
+MmResult AddressSpace::map_locked(VcpuId v, const MapRequest& req) {
+  VirtAddr start = 0;
+  const uint64_t length = req.length;
+  switch (req.placement) {
+    case MapPlacement::Fixed:
+      start = req.addr;
+      if (vmas_.overlaps(start, start + length)) unmap_locked(v, start, start + length);
+      break;
+    case MapPlacement::FixedNoReplace:
+      start = req.addr;
+      if (vmas_.overlaps(start, start + length)) return MmResult::failure(MmError::AlreadyMapped);
+      break;
+    case MapPlacement::Hint:
+    case MapPlacement::Anywhere: {
+      const VirtAddr hint = page_floor(req.addr);
+      if (req.placement == MapPlacement::Hint && hint >= config_.mmap_floor && hint <= limit_ - length &&
+          !vmas_.overlaps(hint, hint + length)) {
+        start = hint;
+        break;
+      }
+      const VirtAddr ceiling = config_.mmap_ceiling ? std::min(config_.mmap_ceiling, limit_) : limit_ - kStackReserve;
+      auto gap = vmas_.find_gap_top_down(length, config_.mmap_floor, ceiling);
+      // Below the preferred area failed: try the whole space, as Linux falls back bottom-up.
+      if (!gap) gap = vmas_.find_gap_top_down(length, config_.mmap_floor, limit_);
+      if (!gap) return MmResult::failure(MmError::NoMemory);
+      start = *gap;
+      break;
+    }
+  }
+  Vma vma;
+  vma.start = start;
+  vma.end = start + length;
+  vma.prot = req.prot;
+  vma.kind = req.kind;
+  vma.flags = req.flags;
+  vma.name = req.name;
+  if (req.kind == VmaKind::FilePrivate) {
+    vma.source = req.source;
+    vma.source_offset = req.source_offset;
+    vma.source_end = req.source_offset + req.source_length;
+  }
+  vmas_.insert(std::move(vma));
+  return MmResult::success(start);
+}
+
+void AddressSpace::unmap_locked(VcpuId v, VirtAddr start, VirtAddr end) {
+  auto batch = make_batch(v);
+  zap_range_locked(batch, v, start, end);
+  vmas_.remove(start, end);
+  batch.finish();
+}
+
+MmResult AddressSpace::unmap(VcpuId v, VirtAddr addr, uint64_t length) {
+  if (!is_page_aligned(addr) || length == 0) return MmResult::failure(MmError::InvalidArgument);
+  const auto len = page_ceil(length);
+  if (!len || addr >= limit_ || *len > limit_ - addr) return MmResult::failure(MmError::InvalidArgument);
+  MmapWriteGuard g(mmap_lock_, v);
+  counters_.slot(v).add(MmuCounter::MunmapCalls);
+  unmap_locked(v, addr, addr + *len);
+  return MmResult::success(0);
+}
+
+MmResult AddressSpace::protect(VcpuId v, VirtAddr addr, uint64_t length, uint8_t prot) {
+  if (!is_page_aligned(addr) || (prot & ~(kProtRead | kProtWrite | kProtExec)))
+    return MmResult::failure(MmError::InvalidArgument);
+  if (length == 0) return MmResult::success(0);
+  const auto len = page_ceil(length);
+  if (!len || addr >= limit_ || *len > limit_ - addr) return MmResult::failure(MmError::NoMemory);
+  MmapWriteGuard g(mmap_lock_, v);
+  counters_.slot(v).add(MmuCounter::MprotectCalls);
+  const VirtAddr end = addr + *len;
+  if (!vmas_.fully_mapped(addr, end)) return MmResult::failure(MmError::NoMemory);
+  auto batch = make_batch(v);
+  change_protection_locked(batch, v, addr, end, prot);
+  vmas_.protect(addr, end, prot);
+  batch.finish();
+  return MmResult::success(0);
+}
+
+void AddressSpace::set_brk_base(VcpuId v, VirtAddr base) {
+  MmapWriteGuard g(mmap_lock_, v);
+  brk_base_ = brk_end_ = base;
+}
+
+VirtAddr AddressSpace::brk(VcpuId v, VirtAddr new_end) {
+  MmapWriteGuard g(mmap_lock_, v);
+  if (new_end < brk_base_ || new_end >= limit_) return brk_end_;
+  const VirtAddr old_top = *page_ceil(brk_end_);
+  const VirtAddr new_top = *page_ceil(new_end);
+  if (new_top > old_top) {
+    if (vmas_.overlaps(old_top, new_top)) return brk_end_;
+    MapRequest r;
+    r.addr = old_top;
+    r.length = new_top - old_top;
+    r.prot = kProtRead | kProtWrite;
+    r.placement = MapPlacement::FixedNoReplace;
+    r.flags = kVmaHeap;
+    r.name = "[heap]";
+    if (!map_locked(v, r).ok()) return brk_end_;
+  } else if (new_top < old_top) {
+    unmap_locked(v, new_top, old_top);
+  }
+  brk_end_ = new_end;
+  return brk_end_;
+}
+
+AddressSpace::StackGrowth AddressSpace::stack_growth_for_locked(VirtAddr addr) const {
+  const Vma* stack = vmas_.find_above(addr);
+  if (!stack || !(stack->flags & kVmaGrowsDown) || addr >= stack->start) return StackGrowth::NotAStack;
+  const VirtAddr new_start = page_floor(addr);
+  if (stack->end - new_start > config_.max_stack) return StackGrowth::NotAStack;
+  const Vma* below = vmas_.find_below(stack->start);
+  if (below && (new_start < below->end || new_start - below->end < kStackGuardGap)) return StackGrowth::NotAStack;
+  return StackGrowth::Grow;
+}
+
+bool AddressSpace::grow_stack(VcpuId v, VirtAddr addr) {
+  MmapWriteGuard g(mmap_lock_, v);
+  if (vmas_.find(addr)) return true;  // another vCPU grew it meanwhile
+  if (stack_growth_for_locked(addr) != StackGrowth::Grow) return false;
+  vmas_.extend_down(vmas_.find_above(addr)->start, page_floor(addr));
+  counters_.slot(v).add(MmuCounter::FaultStackGrowth);
+  return true;
+}
+
+}  // namespace mmu

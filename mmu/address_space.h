@@ -1,0 +1,138 @@
+// An address space: VMAs under an mmap lock, page tables of one paging format, a locking
+// scheme for changing them, and the fault handler that ties them together.
+//
+// This base class holds what does not depend on the paging format or scheme (VMAs, the mmap
+// lock, brk, argument checking, counters); PagedAddressSpace<Format, Scheme> implements the
+// page-table work. make_address_space() picks the pair at run time.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mmu/frame_pool.h"
+#include "mmu/mmap_lock.h"
+#include "mmu/mmu_counters.h"
+#include "mmu/shootdown_batch.h"
+#include "mmu/spin_lock.h"
+#include "mmu/thread_annotations.h"
+#include "mmu/tlb_shootdown.h"
+#include "mmu/vma_tree.h"
+
+namespace mmu {
+
+struct AddressSpaceConfig {
+  PagingMode paging = PagingMode::X86_64;
+  SchemeKind scheme = SchemeKind::Split;
+  RssMode rss = RssMode::PerVcpu;
+  // Mappings placed "anywhere" go top-down below mmap_ceiling and above mmap_floor;
+  // 0 picks Linux-like defaults for the format.
+  VirtAddr mmap_ceiling = 0;
+  VirtAddr mmap_floor = 0x10000;  // vm.mmap_min_addr
+  uint64_t max_stack = uint64_t{8} << 20;
+  // Who caches translations of this space; nullptr: nobody.
+  TlbShootdown* tlbs = nullptr;
+  uint32_t id = 1;  // owner tag written to frame descriptors (for the reclaimer)
+};
+
+class AddressSpace {
+ public:
+  virtual ~AddressSpace();
+  AddressSpace(const AddressSpace&) = delete;
+  AddressSpace& operator=(const AddressSpace&) = delete;
+
+  // The fault handler: a guest-physical page and the permissions it grants now, or why not.
+  // Called on every emulated TLB miss, by any vCPU, concurrently.
+  virtual Translation translate(VcpuId v, VirtAddr addr, Access access) = 0;
+
+  // mmap: returns the mapped address. Fixed placement replaces what was there.
+  MmResult map(VcpuId v, const MapRequest& request) EMU_EXCLUDES(mmap_lock_);
+  MmResult unmap(VcpuId v, VirtAddr addr, uint64_t length) EMU_EXCLUDES(mmap_lock_);
+  MmResult protect(VcpuId v, VirtAddr addr, uint64_t length, uint8_t prot) EMU_EXCLUDES(mmap_lock_);
+  // The heap: set_brk_base once (the loader, at the end of the data segment), then brk()
+  // like the syscall: returns the new break, or the old one if it could not move.
+  void set_brk_base(VcpuId v, VirtAddr base) EMU_EXCLUDES(mmap_lock_);
+  VirtAddr brk(VcpuId v, VirtAddr new_end) EMU_EXCLUDES(mmap_lock_);
+
+  PagingMode paging_mode() const { return config_.paging; }
+  SchemeKind scheme() const { return config_.scheme; }
+  RssMode rss_mode() const { return config_.rss; }
+  uint32_t id() const { return config_.id; }
+  virtual VirtAddr virt_limit() const = 0;
+  // Guest-physical address of the root table (what CR3 would hold).
+  virtual PhysAddr root_table() const = 0;
+
+  int64_t rss_pages() const;
+  std::vector<Vma> vmas(VcpuId v) EMU_EXCLUDES(mmap_lock_);
+  FramePool& pool() const { return pool_; }
+  MmuCounters& counters() { return counters_; }
+  const MmuCounters& counters() const { return counters_; }
+  // Called in every wait loop of a vCPU (mmap lock, entries in transition): the emulator
+  // serves its mailbox there.
+  void set_wait_hook(WaitHook hook) { mmap_lock_.set_wait_hook(std::move(hook)); }
+  // Test seam (seed 002's note): the next `count` page-table constructors after `skip` more
+  // successes fail, as ptlock_alloc can.
+  void inject_table_ctor_failures(uint64_t skip, uint64_t count);
+
+ protected:
+  AddressSpace(FramePool& pool, const AddressSpaceConfig& config, VirtAddr limit);
+
+  // Page-table side of unmap/protect, with the mmap lock held for write. They record what
+  // must be flushed and freed in the batch, which the caller finishes after the change.
+  virtual void zap_range_locked(ShootdownBatch& batch, VcpuId v, VirtAddr start, VirtAddr end)
+      EMU_REQUIRES(mmap_lock_) = 0;
+  virtual void change_protection_locked(ShootdownBatch& batch, VcpuId v, VirtAddr start, VirtAddr end,
+                                        uint8_t prot) EMU_REQUIRES(mmap_lock_) = 0;
+
+  enum class StackGrowth : uint8_t { NotAStack, Grow };
+  // A fault below a grows-down VMA that may extend it (checked again under the write lock).
+  StackGrowth stack_growth_for_locked(VirtAddr addr) const EMU_REQUIRES_SHARED(mmap_lock_);
+  bool grow_stack(VcpuId v, VirtAddr addr) EMU_EXCLUDES(mmap_lock_);
+
+  void rss_add(VcpuId v, int64_t delta) {
+    if (config_.rss == RssMode::SharedAtomic) {
+      rss_shared_.fetch_add(delta, std::memory_order_relaxed);
+    } else {
+      auto& c = rss_split_[v].value;
+      c.store(c.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+    }
+  }
+  bool table_ctor_should_fail();
+  ShootdownBatch make_batch(VcpuId v) { return ShootdownBatch(*this, *tlbs_, pool_, counters_.slot(v), v); }
+  // Unmaps everything; derived destructors call it while the tables still exist.
+  void teardown();
+
+  FramePool& pool_;
+  const AddressSpaceConfig config_;
+  const VirtAddr limit_;
+  TlbShootdown* tlbs_;
+  MmapLock mmap_lock_;
+  VmaTree vmas_ EMU_GUARDED_BY(mmap_lock_);
+  // Guards page-table changes in `global`, the upper levels in `split`; unused otherwise.
+  SpinLock page_table_lock_;
+  MmuCounters counters_;
+
+ private:
+  MmResult map_locked(VcpuId v, const MapRequest& request) EMU_REQUIRES(mmap_lock_);
+  void unmap_locked(VcpuId v, VirtAddr start, VirtAddr end) EMU_REQUIRES(mmap_lock_);
+
+  struct alignas(64) RssSlot {
+    std::atomic<int64_t> value{0};
+  };
+  alignas(64) std::atomic<int64_t> rss_shared_{0};
+  std::unique_ptr<RssSlot[]> rss_split_;
+  VirtAddr brk_base_ EMU_GUARDED_BY(mmap_lock_) = 0;
+  VirtAddr brk_end_ EMU_GUARDED_BY(mmap_lock_) = 0;
+  std::atomic<int64_t> ctor_fail_skip_{0};
+  std::atomic<int64_t> ctor_fail_count_{0};
+  NoTlbs no_tlbs_;
+};
+
+// Builds the address space for config.paging x config.scheme over `pool`; nullptr and a
+// reason in *error if the pool cannot back that format (i386 entries reach 4 GiB) or has no
+// frame for the root table.
+std::unique_ptr<AddressSpace> make_address_space(FramePool& pool, const AddressSpaceConfig& config,
+                                                 std::string* error);
+
+}  // namespace mmu

@@ -1,0 +1,40 @@
+// One descriptor per guest-physical frame (Linux's struct page). The split page-table lock
+// of a page-table frame lives here, as seed 002 keeps page->ptl in struct page: the lock
+// scales with the number of tables without growing the tables themselves.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "mmu/spin_lock.h"
+
+namespace mmu {
+
+enum class FrameState : uint8_t {
+  Free,
+  Anon,       // private data page mapped by one pte (rmap says which)
+  PageTable,  // holds a page table of some level
+  Zero,       // the shared zero frame, never freed
+  Internal,   // owned by a user of the pool that is not an address space (tests, loaders)
+};
+
+struct FrameDescriptor {
+  std::atomic<FrameState> state{FrameState::Free};
+  // Page-table level held (1 = pte table) while state is PageTable.
+  std::atomic<uint8_t> table_level{0};
+  // Accessed-bit history kept by the reclaimer's aging.
+  std::atomic<uint8_t> age{0};
+  std::atomic<uint8_t> flags{0};
+  // Address space that owns the frame (page table or anon page), for the reclaimer.
+  std::atomic<uint32_t> owner{0};
+  // Reverse map: guest-physical address of the pte that maps this anon frame.
+  std::atomic<uint64_t> rmap_pte{0};
+  // Split page-table lock, meaningful while state is PageTable (the `ptl` of seed 002).
+  SpinLock ptl;
+  std::atomic<uint32_t> use_count{0};
+  // Guest-virtual address the frame maps (anon) or the base of the range a table covers.
+  std::atomic<uint64_t> vaddr{0};
+};
+static_assert(sizeof(FrameDescriptor) == 32, "descriptors are packed two per cache line");
+
+}  // namespace mmu

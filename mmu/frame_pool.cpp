@@ -1,0 +1,207 @@
+#include "mmu/frame_pool.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace mmu {
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23  // Linux 5.14; older kernels answer EINVAL and we touch pages
+#endif
+
+std::string_view counter_name(PoolCounter c) {
+  static constexpr std::string_view kNames[] = {"frames_allocated", "frames_freed",
+                                                "frame_allocation_failures", "frame_cache_refills",
+                                                "frame_cache_spills", "pool_growths"};
+  static_assert(std::size(kNames) == static_cast<size_t>(PoolCounter::kCount));
+  return kNames[static_cast<size_t>(c)];
+}
+
+namespace {
+[[noreturn]] void corrupted(const char* what, FrameNumber f) {
+  std::fprintf(stderr, "emu mmu: frame pool corrupted: %s (frame %u)\n", what, f);
+  std::abort();
+}
+}  // namespace
+
+std::unique_ptr<FramePool> FramePool::create(const FramePoolConfig& config, std::string* error) {
+  auto fail = [&](std::string msg) {
+    if (error) *error = std::move(msg);
+    return nullptr;
+  };
+  if (config.bytes < 16 * kPageSize || !is_page_aligned(config.bytes))
+    return fail("frame pool size must be a multiple of 4 KiB and at least 64 KiB");
+  if (config.bytes / kPageSize >= kNoFrame) return fail("frame pool larger than 16 TiB");
+  if (config.vcpu_slots == 0) return fail("frame pool needs at least one vCPU slot");
+  if (config.cache_batch == 0) return fail("frame cache batch must be positive");
+  void* p = mmap(nullptr, config.bytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED)
+    return fail("cannot reserve " + std::to_string(config.bytes >> 20) +
+                " MiB of host memory for guest-physical frames: " + std::strerror(errno));
+  return std::unique_ptr<FramePool>(
+      new FramePool(static_cast<uint8_t*>(p), static_cast<uint32_t>(config.bytes / kPageSize), config));
+}
+
+FramePool::FramePool(uint8_t* base, uint32_t frames, const FramePoolConfig& config)
+    : base_(base),
+      frame_count_(frames),
+      vcpu_slots_(config.vcpu_slots),
+      cache_batch_(config.cache_batch),
+      chunk_frames_(std::max<uint64_t>(config.populate_chunk_bytes / kPageSize, 1)),
+      low_watermark_(config.low_watermark ? config.low_watermark : std::max<uint64_t>(frames / 64, 1)),
+      high_watermark_(config.high_watermark ? config.high_watermark : std::max<uint64_t>(frames / 32, 2)),
+      descriptors_(new FrameDescriptor[frames]),
+      caches_(new FrameCache[config.vcpu_slots]),
+      counters_(config.vcpu_slots) {
+  if (config.populate_all) chunk_frames_ = frames;
+  // Frame 0 is the shared zero frame: populate it and never hand it out.
+  populate(0, 1);
+  claim(zero_frame(), FrameState::Zero);
+  populated_.store(1, std::memory_order_release);
+  grow();
+}
+
+FramePool::~FramePool() { munmap(base_, bytes()); }
+
+void FramePool::populate(uint64_t first, uint64_t frames) {
+  uint8_t* start = frame_ptr(static_cast<FrameNumber>(first));
+  if (madvise(start, frames * kPageSize, MADV_POPULATE_WRITE) == 0) return;
+  for (uint64_t i = 0; i < frames; ++i) reinterpret_cast<volatile uint8_t*>(start)[i * kPageSize] = 0;
+}
+
+bool FramePool::grow() {
+  MutexGuard g(grow_lock_);
+  // Someone else may have grown the pool while we waited for the lock.
+  if (shared_count_.load(std::memory_order_acquire) > 0) return true;
+  const uint64_t first = populated_.load(std::memory_order_relaxed);
+  if (first >= frame_count_) return false;
+  const uint64_t n = std::min<uint64_t>(chunk_frames_, frame_count_ - first);
+  populate(first, n);
+  {
+    MutexGuard s(shared_lock_);
+    // Highest first, so that pop_back hands out low frames first (easier to read in traces).
+    for (uint64_t f = first + n; f-- > first;) shared_free_.push_back(static_cast<FrameNumber>(f));
+    shared_count_.store(shared_free_.size(), std::memory_order_release);
+  }
+  populated_.store(first + n, std::memory_order_release);
+  counters_.slot(0).add(PoolCounter::Growths);
+  return true;
+}
+
+bool FramePool::refill(FrameCache& cache) {
+  for (;;) {
+    {
+      MutexGuard s(shared_lock_);
+      const size_t take = std::min<size_t>(cache_batch_, shared_free_.size());
+      if (take > 0) {
+        cache.frames.insert(cache.frames.end(), shared_free_.end() - take, shared_free_.end());
+        shared_free_.resize(shared_free_.size() - take);
+        shared_count_.store(shared_free_.size(), std::memory_order_release);
+        cache.count.store(static_cast<uint32_t>(cache.frames.size()), std::memory_order_relaxed);
+        break;
+      }
+    }
+    if (!grow()) return false;
+  }
+  if (low_hook_ && below_low_watermark()) low_hook_();
+  return true;
+}
+
+void FramePool::spill(FrameCache& cache) {
+  MutexGuard s(shared_lock_);
+  const size_t give = std::min<size_t>(cache_batch_, cache.frames.size());
+  shared_free_.insert(shared_free_.end(), cache.frames.end() - give, cache.frames.end());
+  cache.frames.resize(cache.frames.size() - give);
+  shared_count_.store(shared_free_.size(), std::memory_order_release);
+  cache.count.store(static_cast<uint32_t>(cache.frames.size()), std::memory_order_relaxed);
+}
+
+bool FramePool::should_fail_injected() {
+  if (inject_count_.load(std::memory_order_relaxed) <= 0) return false;
+  if (inject_skip_.fetch_sub(1, std::memory_order_relaxed) > 0) return false;
+  return inject_count_.fetch_sub(1, std::memory_order_relaxed) > 0;
+}
+
+void FramePool::inject_allocation_failures(uint64_t skip, uint64_t count) {
+  inject_skip_.store(static_cast<int64_t>(skip), std::memory_order_relaxed);
+  inject_count_.store(static_cast<int64_t>(count), std::memory_order_relaxed);
+}
+
+void FramePool::claim(FrameNumber f, FrameState state) {
+  FrameDescriptor& d = descriptors_[f];
+  FrameState expected = FrameState::Free;
+  if (!d.state.compare_exchange_strong(expected, state, std::memory_order_acq_rel))
+    corrupted("allocated a frame that is in use", f);
+  d.table_level.store(0, std::memory_order_relaxed);
+  d.age.store(0, std::memory_order_relaxed);
+  d.flags.store(0, std::memory_order_relaxed);
+  d.owner.store(0, std::memory_order_relaxed);
+  d.rmap_pte.store(0, std::memory_order_relaxed);
+  d.use_count.store(1, std::memory_order_relaxed);
+  d.vaddr.store(0, std::memory_order_relaxed);
+}
+
+FrameNumber FramePool::allocate(VcpuId v, FrameState state, FrameFill fill) {
+  auto& stats = counters_.slot(v);
+  if (should_fail_injected()) {
+    stats.add(PoolCounter::AllocationFailures);
+    return kNoFrame;
+  }
+  FrameNumber f;
+  {
+    FrameCache& cache = caches_[v];
+    SpinLockGuard g(cache.lock);
+    if (cache.frames.empty()) {
+      if (!refill(cache)) {
+        stats.add(PoolCounter::AllocationFailures);
+        return kNoFrame;
+      }
+      stats.add(PoolCounter::CacheRefills);
+    }
+    f = cache.frames.back();
+    cache.frames.pop_back();
+    cache.count.store(static_cast<uint32_t>(cache.frames.size()), std::memory_order_relaxed);
+  }
+  claim(f, state);
+  if (fill == FrameFill::Zero) std::memset(frame_ptr(f), 0, kPageSize);
+  stats.add(PoolCounter::Allocations);
+  return f;
+}
+
+void FramePool::free(VcpuId v, FrameNumber f) {
+  if (f == zero_frame() || f >= frame_count_) corrupted("freed the zero frame or a frame out of range", f);
+  if (descriptors_[f].state.exchange(FrameState::Free, std::memory_order_acq_rel) == FrameState::Free)
+    corrupted("freed a frame twice", f);
+  counters_.slot(v).add(PoolCounter::Frees);
+  FrameCache& cache = caches_[v];
+  SpinLockGuard g(cache.lock);
+  cache.frames.push_back(f);
+  cache.count.store(static_cast<uint32_t>(cache.frames.size()), std::memory_order_relaxed);
+  if (cache.frames.size() >= 2 * cache_batch_) {
+    spill(cache);
+    counters_.slot(v).add(PoolCounter::CacheSpills);
+  }
+}
+
+uint64_t FramePool::free_frames() const {
+  // Frames not yet pre-faulted count as free: the pool grows into them on demand.
+  uint64_t n = frame_count_ - populated_.load(std::memory_order_acquire);
+  n += shared_count_.load(std::memory_order_acquire);
+  for (uint32_t i = 0; i < vcpu_slots_; ++i) n += caches_[i].count.load(std::memory_order_relaxed);
+  return n;
+}
+
+std::array<uint64_t, 5> FramePool::count_by_state() const {
+  std::array<uint64_t, 5> n{};
+  for (uint32_t f = 0; f < frame_count_; ++f)
+    ++n[static_cast<size_t>(descriptors_[f].state.load(std::memory_order_acquire))];
+  return n;
+}
+
+}  // namespace mmu

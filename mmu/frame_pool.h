@@ -1,0 +1,130 @@
+// Guest-physical memory: one host mapping carved into 4 KiB frames, with a descriptor per
+// frame and a scalable allocator (per-vCPU caches in front of a shared free list, like the
+// kernel's per-cpu pagesets).
+//
+// The mapping is reserved whole at creation (so an emulator can register it once) and
+// pre-faulted in chunks as the pool grows: a guest fault must never pay for a host
+// first-touch fault, and start-up must not pay for memory the guest never uses.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mmu/frame_descriptor.h"
+#include "mmu/per_vcpu_counters.h"
+#include "mmu/spin_lock.h"
+#include "mmu/thread_annotations.h"
+#include "mmu/types.h"
+
+namespace mmu {
+
+enum class PoolCounter : uint16_t {
+  Allocations,
+  Frees,
+  AllocationFailures,
+  CacheRefills,
+  CacheSpills,
+  Growths,
+  kCount
+};
+std::string_view counter_name(PoolCounter c);
+using PoolCounters = PerVcpuCounters<PoolCounter>;
+
+struct FramePoolConfig {
+  uint64_t bytes = uint64_t{256} << 20;
+  uint32_t vcpu_slots = 64;
+  // Pre-fault granularity as the pool grows; populate_all pre-faults everything at creation.
+  uint64_t populate_chunk_bytes = uint64_t{32} << 20;
+  bool populate_all = false;
+  // Frames moved between a vCPU cache and the shared list at a time.
+  uint32_t cache_batch = 32;
+  // Free-frame watermarks for the reclaimer, in frames; 0 picks 1/64 and 1/32 of the pool.
+  uint64_t low_watermark = 0;
+  uint64_t high_watermark = 0;
+};
+
+enum class FrameFill : uint8_t { Zero, Uninitialized };
+
+class FramePool {
+ public:
+  // Returns nullptr and explains in *error when the configuration or the host refuses.
+  static std::unique_ptr<FramePool> create(const FramePoolConfig& config, std::string* error);
+  ~FramePool();
+  FramePool(const FramePool&) = delete;
+  FramePool& operator=(const FramePool&) = delete;
+
+  uint8_t* host_base() const { return base_; }
+  uint64_t bytes() const { return uint64_t{frame_count_} * kPageSize; }
+  uint32_t frame_count() const { return frame_count_; }
+  uint32_t vcpu_slots() const { return vcpu_slots_; }
+  uint8_t* host(PhysAddr p) const { return base_ + p; }
+  uint8_t* frame_ptr(FrameNumber f) const { return base_ + uint64_t{f} * kPageSize; }
+  FrameDescriptor& descriptor(FrameNumber f) { return descriptors_[f]; }
+  const FrameDescriptor& descriptor(FrameNumber f) const { return descriptors_[f]; }
+  static constexpr FrameNumber zero_frame() { return 0; }
+
+  // A frame in `state`, zeroed if asked, or kNoFrame when the pool is exhausted.
+  [[nodiscard]] FrameNumber allocate(VcpuId v, FrameState state, FrameFill fill);
+  void free(VcpuId v, FrameNumber f);
+
+  uint64_t free_frames() const;
+  uint64_t populated_frames() const { return populated_.load(std::memory_order_acquire); }
+  uint64_t low_watermark() const { return low_watermark_; }
+  uint64_t high_watermark() const { return high_watermark_; }
+  bool below_low_watermark() const { return free_frames() < low_watermark_; }
+  // Called (from the allocating thread) when a refill leaves the pool below the low mark.
+  void set_low_watermark_hook(std::function<void()> hook) { low_hook_ = std::move(hook); }
+
+  // Test seam: the next `count` allocations after `skip` more successes fail.
+  void inject_allocation_failures(uint64_t skip, uint64_t count);
+
+  // Frames per state, counted from the descriptors (for invariant checks; not hot).
+  std::array<uint64_t, 5> count_by_state() const;
+  PoolCounters& counters() { return counters_; }
+  const PoolCounters& counters() const { return counters_; }
+
+ private:
+  struct alignas(64) FrameCache {
+    SpinLock lock;
+    std::atomic<uint32_t> count{0};  // mirrored for free_frames() readers
+    std::vector<FrameNumber> frames EMU_GUARDED_BY(lock);
+  };
+
+  FramePool(uint8_t* base, uint32_t frames, const FramePoolConfig& config);
+  bool should_fail_injected();
+  bool refill(FrameCache& cache) EMU_REQUIRES(cache.lock);
+  void spill(FrameCache& cache) EMU_REQUIRES(cache.lock);
+  // Pre-faults the next chunk and publishes its frames; false when fully grown.
+  bool grow();
+  void populate(uint64_t first_frame, uint64_t frames);
+  void claim(FrameNumber f, FrameState state);
+
+  uint8_t* base_;
+  uint32_t frame_count_;
+  uint32_t vcpu_slots_;
+  uint32_t cache_batch_;
+  uint64_t chunk_frames_;
+  uint64_t low_watermark_;
+  uint64_t high_watermark_;
+  std::unique_ptr<FrameDescriptor[]> descriptors_;
+  std::unique_ptr<FrameCache[]> caches_;
+
+  Mutex shared_lock_;
+  std::vector<FrameNumber> shared_free_ EMU_GUARDED_BY(shared_lock_);
+  std::atomic<uint64_t> shared_count_{0};
+
+  Mutex grow_lock_;
+  std::atomic<uint64_t> populated_{0};
+
+  std::atomic<int64_t> inject_skip_{0};
+  std::atomic<int64_t> inject_count_{0};
+  std::function<void()> low_hook_;
+  PoolCounters counters_;
+};
+
+}  // namespace mmu

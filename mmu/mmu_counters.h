@@ -1,0 +1,46 @@
+// What the address space and its locking scheme count (DESIGN.md: "Each scheme counts what
+// it does"). Names are stable: they are the keys of --stats-json.
+#pragma once
+
+#include <string_view>
+
+#include "mmu/per_vcpu_counters.h"
+
+namespace mmu {
+
+enum class MmuCounter : uint16_t {
+  TranslateHit,         // walk found a usable entry, nothing changed
+  AccessedDirtySet,     // walk set A or D atomically on an existing entry
+  FaultZeroFill,        // minor fault: fresh zeroed frame
+  FaultZeroPage,        // read of an untouched anonymous page: shared zero frame mapped
+  FaultCopyOnWrite,     // first write to a page mapped to the zero frame
+  FaultWriteUpgrade,    // write allowed by the VMA, entry made writable in place
+  FaultFileFill,        // private file-backed page filled from its source
+  FaultStackGrowth,     // grows-down stack extended
+  FaultMajor,           // page read back from backing store
+  FaultSegvMap,
+  FaultSegvAccess,
+  FaultOutOfMemory,
+  FaultRetry,           // fault retried after losing a race or meeting an entry in transition
+  LockAcquisitions,     // page-table locks taken (global/split spin locks, ptebit lock bits)
+  LockContended,        // ... of which had to wait
+  LockWaitNs,           // time spent waiting for them
+  CmpxchgFailures,      // compare-and-swap on an entry that found it changed
+  PopulateRacesLost,    // upper-level table allocated, but another vCPU populated first
+  LeafRacesLost,        // leaf prepared, but another vCPU changed the entry first
+  TablesAllocated,
+  TablesFreed,
+  TableCtorFailures,
+  Shootdowns,
+  ShootdownPages,
+  MmapCalls,
+  MunmapCalls,
+  MprotectCalls,
+  kCount
+};
+
+std::string_view counter_name(MmuCounter c);
+
+using MmuCounters = PerVcpuCounters<MmuCounter>;
+
+}  // namespace mmu

@@ -1,0 +1,422 @@
+// The page-table half of an address space, generic over a paging format F and a locking
+// scheme S: one walker loop over the levels, one fault handler, one teardown, one protection
+// change. Only S::update() differs between schemes, so every scheme runs exactly the same
+// algorithm and differs only in how an entry change is made safe.
+#pragma once
+
+#include <algorithm>
+#include <cstring>
+
+#include "mmu/address_space.h"
+#include "mmu/schemes/entry_slot.h"
+
+namespace mmu {
+
+template <class F, class S>
+class PagedAddressSpace final : public AddressSpace {
+ public:
+  using Pte = PageTableEntry<F>;
+  using Entry = typename F::Entry;
+  using Slot = EntrySlot<F>;
+
+  // The root table comes from the pool; `root` is that frame (allocated by the factory).
+  PagedAddressSpace(FramePool& pool, const AddressSpaceConfig& config, FrameNumber root)
+      : AddressSpace(pool, config, F::kVirtLimit), root_(root) {
+    init_table(root_, F::kLevels, 0);
+  }
+
+  ~PagedAddressSpace() override {
+    teardown();
+    release_table(root_);
+    pool_.free(0, root_);
+  }
+
+  VirtAddr virt_limit() const override { return F::kVirtLimit; }
+  PhysAddr root_table() const override { return PhysAddr{root_} << kPageShift; }
+
+  Translation translate(VcpuId v, VirtAddr addr, Access access) override {
+    auto& stats = counters_.slot(v);
+    if (addr >= F::kVirtLimit) {
+      stats.add(MmuCounter::FaultSegvMap);
+      return {FaultOutcome::SegvMapError};
+    }
+    for (;;) {
+      {
+        MmapReadGuard guard(mmap_lock_, v);
+        Translation t;
+        if (fault_locked(v, addr, access, stats, t) == Step::Done) return t;
+      }
+      // The address is just below a grows-down stack: extend it (needs the lock for write).
+      if (!grow_stack(v, addr)) {
+        stats.add(MmuCounter::FaultSegvMap);
+        return {FaultOutcome::SegvMapError};
+      }
+    }
+  }
+
+ private:
+  enum class Step : uint8_t { Done, GrowStack };
+
+  Slot slot_at(FrameNumber table, int level, VirtAddr addr) const {
+    auto* entries = reinterpret_cast<Entry*>(pool_.frame_ptr(table));
+    return Slot{entries + F::index(addr, level), table, level};
+  }
+  SchemeEnv env(MmuCounters::Slot& stats) { return SchemeEnv{page_table_lock_, pool_, stats}; }
+
+  static uint8_t perms_of(Pte e) {
+    uint8_t p = kPermRead;
+    if (e.is_writable() && e.is_dirty()) p |= kPermWrite;
+    if (e.is_executable()) p |= kPermExec;
+    return p;
+  }
+  static bool permits(Pte e, Access a) {
+    switch (a) {
+      case Access::Read: return true;
+      case Access::Write: return e.is_writable();
+      case Access::Fetch: return e.is_executable();
+    }
+    return false;
+  }
+  static Translation translation(Pte e, int level, VirtAddr addr) {
+    const PhysAddr base = e.address(level);
+    const PhysAddr offset = level > 1 ? (addr & (F::span(level) - 1)) : 0;
+    return {FaultOutcome::Ok, page_floor(base + offset), perms_of(e)};
+  }
+
+  // Sets A (and D for a write) the way the hardware walker does: atomically, and only on the
+  // very entry that was looked at. False if the entry changed meanwhile.
+  bool mark_accessed(const Slot& slot, Pte seen, Access a, MmuCounters::Slot& stats, Pte* result) {
+    const Entry need = Pte::kAccessed | (a == Access::Write ? Pte::kDirty : 0);
+    if ((seen.raw() & need) == need) {
+      stats.add(MmuCounter::TranslateHit);
+      *result = seen;
+      return true;
+    }
+    auto ref = slot.ref();
+    Entry cur = seen.raw();
+    while (!ref.compare_exchange_weak(cur, cur | need, std::memory_order_acq_rel, std::memory_order_acquire)) {
+      if (Pte(cur).identity() != seen.identity()) return false;
+    }
+    stats.add(MmuCounter::AccessedDirtySet);
+    *result = Pte(cur | need);
+    return true;
+  }
+
+  // Page-table constructor: the frame becomes a table of `level` (seed 002: the split lock
+  // is initialised here). May fail, as ptlock_alloc may.
+  FrameNumber alloc_table(VcpuId v, int level, VirtAddr addr, MmuCounters::Slot& stats) {
+    const FrameNumber f = pool_.allocate(v, FrameState::PageTable, FrameFill::Zero);
+    if (f == kNoFrame) return kNoFrame;
+    if (table_ctor_should_fail()) {
+      stats.add(MmuCounter::TableCtorFailures);
+      pool_.free(v, f);
+      return kNoFrame;
+    }
+    init_table(f, level, addr & ~(F::span(level + 1) - 1));
+    stats.add(MmuCounter::TablesAllocated);
+    return f;
+  }
+  void init_table(FrameNumber f, int level, VirtAddr base) {
+    FrameDescriptor& d = pool_.descriptor(f);
+    d.table_level.store(static_cast<uint8_t>(level), std::memory_order_relaxed);
+    d.owner.store(config_.id, std::memory_order_relaxed);
+    d.vaddr.store(base, std::memory_order_relaxed);
+  }
+  // Page-table destructor: nothing may hold the split lock of a table being freed.
+  void release_table(FrameNumber f) {
+    FrameDescriptor& d = pool_.descriptor(f);
+    if (d.ptl.is_locked()) std::abort();
+    d.table_level.store(0, std::memory_order_relaxed);
+  }
+
+  // The whole fault, under the mmap lock held for read. Loops until the access can proceed or
+  // must not; Step::GrowStack asks the caller to extend a stack and come back.
+  Step fault_locked(VcpuId v, VirtAddr addr, Access access, MmuCounters::Slot& stats, Translation& out)
+      EMU_REQUIRES_SHARED(mmap_lock_) {
+    for (;;) {
+      // Fast path: a lock-free walk, as the hardware walker would do.
+      FrameNumber table = root_;
+      int level = F::kLevels;
+      Slot slot = slot_at(table, level, addr);
+      Pte e = slot.load();
+      while (level > 1 && e.is_present() && !(F::can_be_large(level) && e.is_large())) {
+        table = e.frame();
+        --level;
+        slot = slot_at(table, level, addr);
+        e = slot.load();
+      }
+      if (e.is_present() && permits(e, access)) {
+        Pte now;
+        if (mark_accessed(slot, e, access, stats, &now)) {
+          out = translation(now, level, addr);
+          return Step::Done;
+        }
+        stats.add(MmuCounter::FaultRetry);
+        continue;
+      }
+
+      // Slow path: the VMA decides.
+      const Vma* vma = vmas_.find(addr);
+      if (!vma) {
+        if (stack_growth_for_locked(addr) == StackGrowth::Grow) return Step::GrowStack;
+        stats.add(MmuCounter::FaultSegvMap);
+        out = {FaultOutcome::SegvMapError};
+        return Step::Done;
+      }
+      if (!vma->allows(access)) {
+        stats.add(MmuCounter::FaultSegvAccess);
+        out = {FaultOutcome::SegvAccessError};
+        return Step::Done;
+      }
+      if (populate_tables(v, addr, stats, slot, level) == Populate::OutOfMemory) {
+        stats.add(MmuCounter::FaultOutOfMemory);
+        out = {FaultOutcome::OutOfMemory};
+        return Step::Done;
+      }
+      const Leaf r = handle_leaf(v, addr, access, *vma, slot, level, stats, out);
+      if (r == Leaf::Done) return Step::Done;
+      stats.add(MmuCounter::FaultRetry);
+      if (r == Leaf::Wait) std::this_thread::yield();
+    }
+  }
+
+  enum class Populate : uint8_t { Ok, OutOfMemory };
+
+  // Walks from the root, allocating missing tables (pte_alloc/pmd_alloc: allocate first,
+  // then publish through the scheme; the loser of a race frees its table). Leaves `slot` at
+  // the leaf entry: level 1, or a large page above it.
+  Populate populate_tables(VcpuId v, VirtAddr addr, MmuCounters::Slot& stats, Slot& slot, int& level) {
+    FrameNumber table = root_;
+    level = F::kLevels;
+    for (;; --level) {
+      slot = slot_at(table, level, addr);
+      if (level == 1) return Populate::Ok;
+      Pte e = slot.load();
+      if (!e.is_present()) {
+        const FrameNumber fresh = alloc_table(v, level - 1, addr, stats);
+        if (fresh == kNoFrame) return Populate::OutOfMemory;
+        const Pte want = Pte::table(PhysAddr{fresh} << kPageShift, level);
+        auto env_ = env(stats);
+        const auto r = S::update(env_, slot, [&](Pte cur) -> std::optional<Pte> {
+          if (!cur.is_none()) return std::nullopt;
+          return want;
+        });
+        if (!r.applied) {
+          // Never published: nobody can have seen it, free it now.
+          stats.add(MmuCounter::PopulateRacesLost);
+          release_table(fresh);
+          pool_.free(v, fresh);
+        }
+        e = slot.load();
+      }
+      if (F::can_be_large(level) && e.is_large()) return Populate::Ok;
+      table = e.frame();
+    }
+  }
+
+  enum class Leaf : uint8_t { Done, Retry, Wait };
+
+  // A fresh private frame for the page at `addr` of `vma`: zeroed, or filled from the file.
+  FrameNumber new_page_frame(VcpuId v, VirtAddr addr, const Vma& vma, const Slot& slot) {
+    const bool from_file = vma.kind == VmaKind::FilePrivate;
+    const FrameNumber f = pool_.allocate(v, FrameState::Anon, from_file ? FrameFill::Uninitialized : FrameFill::Zero);
+    if (f == kNoFrame) return f;
+    if (from_file) {
+      uint8_t* dst = pool_.frame_ptr(f);
+      const uint64_t off = vma.source_offset + (page_floor(addr) - vma.start);
+      size_t got = 0;
+      if (off < vma.source_end) got = vma.source->read(off, dst, std::min<uint64_t>(kPageSize, vma.source_end - off));
+      std::memset(dst + got, 0, kPageSize - got);
+    }
+    // Reverse map before the frame becomes reachable, so a reclaimer never sees it without.
+    FrameDescriptor& d = pool_.descriptor(f);
+    d.owner.store(config_.id, std::memory_order_relaxed);
+    d.vaddr.store(page_floor(addr), std::memory_order_relaxed);
+    d.rmap_pte.store(slot.paddr(pool_), std::memory_order_release);
+    return f;
+  }
+
+  // Installs `want` if the entry still is `seen` (A/D aside). On success the translation is
+  // written to `out`; on a lost race the prepared frame (if any) is freed, never published.
+  Leaf install(VcpuId v, VirtAddr addr, const Slot& slot, Pte seen, Pte want, FrameNumber fresh,
+               MmuCounters::Slot& stats, Translation& out, MmuCounter what) {
+    auto env_ = env(stats);
+    const auto r = S::update(env_, slot, [&](Pte cur) -> std::optional<Pte> {
+      if (cur.identity() != seen.identity()) return std::nullopt;
+      return want;
+    });
+    if (!r.applied) {
+      stats.add(MmuCounter::LeafRacesLost);
+      if (fresh != kNoFrame) pool_.free(v, fresh);
+      return Leaf::Retry;
+    }
+    if (fresh != kNoFrame) rss_add(v, 1);
+    stats.add(what);
+    out = translation(want, 1, addr);
+    return Leaf::Done;
+  }
+
+  Leaf handle_leaf(VcpuId v, VirtAddr addr, Access access, const Vma& vma, const Slot& slot, int level,
+                   MmuCounters::Slot& stats, Translation& out) {
+    const Pte e = slot.load().without_lock();
+    const bool writable = vma.prot & kProtWrite;
+    const bool exec = (vma.prot & kProtExec) || !F::kHasNx;
+    const bool write = access == Access::Write;
+    switch (e.kind()) {
+      case EntryKind::None: {
+        if (vma.kind == VmaKind::Anonymous && !write) {
+          // Untouched anonymous page read: share the zero frame read-only until written.
+          const Pte want = Pte::page(PhysAddr{FramePool::zero_frame()} << kPageShift, false, exec, true, false);
+          return install(v, addr, slot, e, want, kNoFrame, stats, out, MmuCounter::FaultZeroPage);
+        }
+        const FrameNumber f = new_page_frame(v, addr, vma, slot);
+        if (f == kNoFrame) return out_of_memory(stats, out);
+        const Pte want = Pte::page(PhysAddr{f} << kPageShift, writable, exec, true, write);
+        return install(v, addr, slot, e, want, f, stats, out,
+                       vma.kind == VmaKind::Anonymous ? MmuCounter::FaultZeroFill : MmuCounter::FaultFileFill);
+      }
+      case EntryKind::Present: {
+        if (level > 1) {
+          // Large pages are only ever installed from outside (tests); the VMA already allowed
+          // the access, so only A/D or an in-place upgrade can be missing.
+          Pte now;
+          if (permits(e, access) && mark_accessed(slot, e, access, stats, &now)) {
+            out = translation(now, level, addr);
+            return Leaf::Done;
+          }
+          stats.add(MmuCounter::FaultSegvAccess);
+          out = {FaultOutcome::SegvAccessError};
+          return Leaf::Done;
+        }
+        if (write && !e.is_writable() && e.frame() == FramePool::zero_frame()) return copy_on_write(v, addr, slot, e, vma, stats, out);
+        if (permits(e, access)) return Leaf::Retry;  // fixed meanwhile; the fast path takes it
+        // The VMA allows more than the entry (mprotect upgraded it): upgrade in place. No
+        // flush: cached copies are only less permissive.
+        const Pte want = Pte::page(e.address(), writable, exec, true, write || e.is_dirty());
+        return install(v, addr, slot, e, want, kNoFrame, stats, out, MmuCounter::FaultWriteUpgrade);
+      }
+      case EntryKind::ProtNone: {
+        const bool zero = e.frame() == FramePool::zero_frame();
+        const Pte want = Pte::page(e.address(), writable && !zero, exec, true, e.is_dirty());
+        return install(v, addr, slot, e, want, kNoFrame, stats, out, MmuCounter::FaultWriteUpgrade);
+      }
+      case EntryKind::Transition:
+        // The reclaimer owns the page for now: wait for it to finish, never treat it as empty.
+        return Leaf::Wait;
+      case EntryKind::Swap:
+        // Swap-in is the reclaimer's (issue 4); nothing in this build writes swap entries.
+        out = {FaultOutcome::SigBus};
+        return Leaf::Done;
+    }
+    return Leaf::Retry;
+  }
+
+  Leaf out_of_memory(MmuCounters::Slot& stats, Translation& out) {
+    stats.add(MmuCounter::FaultOutOfMemory);
+    out = {FaultOutcome::OutOfMemory};
+    return Leaf::Done;
+  }
+
+  // First write to a page mapped to the zero frame: a private zeroed frame replaces it, and
+  // every other vCPU must drop its read-only copy of the zero page before this one writes.
+  Leaf copy_on_write(VcpuId v, VirtAddr addr, const Slot& slot, Pte seen, const Vma& vma, MmuCounters::Slot& stats,
+                     Translation& out) {
+    const FrameNumber f = new_page_frame(v, addr, vma, slot);
+    if (f == kNoFrame) return out_of_memory(stats, out);
+    const Pte want = Pte::page(PhysAddr{f} << kPageShift, true, (vma.prot & kProtExec) || !F::kHasNx, true, true);
+    const Leaf r = install(v, addr, slot, seen, want, f, stats, out, MmuCounter::FaultCopyOnWrite);
+    if (r == Leaf::Done) {
+      auto batch = make_batch(v);
+      batch.invalidate(page_floor(addr));
+    }
+    return r;
+  }
+
+  // ---- unmap and protection change: the mmap lock is held for write ----
+
+  void zap_range_locked(ShootdownBatch& batch, VcpuId v, VirtAddr start, VirtAddr end) override {
+    auto& stats = counters_.slot(v);
+    zap_table(batch, v, root_, F::kLevels, 0, start, end, stats);
+  }
+
+  // Clears the entries of `table` (covering from `base`) that fall in [start, end). Returns
+  // true when the table is left with no entry at all, so the caller may free it.
+  bool zap_table(ShootdownBatch& batch, VcpuId v, FrameNumber table, int level, VirtAddr base, VirtAddr start,
+                 VirtAddr end, MmuCounters::Slot& stats) {
+    const uint64_t span = F::span(level);
+    const VirtAddr table_end = base + span * F::entries(level);
+    const VirtAddr lo = std::max(start, base);
+    const VirtAddr hi = std::min(end, table_end);
+    auto env_ = env(stats);
+    for (VirtAddr a = lo & ~(span - 1); a < hi; a += span) {
+      const Slot slot = slot_at(table, level, a);
+      const Pte e = slot.load();
+      if (e.is_none()) continue;
+      if (level > 1 && e.is_present() && !(F::can_be_large(level) && e.is_large())) {
+        const FrameNumber child = e.frame();
+        if (!zap_table(batch, v, child, level - 1, a, start, end, stats)) continue;
+        (void)S::update(env_, slot, [](Pte) -> std::optional<Pte> { return Pte(); });
+        release_table(child);
+        batch.free_after_flush(child);
+        stats.add(MmuCounter::TablesFreed);
+        continue;
+      }
+      // A leaf. A large page is cleared only when the range covers it whole.
+      if (level > 1 && (a < start || a + span > end)) continue;
+      const auto r = S::update(env_, slot, [](Pte) -> std::optional<Pte> { return Pte(); });
+      const Pte old = r.before;
+      if (old.kind() == EntryKind::Present) batch.invalidate(a, span);
+      if ((old.kind() == EntryKind::Present || old.kind() == EntryKind::ProtNone) && level == 1 &&
+          old.frame() != FramePool::zero_frame()) {
+        rss_add(v, -1);
+        batch.free_after_flush(old.frame());
+      }
+    }
+    if (level == F::kLevels) return false;  // the root stays
+    // Entries outside the range, or children that kept entries, keep the table alive.
+    auto* entries = reinterpret_cast<Entry*>(pool_.frame_ptr(table));
+    for (unsigned i = 0; i < F::entries(level); ++i)
+      if (!Pte(std::atomic_ref<Entry>(entries[i]).load(std::memory_order_relaxed)).is_none()) return false;
+    return true;
+  }
+
+  void change_protection_locked(ShootdownBatch& batch, VcpuId v, VirtAddr start, VirtAddr end,
+                                uint8_t prot) override {
+    auto& stats = counters_.slot(v);
+    auto env_ = env(stats);
+    const bool accessible = prot != kProtNone;
+    const bool writable = prot & kProtWrite;
+    const bool exec = (prot & kProtExec) || !F::kHasNx;
+    for (VirtAddr a = start; a < end;) {
+      // Find the pte table covering `a`, skipping unpopulated upper entries whole.
+      FrameNumber table = root_;
+      int level = F::kLevels;
+      for (; level > 1; --level) {
+        const Pte e = slot_at(table, level, a).load();
+        if (!e.is_present() || (F::can_be_large(level) && e.is_large())) break;
+        table = e.frame();
+      }
+      if (level > 1) {
+        a = (a & ~(F::span(level) - 1)) + F::span(level);
+        continue;
+      }
+      const Slot slot = slot_at(table, 1, a);
+      bool downgraded = false;
+      (void)S::update(env_, slot, [&](Pte cur) -> std::optional<Pte> {
+        if (cur.kind() != EntryKind::Present && cur.kind() != EntryKind::ProtNone) return std::nullopt;
+        const bool zero = cur.frame() == FramePool::zero_frame();
+        const Pte want = accessible ? Pte::page(cur.address(), writable && !zero, exec, cur.is_accessed(), cur.is_dirty())
+                                    : Pte::protnone(cur.frame(), cur.is_accessed(), cur.is_dirty());
+        downgraded = cur.is_present() && (!want.is_present() || (cur.is_writable() && !want.is_writable()) ||
+                                          (cur.is_executable() && !want.is_executable()));
+        return want;
+      });
+      if (downgraded) batch.invalidate(a);
+      a += kPageSize;
+    }
+  }
+
+  const FrameNumber root_;
+};
+
+}  // namespace mmu

@@ -1,0 +1,61 @@
+// `ptebit` (seed 001): a software lock bit inside each entry. A fault locks the single entry
+// it changes (ptep_lock), at whatever level it is; nothing else is serialised. Unlocking is
+// the store of the new value, done by compare-and-swap so that A/D bits set meanwhile by
+// other vCPUs survive. Reclaim uses clear-and-lock (ptep_clear_and_lock_flush) in the
+// reclaimer issue.
+//
+// The lock bit lives in guest-physical memory, where clang's analysis cannot follow it; the
+// invariant is local: lock_entry() and the release in update() pair up in this one function.
+#pragma once
+
+#include <chrono>
+
+#include "mmu/schemes/entry_slot.h"
+
+namespace mmu {
+
+template <class F>
+struct PteBitScheme {
+  static constexpr SchemeKind kKind = SchemeKind::PteBit;
+  using Pte = PageTableEntry<F>;
+  using Entry = typename F::Entry;
+
+  // Sets the lock bit; returns the entry value with the bit set.
+  static Entry lock_entry(const EntrySlot<F>& slot, MmuCounters::Slot& stats) {
+    auto ref = slot.ref();
+    stats.add(MmuCounter::LockAcquisitions);
+    Entry cur = ref.load(std::memory_order_relaxed);
+    if (!(cur & Pte::kLockBit) &&
+        ref.compare_exchange_strong(cur, cur | Pte::kLockBit, std::memory_order_acquire, std::memory_order_relaxed))
+      return cur | Pte::kLockBit;
+    const auto start = std::chrono::steady_clock::now();
+    spin_until([&] {
+      cur = ref.load(std::memory_order_relaxed);
+      return !(cur & Pte::kLockBit) && ref.compare_exchange_weak(cur, cur | Pte::kLockBit,
+                                                                std::memory_order_acquire,
+                                                                std::memory_order_relaxed);
+    });
+    stats.add(MmuCounter::LockContended);
+    stats.add(MmuCounter::LockWaitNs, static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                          std::chrono::steady_clock::now() - start)
+                                          .count()));
+    return cur | Pte::kLockBit;
+  }
+
+  template <class Change>
+  static UpdateResult<F> update(SchemeEnv& env, const EntrySlot<F>& slot, Change&& change) {
+    Entry cur = lock_entry(slot, env.stats);
+    auto ref = slot.ref();
+    for (;;) {
+      const Pte seen = Pte(cur).without_lock();
+      const std::optional<Pte> want = change(seen);
+      // Release: the new value (never carrying the lock bit), or the old one unlocked.
+      const Entry next = want ? (want->raw() & ~Pte::kLockBit) : seen.raw();
+      if (ref.compare_exchange_weak(cur, next, std::memory_order_release, std::memory_order_relaxed))
+        return {seen, want.has_value()};
+      // Only lock-free A/D updates can change a locked entry; re-evaluate on the new value.
+    }
+  }
+};
+
+}  // namespace mmu

@@ -1,0 +1,38 @@
+// How the MMU asks the emulator to drop cached translations (DESIGN.md decision 7).
+//
+// After an entry that a vCPU may have cached is removed or downgraded, the address space
+// calls flush() and frees nothing until it returns. flush() must return only once every vCPU
+// that may cache a translation of `space` has acknowledged. It is always called with no
+// page-table lock held (the mmap lock may be held: waiters for it serve their mailbox).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "mmu/types.h"
+
+namespace mmu {
+
+class AddressSpace;
+
+struct VirtRange {
+  VirtAddr start;
+  VirtAddr end;
+};
+
+class TlbShootdown {
+ public:
+  virtual ~TlbShootdown() = default;
+  // `ranges` empty means everything of `space`. `requester` is the slot of the calling vCPU,
+  // which flushes its own TLB itself and needs no acknowledgement from itself.
+  virtual void flush(const AddressSpace& space, std::span<const VirtRange> ranges, VcpuId requester) = 0;
+};
+
+// For address spaces nobody caches translations of (MMU-only benchmarks and tests).
+class NoTlbs final : public TlbShootdown {
+ public:
+  void flush(const AddressSpace&, std::span<const VirtRange>, VcpuId) override {}
+};
+
+}  // namespace mmu
