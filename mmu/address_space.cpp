@@ -65,18 +65,21 @@ MmResult AddressSpace::map(VcpuId v, const MapRequest& req) {
     return MmResult::failure(MmError::InvalidArgument);
   MapRequest r = req;
   r.length = *length;
+  // Declared before the guard: flushing and freeing what a fixed map replaced happen after
+  // the mmap lock is released (its destructor runs last).
+  auto batch = make_batch(v);
   MmapWriteGuard g(mmap_lock_, v);
   counters_.slot(v).add(MmuCounter::MmapCalls);
-  return map_locked(v, r);
+  return map_locked(batch, v, r);
 }
 
-MmResult AddressSpace::map_locked(VcpuId v, const MapRequest& req) {
+MmResult AddressSpace::map_locked(ShootdownBatch& batch, VcpuId v, const MapRequest& req) {
   VirtAddr start = 0;
   const uint64_t length = req.length;
   switch (req.placement) {
     case MapPlacement::Fixed:
       start = req.addr;
-      if (vmas_.overlaps(start, start + length)) unmap_locked(v, start, start + length);
+      if (vmas_.overlaps(start, start + length)) unmap_locked(batch, v, start, start + length);
       break;
     case MapPlacement::FixedNoReplace:
       start = req.addr;
@@ -115,20 +118,21 @@ MmResult AddressSpace::map_locked(VcpuId v, const MapRequest& req) {
   return MmResult::success(start);
 }
 
-void AddressSpace::unmap_locked(VcpuId v, VirtAddr start, VirtAddr end) {
-  auto batch = make_batch(v);
+void AddressSpace::unmap_locked(ShootdownBatch& batch, VcpuId v, VirtAddr start, VirtAddr end) {
   zap_range_locked(batch, v, start, end);
   vmas_.remove(start, end);
-  batch.finish();
 }
 
 MmResult AddressSpace::unmap(VcpuId v, VirtAddr addr, uint64_t length) {
   if (!is_page_aligned(addr) || length == 0) return MmResult::failure(MmError::InvalidArgument);
   const auto len = page_ceil(length);
   if (!len || addr >= limit_ || *len > limit_ - addr) return MmResult::failure(MmError::InvalidArgument);
+  // The ptes are cleared under the lock; the flush and the frees follow after it is released
+  // (the batch outlives the guard), so faults elsewhere in the space wait less.
+  auto batch = make_batch(v);
   MmapWriteGuard g(mmap_lock_, v);
   counters_.slot(v).add(MmuCounter::MunmapCalls);
-  unmap_locked(v, addr, addr + *len);
+  unmap_locked(batch, v, addr, addr + *len);
   return MmResult::success(0);
 }
 
@@ -138,14 +142,13 @@ MmResult AddressSpace::protect(VcpuId v, VirtAddr addr, uint64_t length, uint8_t
   if (length == 0) return MmResult::success(0);
   const auto len = page_ceil(length);
   if (!len || addr >= limit_ || *len > limit_ - addr) return MmResult::failure(MmError::NoMemory);
+  auto batch = make_batch(v);
   MmapWriteGuard g(mmap_lock_, v);
   counters_.slot(v).add(MmuCounter::MprotectCalls);
   const VirtAddr end = addr + *len;
   if (!vmas_.fully_mapped(addr, end)) return MmResult::failure(MmError::NoMemory);
-  auto batch = make_batch(v);
   change_protection_locked(batch, v, addr, end, prot);
   vmas_.protect(addr, end, prot);
-  batch.finish();
   return MmResult::success(0);
 }
 
@@ -155,6 +158,7 @@ void AddressSpace::set_brk_base(VcpuId v, VirtAddr base) {
 }
 
 VirtAddr AddressSpace::brk(VcpuId v, VirtAddr new_end) {
+  auto batch = make_batch(v);
   MmapWriteGuard g(mmap_lock_, v);
   if (new_end < brk_base_ || new_end >= limit_) return brk_end_;
   const VirtAddr old_top = *page_ceil(brk_end_);
@@ -168,9 +172,9 @@ VirtAddr AddressSpace::brk(VcpuId v, VirtAddr new_end) {
     r.placement = MapPlacement::FixedNoReplace;
     r.flags = kVmaHeap;
     r.name = "[heap]";
-    if (!map_locked(v, r).ok()) return brk_end_;
+    if (!map_locked(batch, v, r).ok()) return brk_end_;
   } else if (new_top < old_top) {
-    unmap_locked(v, new_top, old_top);
+    unmap_locked(batch, v, new_top, old_top);
   }
   brk_end_ = new_end;
   return brk_end_;

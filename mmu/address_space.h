@@ -114,8 +114,8 @@ class AddressSpace {
   MmuCounters counters_;
 
  private:
-  MmResult map_locked(VcpuId v, const MapRequest& request) EMU_REQUIRES(mmap_lock_);
-  void unmap_locked(VcpuId v, VirtAddr start, VirtAddr end) EMU_REQUIRES(mmap_lock_);
+  MmResult map_locked(ShootdownBatch& batch, VcpuId v, const MapRequest& request) EMU_REQUIRES(mmap_lock_);
+  void unmap_locked(ShootdownBatch& batch, VcpuId v, VirtAddr start, VirtAddr end) EMU_REQUIRES(mmap_lock_);
 
   struct alignas(64) RssSlot {
     std::atomic<int64_t> value{0};

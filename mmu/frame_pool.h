@@ -42,7 +42,7 @@ struct FramePoolConfig {
   uint64_t populate_chunk_bytes = uint64_t{32} << 20;
   bool populate_all = false;
   // Frames moved between a vCPU cache and the shared list at a time.
-  uint32_t cache_batch = 32;
+  uint32_t cache_batch = 64;
   // Free-frame watermarks for the reclaimer, in frames; 0 picks 1/64 and 1/32 of the pool.
   uint64_t low_watermark = 0;
   uint64_t high_watermark = 0;
@@ -68,7 +68,8 @@ class FramePool {
   const FrameDescriptor& descriptor(FrameNumber f) const { return descriptors_[f]; }
   static constexpr FrameNumber zero_frame() { return 0; }
 
-  // A frame in `state`, zeroed if asked, or kNoFrame when the pool is exhausted.
+  // A frame in `state`, zeroed if asked, or kNoFrame when the pool is exhausted. `v` is the
+  // caller's slot: one thread at a time per slot.
   [[nodiscard]] FrameNumber allocate(VcpuId v, FrameState state, FrameFill fill);
   void free(VcpuId v, FrameNumber f);
 
@@ -89,16 +90,21 @@ class FramePool {
   const PoolCounters& counters() const { return counters_; }
 
  private:
+  // Touched only by the thread that owns the slot (the VcpuId contract), so it needs no lock:
+  // a locked instruction per allocation and per free measured about 10% of a fault.
   struct alignas(64) FrameCache {
-    SpinLock lock;
     std::atomic<uint32_t> count{0};  // mirrored for free_frames() readers
-    std::vector<FrameNumber> frames EMU_GUARDED_BY(lock);
+    std::vector<FrameNumber> frames;
+    // Where this slot's next refill starts scanning the shared bitmap. Slots start spread
+    // over the pool so that vCPUs take frames from different places: interleaved frames
+    // would share descriptor cache lines and bounce them between vCPUs on every claim.
+    size_t cursor = 0;
   };
 
   FramePool(uint8_t* base, uint32_t frames, const FramePoolConfig& config);
   bool should_fail_injected();
-  bool refill(FrameCache& cache) EMU_REQUIRES(cache.lock);
-  void spill(FrameCache& cache) EMU_REQUIRES(cache.lock);
+  bool refill(FrameCache& cache);
+  void spill(FrameCache& cache);
   // Pre-faults the next chunk and publishes its frames; false when fully grown.
   bool grow();
   void populate(uint64_t first_frame, uint64_t frames);
@@ -114,9 +120,14 @@ class FramePool {
   std::unique_ptr<FrameDescriptor[]> descriptors_;
   std::unique_ptr<FrameCache[]> caches_;
 
+  // The shared free frames as a bitmap scanned next-fit from a cursor, so that a refill hands
+  // out runs of neighbouring frames however shuffled the frees were: with a LIFO list the
+  // frames scatter over the pool and each fault pays host TLB and prefetch misses (measured:
+  // the one-thread fault rate fell from 4.1 to 2.5 M/s after a few multi-thread runs).
   Mutex shared_lock_;
-  std::vector<FrameNumber> shared_free_ EMU_GUARDED_BY(shared_lock_);
+  std::vector<uint64_t> shared_free_ EMU_GUARDED_BY(shared_lock_);
   std::atomic<uint64_t> shared_count_{0};
+  void release_to_shared_locked(FrameNumber f) EMU_REQUIRES(shared_lock_) { shared_free_[f >> 6] |= uint64_t{1} << (f & 63); }
 
   Mutex grow_lock_;
   std::atomic<uint64_t> populated_{0};

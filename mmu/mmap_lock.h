@@ -3,8 +3,11 @@
 // Readers take it on every emulated TLB miss, so a shared counter would bounce one cache
 // line between all vCPUs. Instead each vCPU slot has its own reader flag (a "big reader"
 // lock): a reader sets its flag then checks the writer word; a writer sets the writer word
-// then waits for every flag to clear. Both sides use sequentially consistent store-then-load,
-// so at least one of them sees the other (Dekker).
+// then waits for every flag to clear. Each side must see the other's store before its own
+// load (Dekker). Writers are rare and readers are hot, so the fence is made asymmetric: the
+// writer runs membarrier(2), which puts a full barrier on every CPU running this process,
+// and the reader needs only a compiler barrier. Where membarrier is unavailable both sides
+// fall back to sequentially consistent store-then-load.
 //
 // Waiting on either side calls the wait hook, so a vCPU can serve its mailbox (TLB shootdown
 // requests) while it waits: the holder may itself be waiting for that vCPU's acknowledgement.
@@ -25,16 +28,21 @@ using WaitHook = std::function<void(VcpuId)>;
 
 class EMU_CAPABILITY("mmap_lock") MmapLock {
  public:
-  explicit MmapLock(uint32_t slots) : readers_(new ReaderSlot[slots]), slots_(slots) {}
+  explicit MmapLock(uint32_t slots);
 
   void set_wait_hook(WaitHook hook) { wait_hook_ = std::move(hook); }
 
   void lock_shared(VcpuId v) EMU_ACQUIRE_SHARED() {
     auto& flag = readers_[v].active;
     for (;;) {
-      flag.store(1, std::memory_order_seq_cst);
+      if (asymmetric_fence_) {
+        flag.store(1, std::memory_order_relaxed);
+        std::atomic_signal_fence(std::memory_order_seq_cst);  // the writer's membarrier does the rest
+      } else {
+        flag.store(1, std::memory_order_seq_cst);
+      }
       if (writer_.load(std::memory_order_seq_cst) == 0) return;
-      flag.store(0, std::memory_order_seq_cst);  // let the writer in, then try again
+      flag.store(0, std::memory_order_release);  // let the writer in, then try again
       wait_while([&] { return writer_.load(std::memory_order_acquire) != 0; }, v);
     }
   }
@@ -47,6 +55,7 @@ class EMU_CAPABILITY("mmap_lock") MmapLock {
     // Writers queue on a plain mutex; they are rare (mmap, munmap, mprotect, brk).
     while (!writer_mutex_.try_lock()) wait_once(v);
     writer_.store(1, std::memory_order_seq_cst);
+    if (asymmetric_fence_) heavy_fence();
     for (uint32_t i = 0; i < slots_; ++i)
       wait_while([&] { return readers_[i].active.load(std::memory_order_seq_cst) != 0; }, v);
   }
@@ -64,6 +73,7 @@ class EMU_CAPABILITY("mmap_lock") MmapLock {
   };
 
   void wait_once(VcpuId v);
+  static void heavy_fence();
   template <class Cond>
   void wait_while(Cond&& cond, VcpuId v) {
     while (cond()) wait_once(v);
@@ -74,6 +84,7 @@ class EMU_CAPABILITY("mmap_lock") MmapLock {
   alignas(64) std::atomic<uint32_t> writer_{0};
   std::mutex writer_mutex_;
   WaitHook wait_hook_;
+  bool asymmetric_fence_;
 };
 
 class EMU_SCOPED_CAPABILITY MmapReadGuard {

@@ -348,11 +348,23 @@ class PagedAddressSpace final : public AddressSpace {
     const VirtAddr lo = std::max(start, base);
     const VirtAddr hi = std::min(end, table_end);
     auto env_ = env(stats);
+    if (level == 1) {
+      // One lock acquisition for the whole pte table, as zap_pte_range does.
+      S::with_table(env_, slot_at(table, 1, lo), [&] {
+        for (VirtAddr a = lo; a < hi; a += kPageSize) {
+          const Slot slot = slot_at(table, 1, a);
+          if (slot.load().is_none()) continue;
+          const auto r = S::update_in_table(env_, slot, [](Pte) -> std::optional<Pte> { return Pte(); });
+          forget_leaf(batch, v, r.before, a, kPageSize);
+        }
+      });
+      return table_is_empty(table, level);
+    }
     for (VirtAddr a = lo & ~(span - 1); a < hi; a += span) {
       const Slot slot = slot_at(table, level, a);
       const Pte e = slot.load();
       if (e.is_none()) continue;
-      if (level > 1 && e.is_present() && !(F::can_be_large(level) && e.is_large())) {
+      if (e.is_present() && !(F::can_be_large(level) && e.is_large())) {
         const FrameNumber child = e.frame();
         if (!zap_table(batch, v, child, level - 1, a, start, end, stats)) continue;
         (void)S::update(env_, slot, [](Pte) -> std::optional<Pte> { return Pte(); });
@@ -361,19 +373,28 @@ class PagedAddressSpace final : public AddressSpace {
         stats.add(MmuCounter::TablesFreed);
         continue;
       }
-      // A leaf. A large page is cleared only when the range covers it whole.
-      if (level > 1 && (a < start || a + span > end)) continue;
+      // A large page: cleared only when the range covers it whole. Its frames are not ours
+      // (only tests install large pages), so only the translation goes.
+      if (a < start || a + span > end) continue;
       const auto r = S::update(env_, slot, [](Pte) -> std::optional<Pte> { return Pte(); });
-      const Pte old = r.before;
-      if (old.kind() == EntryKind::Present) batch.invalidate(a, span);
-      if ((old.kind() == EntryKind::Present || old.kind() == EntryKind::ProtNone) && level == 1 &&
-          old.frame() != FramePool::zero_frame()) {
-        rss_add(v, -1);
-        batch.free_after_flush(old.frame());
-      }
+      if (r.before.is_present()) batch.invalidate(a, span);
     }
+    return table_is_empty(table, level);
+  }
+
+  // Accounts for a pte just cleared: flush its translation, free its frame after the flush.
+  void forget_leaf(ShootdownBatch& batch, VcpuId v, Pte old, VirtAddr a, uint64_t span) {
+    if (old.kind() == EntryKind::Present) batch.invalidate(a, span);
+    if ((old.kind() == EntryKind::Present || old.kind() == EntryKind::ProtNone) &&
+        old.frame() != FramePool::zero_frame()) {
+      rss_add(v, -1);
+      batch.free_after_flush(old.frame());
+    }
+  }
+
+  // Entries outside a zapped range, or children that kept entries, keep a table alive.
+  bool table_is_empty(FrameNumber table, int level) const {
     if (level == F::kLevels) return false;  // the root stays
-    // Entries outside the range, or children that kept entries, keep the table alive.
     auto* entries = reinterpret_cast<Entry*>(pool_.frame_ptr(table));
     for (unsigned i = 0; i < F::entries(level); ++i)
       if (!Pte(std::atomic_ref<Entry>(entries[i]).load(std::memory_order_relaxed)).is_none()) return false;

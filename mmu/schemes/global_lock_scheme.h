@@ -16,6 +16,18 @@ struct GlobalLockScheme {
     SpinLockGuard guard(env.page_table_lock, env.stats);
     return apply_change(slot, change, env.stats);
   }
+
+  // Many entries of one table changed under one acquisition (zap_pte_range's way).
+  template <class Body>
+  static void with_table(SchemeEnv& env, const EntrySlot<F>&, Body&& body) {
+    SpinLockGuard guard(env.page_table_lock, env.stats);
+    body();
+  }
+  // An update inside with_table(): the lock is already held.
+  template <class Change>
+  static UpdateResult<F> update_in_table(SchemeEnv& env, const EntrySlot<F>& slot, Change&& change) {
+    return apply_change(slot, change, env.stats);
+  }
 };
 
 }  // namespace mmu

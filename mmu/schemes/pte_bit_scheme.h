@@ -56,6 +56,16 @@ struct PteBitScheme {
       // Only lock-free A/D updates can change a locked entry; re-evaluate on the new value.
     }
   }
+
+  // No table lock: even bulk changes lock each entry on its own.
+  template <class Body>
+  static void with_table(SchemeEnv&, const EntrySlot<F>&, Body&& body) {
+    body();
+  }
+  template <class Change>
+  static UpdateResult<F> update_in_table(SchemeEnv& env, const EntrySlot<F>& slot, Change&& change) {
+    return update(env, slot, change);
+  }
 };
 
 }  // namespace mmu

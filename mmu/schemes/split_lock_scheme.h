@@ -23,6 +23,16 @@ struct SplitLockScheme {
     SpinLockGuard guard(lock_for(env, slot), env.stats);
     return apply_change(slot, change, env.stats);
   }
+
+  template <class Body>
+  static void with_table(SchemeEnv& env, const EntrySlot<F>& slot, Body&& body) {
+    SpinLockGuard guard(lock_for(env, slot), env.stats);
+    body();
+  }
+  template <class Change>
+  static UpdateResult<F> update_in_table(SchemeEnv& env, const EntrySlot<F>& slot, Change&& change) {
+    return apply_change(slot, change, env.stats);
+  }
 };
 
 }  // namespace mmu
