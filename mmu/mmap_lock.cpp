@@ -4,6 +4,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include "mmu/spin_lock.h"
@@ -37,7 +39,12 @@ MmapLock::MmapLock(uint32_t slots)
     : readers_(new ReaderSlot[slots]), slots_(slots), asymmetric_fence_(membarrier_usable()) {}
 
 void MmapLock::heavy_fence() {
-  if (membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0) std::atomic_thread_fence(std::memory_order_seq_cst);
+  // Registered at construction, so this cannot fail short of a kernel bug; abort rather than
+  // run without the barrier the readers rely on.
+  if (membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0) {
+    std::perror("emu mmu: membarrier");
+    std::abort();
+  }
 }
 
 void MmapLock::wait_once(VcpuId v) {
