@@ -63,6 +63,15 @@ class StartLine {
   std::atomic<bool> go_{false};
 };
 
+// Progress on stderr: a live counter on a terminal, a line per tenth in a log.
+void progress(size_t done, size_t total) {
+  static const bool tty = isatty(STDERR_FILENO);
+  if (tty)
+    std::fprintf(stderr, "\rmmu-bench: %zu/%zu measurements", done, total);
+  else if (done * 10 / total != (done - 1) * 10 / total)
+    std::fprintf(stderr, "mmu-bench: %zu/%zu measurements\n", done, total);
+}
+
 [[noreturn]] void die(const std::string& msg) {
   std::fprintf(stderr, "mmu-bench: %s\n", msg.c_str());
   std::exit(1);
@@ -182,10 +191,10 @@ int main(int argc, char** argv) {
   CLI::App app{"emu MMU-only fault benchmark (page_fault1, shared region, memset floor)"};
   std::vector<std::string> schemes{"global", "split", "atomic", "ptebit"};
   std::vector<unsigned> thread_counts{1, 2, 4};
-  std::vector<std::string> workloads{"page_fault1", "shared"};
+  std::vector<std::string> workloads{"page_fault1", "processes", "shared"};
   std::string paging_name = "x86_64", rss_name = "per-vcpu", json_path;
   uint64_t region_mb = 128;
-  unsigned iterations = 4, repetitions = 3;
+  unsigned iterations = 4, repetitions = 5;
   app.add_option("--scheme", schemes, "locking schemes to compare")->check(CLI::IsMember({"global", "split", "atomic", "ptebit"}));
   app.add_option("--threads", thread_counts, "thread counts")->check(CLI::Range(1u, 256u));
   app.add_option("--workload", workloads, "workloads: page_fault1 (threads share one address space), processes "
@@ -247,7 +256,7 @@ int main(int argc, char** argv) {
             MmuCounters::Snapshot warm{};
             (void)private_spaces(*pool, ac, threads, region, 1, warm);
             res.pages_per_sec.push_back(private_spaces(*pool, ac, threads, region, iterations, res.counters));
-            std::fprintf(stderr, "\rmmu-bench: %zu/%zu measurements", ++done, total);
+            progress(++done, total);
             continue;
           }
           auto as = make_address_space(*pool, ac, &err);
@@ -260,12 +269,12 @@ int main(int argc, char** argv) {
           const auto after = as->counters().sum();
           res.pages_per_sec.push_back(rate);
           for (size_t c = 0; c < after.size(); ++c) res.counters[c] += after[c] - before[c];
-          std::fprintf(stderr, "\rmmu-bench: %zu/%zu measurements", ++done, total);
+          progress(++done, total);
         }
       }
     }
   }
-  std::fprintf(stderr, "\n");
+  if (isatty(STDERR_FILENO)) std::fprintf(stderr, "\n");
 
   auto get = [&](const std::string& w, const std::string& s, unsigned t) -> const Result* {
     auto it = results.find({w, s, t});
@@ -305,6 +314,7 @@ int main(int argc, char** argv) {
       }
     }
   }
+  std::fflush(stdout);
   if (!json_path.empty()) {
     std::ofstream f(json_path);
     if (!f) die("cannot write " + json_path);
