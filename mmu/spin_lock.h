@@ -31,6 +31,14 @@ inline void spin_until(Ready&& ready) {
   }
 }
 
+// Accounts for a lock that had to be waited for since `start`.
+inline void record_contention(MmuCounters::Slot& stats, std::chrono::steady_clock::time_point start) {
+  stats.add(MmuCounter::LockContended);
+  stats.add(MmuCounter::LockWaitNs, static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::steady_clock::now() - start)
+                                        .count()));
+}
+
 class EMU_CAPABILITY("spin_lock") SpinLock {
  public:
   SpinLock() = default;
@@ -53,10 +61,7 @@ class EMU_CAPABILITY("spin_lock") SpinLock {
     if (try_lock()) return;
     const auto start = std::chrono::steady_clock::now();
     spin_until([&] { return try_lock(); });
-    stats.add(MmuCounter::LockContended);
-    stats.add(MmuCounter::LockWaitNs, static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                          std::chrono::steady_clock::now() - start)
-                                          .count()));
+    record_contention(stats, start);
   }
 
   void unlock() EMU_RELEASE() { word_.store(0, std::memory_order_release); }

@@ -18,23 +18,13 @@
 namespace mmu {
 
 template <class F>
-struct AtomicScheme {
+struct AtomicScheme : EntryAtATime<F, AtomicScheme<F>> {
   static constexpr SchemeKind kKind = SchemeKind::Atomic;
   static_assert(std::atomic_ref<typename F::Entry>::is_always_lock_free);
 
   template <class Change>
   static UpdateResult<F> update(SchemeEnv& env, const EntrySlot<F>& slot, Change&& change) {
     return apply_change(slot, change, env.stats);
-  }
-
-  // No table lock to take: each entry is changed on its own by cmpxchg.
-  template <class Body>
-  static void with_table(SchemeEnv&, const EntrySlot<F>&, Body&& body) {
-    body();
-  }
-  template <class Change>
-  static UpdateResult<F> update_in_table(SchemeEnv& env, const EntrySlot<F>& slot, Change&& change) {
-    return update(env, slot, change);
   }
 };
 

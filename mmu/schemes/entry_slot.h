@@ -61,4 +61,18 @@ UpdateResult<F> apply_change(const EntrySlot<F>& slot, Change&& change, MmuCount
   }
 }
 
+// For schemes without a table lock (atomic, ptebit): bulk changes of one table are just
+// single-entry updates in a row.
+template <class F, class Scheme>
+struct EntryAtATime {
+  template <class Body>
+  static void with_table(SchemeEnv&, const EntrySlot<F>&, Body&& body) {
+    body();
+  }
+  template <class Change>
+  static UpdateResult<F> update_in_table(SchemeEnv& env, const EntrySlot<F>& slot, Change&& change) {
+    return Scheme::update(env, slot, change);
+  }
+};
+
 }  // namespace mmu

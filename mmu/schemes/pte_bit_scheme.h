@@ -15,7 +15,7 @@
 namespace mmu {
 
 template <class F>
-struct PteBitScheme {
+struct PteBitScheme : EntryAtATime<F, PteBitScheme<F>> {
   static constexpr SchemeKind kKind = SchemeKind::PteBit;
   using Pte = PageTableEntry<F>;
   using Entry = typename F::Entry;
@@ -35,10 +35,7 @@ struct PteBitScheme {
                                                                 std::memory_order_acquire,
                                                                 std::memory_order_relaxed);
     });
-    stats.add(MmuCounter::LockContended);
-    stats.add(MmuCounter::LockWaitNs, static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                          std::chrono::steady_clock::now() - start)
-                                          .count()));
+    record_contention(stats, start);
     return cur | Pte::kLockBit;
   }
 
@@ -55,16 +52,6 @@ struct PteBitScheme {
         return {seen, want.has_value()};
       // Only lock-free A/D updates can change a locked entry; re-evaluate on the new value.
     }
-  }
-
-  // No table lock: even bulk changes lock each entry on its own.
-  template <class Body>
-  static void with_table(SchemeEnv&, const EntrySlot<F>&, Body&& body) {
-    body();
-  }
-  template <class Change>
-  static UpdateResult<F> update_in_table(SchemeEnv& env, const EntrySlot<F>& slot, Change&& change) {
-    return update(env, slot, change);
   }
 };
 
