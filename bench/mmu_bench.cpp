@@ -14,7 +14,6 @@
 #include <nlohmann/json.hpp>
 
 #include <sys/mman.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>

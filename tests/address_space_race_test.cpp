@@ -129,7 +129,7 @@ TEST_P(AddressSpaceRaceTest, MunmapAndMprotectRacingFaults) {
   const VirtAddr prot = as->map(0, r).value;
   std::atomic<bool> stop{false};
   std::atomic<int> done{0};
-  std::atomic<uint64_t> stale_writes{0}, mismatches{0}, churn_hits{0}, prot_denied{0};
+  std::atomic<uint64_t> stale_writes{0}, mismatches{0}, churn_hits{0};
 
   run_threads(kThreads, [&](unsigned t) {
     if (t == kFaulters) {  // the munmap/mmap thread
@@ -181,19 +181,15 @@ TEST_P(AddressSpaceRaceTest, MunmapAndMprotectRacingFaults) {
         ++churn_hits;
       }
       const VirtAddr ppage = prot + (iter % kProt) * kPageSize;
-      FaultOutcome o;
-      if (uint8_t* p = vcpus.access(*as, t, ppage, Access::Write, &o)) {
-        std::atomic_ref<uint8_t>(p[t]).store(1);
-      } else if (o == FaultOutcome::SegvAccessError) {
-        ++prot_denied;
-      }
+      // Denied (SEGV_ACCERR) while the region is read-only; either outcome is fine here.
+      if (uint8_t* p = vcpus.access(*as, t, ppage, Access::Write)) std::atomic_ref<uint8_t>(p[t]).store(1);
     }
   });
   EXPECT_EQ(stale_writes.load(), 0u) << "a vCPU wrote through a translation of a freed frame";
   EXPECT_EQ(mismatches.load(), 0u);
   EXPECT_GT(churn_hits.load(), 0u);
   EXPECT_GT(vcpus.flushes(), 0u);
-  // Every written byte in the protect region survived the flips.
+  // After the flips every page of the protect region still translates.
   for (uint64_t i = 0; i < kProt; ++i) {
     const Translation tr = as->translate(0, prot + i * kPageSize, Access::Read);
     ASSERT_TRUE(tr.ok());
