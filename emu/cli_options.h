@@ -1,0 +1,30 @@
+// The emu command line (CLI11), shared by the emulator and its tests.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <optional>
+#include <string>
+
+#include "emu/guest_process.h"
+
+namespace emu {
+
+struct CliOptions {
+  std::string scheme = "split";
+  std::string paging = "auto";
+  std::string mem = "1G";
+  std::string rss = "per-vcpu";
+  uint32_t max_vcpus = 64;
+  bool stats = false;
+  std::string stats_json;
+  std::string log_level = "warn";
+};
+
+void add_cli_options(CLI::App& app, CliOptions& opt);
+// Checks and converts; false and one line in *error for bad values.
+bool resolve_cli_options(const CliOptions& opt, EmulatorConfig& config, std::string* error);
+// "64M", "1G", "4096", "512K": bytes; nullopt when malformed.
+std::optional<uint64_t> parse_size(const std::string& text);
+
+}  // namespace emu

@@ -1,0 +1,74 @@
+#include "emu/fault_report.h"
+
+#include <capstone/capstone.h>
+#include <fmt/format.h>
+
+#include <csignal>
+#include <cstring>
+
+#include "emu/guest_process.h"
+
+namespace emu {
+
+namespace {
+uint64_t instruction_pointer(Vcpu& vcpu) {
+  return vcpu.reg(vcpu.arch() == GuestArch::I386 ? UC_X86_REG_EIP : UC_X86_REG_RIP);
+}
+const char* access_name(mmu::Access a) {
+  switch (a) {
+    case mmu::Access::Read: return "read of";
+    case mmu::Access::Write: return "write to";
+    case mmu::Access::Fetch: return "instruction fetch from";
+  }
+  return "access to";
+}
+}  // namespace
+
+int fault_signal(mmu::FaultOutcome outcome) {
+  switch (outcome) {
+    case mmu::FaultOutcome::SigBus: return SIGBUS;
+    case mmu::FaultOutcome::OutOfMemory: return SIGKILL;
+    default: return SIGSEGV;
+  }
+}
+
+std::string disassemble_at(Vcpu& vcpu, uint64_t ip) {
+  uint8_t code[16];
+  size_t n = 0;
+  // As many bytes as are readable (the instruction may end at a mapping's edge).
+  while (n < sizeof code && vcpu.process().memory().read(vcpu.slot(), ip + n, code + n, 1)) ++n;
+  if (n == 0) return "<unreadable>";
+  csh cs;
+  if (cs_open(CS_ARCH_X86, vcpu.arch() == GuestArch::I386 ? CS_MODE_32 : CS_MODE_64, &cs) != CS_ERR_OK)
+    return "<no disassembler>";
+  cs_insn* insn = nullptr;
+  std::string text = "<undecodable>";
+  if (cs_disasm(cs, code, n, ip, 1, &insn) == 1) {
+    text = insn->mnemonic;
+    if (insn->op_str[0]) text += std::string(" ") + insn->op_str;
+    cs_free(insn, 1);
+  }
+  cs_close(&cs);
+  return text;
+}
+
+std::string describe_fault(Vcpu& vcpu, const GuestFault& fault) {
+  const uint64_t ip = instruction_pointer(vcpu);
+  const int sig = fault_signal(fault.outcome);
+  const char* why = fault.outcome == mmu::FaultOutcome::SegvMapError      ? "no mapping there"
+                    : fault.outcome == mmu::FaultOutcome::SegvAccessError ? "mapping forbids it"
+                    : fault.outcome == mmu::FaultOutcome::OutOfMemory     ? "out of guest memory"
+                                                                          : "backing store failed";
+  const uint64_t sp = vcpu.reg(vcpu.arch() == GuestArch::I386 ? UC_X86_REG_ESP : UC_X86_REG_RSP);
+  return fmt::format("guest killed by SIG{}: {} 0x{:x} ({}) at ip 0x{:x} (sp 0x{:x}) in thread {}: {}",
+                     sigabbrev_np(sig), access_name(fault.access), fault.address, why, ip, sp, vcpu.tid(),
+                     disassemble_at(vcpu, ip));
+}
+
+std::string describe_signal(Vcpu& vcpu, int signal) {
+  const uint64_t ip = instruction_pointer(vcpu);
+  return fmt::format("guest killed by SIG{} at ip 0x{:x} in thread {}: {}", sigabbrev_np(signal), ip, vcpu.tid(),
+                     disassemble_at(vcpu, ip));
+}
+
+}  // namespace emu

@@ -1,0 +1,45 @@
+// Guest-virtual memory as the syscall layer and the loader see it: every access goes through
+// the MMU's fault handler, exactly as a guest access would, so a bad guest pointer becomes
+// EFAULT (a false return) and never a host crash.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mmu/address_space.h"
+
+namespace emu {
+
+class GuestMemory {
+ public:
+  GuestMemory() = default;
+  explicit GuestMemory(mmu::AddressSpace& space) : space_(&space) {}
+
+  bool read(mmu::VcpuId v, uint64_t addr, void* dst, size_t len) const;
+  bool write(mmu::VcpuId v, uint64_t addr, const void* src, size_t len) const;
+  bool fill(mmu::VcpuId v, uint64_t addr, uint8_t byte, size_t len) const;
+  // A NUL-terminated string of at most `max` bytes (without the NUL).
+  bool read_string(mmu::VcpuId v, uint64_t addr, size_t max, std::string& out) const;
+
+  template <typename T>
+  bool read_value(mmu::VcpuId v, uint64_t addr, T& out) const { return read(v, addr, &out, sizeof out); }
+  template <typename T>
+  bool write_value(mmu::VcpuId v, uint64_t addr, const T& value) const { return write(v, addr, &value, sizeof value); }
+
+  // The host address of an aligned 32-bit guest word, for atomic operations (futexes, the
+  // child-tid word); nullptr when the page is not accessible that way.
+  uint32_t* word(mmu::VcpuId v, uint64_t addr, mmu::Access access) const;
+
+  mmu::AddressSpace& space() const { return *space_; }
+
+ private:
+  // Calls fn(host_pointer, chunk_length) for each page-sized piece of [addr, addr+len).
+  template <typename Fn>
+  bool for_each_chunk(mmu::VcpuId v, uint64_t addr, size_t len, mmu::Access access, Fn&& fn) const;
+
+  mmu::AddressSpace* space_ = nullptr;
+};
+
+}  // namespace emu

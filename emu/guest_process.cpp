@@ -1,0 +1,248 @@
+#include "emu/guest_process.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+
+#include "emu/elf_loader.h"
+#include "emu/initial_stack.h"
+
+namespace emu {
+
+namespace {
+uint64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+std::unique_ptr<GuestProcess> GuestProcess::create(const EmulatorConfig& config, GuestArch arch, std::string* error) {
+  const mmu::PagingMode paging =
+      config.paging.value_or(arch == GuestArch::I386 ? mmu::PagingMode::I386 : mmu::PagingMode::X86_64);
+  if (arch == GuestArch::X86_64 && (paging == mmu::PagingMode::I386 || paging == mmu::PagingMode::Pae)) {
+    *error = "an x86_64 guest needs x86_64 or la57 paging (it addresses more than 32 bits)";
+    return nullptr;
+  }
+  mmu::FramePoolConfig pc;
+  pc.bytes = config.mem_bytes;
+  pc.vcpu_slots = config.max_vcpus;
+  auto pool = mmu::FramePool::create(pc, error);
+  if (!pool) return nullptr;
+  std::unique_ptr<GuestProcess> p(new GuestProcess(config, arch, std::move(pool)));
+  mmu::AddressSpaceConfig ac;
+  ac.paging = paging;
+  ac.scheme = config.scheme;
+  ac.rss = config.rss;
+  ac.tlbs = p.get();
+  p->space_ = mmu::make_address_space(*p->pool_, ac, error);
+  if (!p->space_) return nullptr;
+  p->memory_ = GuestMemory(*p->space_);
+  // Every wait loop in the MMU serves the waiting vCPU's TLB flushes (DESIGN.md decision 5).
+  p->space_->set_wait_hook([raw = p.get()](mmu::VcpuId v) {
+    if (Vcpu* vcpu = raw->by_slot_[v].load(std::memory_order_acquire)) vcpu->serve_flushes();
+  });
+  return p;
+}
+
+GuestProcess::GuestProcess(const EmulatorConfig& config, GuestArch arch, std::unique_ptr<mmu::FramePool> pool)
+    : config_(config),
+      arch_(arch),
+      pool_(std::move(pool)),
+      counters_(config.max_vcpus),
+      pid_(static_cast<int>(::getpid())),
+      vcpus_(config.max_vcpus),
+      by_slot_(new std::atomic<Vcpu*>[config.max_vcpus]),
+      next_tid_(pid_ + 1) {
+  for (uint32_t i = 0; i < config.max_vcpus; ++i) by_slot_[i].store(nullptr);
+}
+
+GuestProcess::~GuestProcess() {
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  space_.reset();  // tables and frames go back before the pool does
+}
+
+int GuestProcess::run(const ElfImage& image, const std::vector<std::string>& argv, const std::vector<std::string>& envp,
+                      std::string* error) {
+  constexpr mmu::VcpuId kLoader = 0;  // the first vCPU's slot, used before it exists
+  char resolved[PATH_MAX];
+  exe_path_ = ::realpath(image.path().c_str(), resolved) ? resolved : image.path();
+  LoadedImage loaded;
+  if (!load_elf(image, *space_, kLoader, loaded, error)) return -1;
+  if (arch_ == GuestArch::I386) {
+    mmu::MapRequest gdt;
+    gdt.addr = kI386GdtAddress;
+    gdt.length = mmu::kPageSize;
+    gdt.prot = mmu::kProtRead | mmu::kProtWrite;
+    gdt.placement = mmu::MapPlacement::FixedNoReplace;
+    gdt.name = "[gdt]";
+    if (!space_->map(kLoader, gdt).ok()) {
+      *error = "cannot map the GDT page";
+      return -1;
+    }
+    for (const auto& [entry, descriptor] : kI386FlatSegments)
+      (void)memory_.write(kLoader, kI386GdtAddress + entry * 8, descriptor.data(), 8);
+  }
+  const uint64_t sp = build_initial_stack(memory_, kLoader, arch_, loaded, argv.empty() ? image.path() : argv[0],
+                                          argv, envp, error);
+  if (sp == 0) return -1;
+
+  VcpuStart start;
+  const auto& ids = general_register_ids(arch_);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] == UC_X86_REG_RSP || ids[i] == UC_X86_REG_ESP) start.regs.general[i] = sp;
+    if (ids[i] == UC_X86_REG_RIP || ids[i] == UC_X86_REG_EIP) start.regs.general[i] = loaded.entry;
+    if (ids[i] == UC_X86_REG_EFLAGS) start.regs.general[i] = 0x202;
+  }
+  {
+    std::lock_guard lk(vcpus_lock_);
+    auto first = std::make_shared<Vcpu>(*this, 0, pid_);
+    vcpus_[0] = first;
+    by_slot_[0].store(first.get(), std::memory_order_release);
+    live_vcpus_.store(1);
+    start_thread(std::move(first), start);
+  }
+
+  std::unique_lock lk(exit_lock_);
+  exit_cv_.wait(lk, [&] { return all_threads_done_ || exiting_.load(); });
+  // After exit_group, threads blocked in host calls (a read of a terminal, say) cannot be
+  // interrupted; give the others a moment to reach a sync point, then stop waiting.
+  exit_cv_.wait_for(lk, std::chrono::seconds(2), [&] { return all_threads_done_; });
+  clean_exit_ = all_threads_done_;
+  return exit_status_;
+}
+
+void GuestProcess::start_thread(std::shared_ptr<Vcpu> vcpu, VcpuStart start) {
+  counters_.slot(vcpu->slot()).add(EmuCounter::VcpusStarted);
+  threads_.emplace_back([vcpu = std::move(vcpu), start = std::move(start)]() mutable { vcpu->run(start); });
+}
+
+int GuestProcess::spawn_thread(const VcpuStart& start, uint64_t clear_child_tid, int* tid,
+                               const std::function<void(int)>& before_start) {
+  std::shared_ptr<Vcpu> vcpu;
+  {
+    std::lock_guard lk(vcpus_lock_);
+    if (exiting()) return -EAGAIN;
+    uint32_t slot = 0;
+    while (slot < vcpus_.size() && vcpus_[slot]) ++slot;
+    if (slot == vcpus_.size()) return -EAGAIN;  // as Linux does past RLIMIT_NPROC
+    *tid = next_tid_.fetch_add(1);
+    vcpu = std::make_shared<Vcpu>(*this, slot, *tid);
+    vcpu->clear_child_tid = clear_child_tid;
+    // Registered but Outside until it runs: flushes and the exclusive gate need not wait for it.
+    vcpus_[slot] = vcpu;
+    by_slot_[slot].store(vcpu.get(), std::memory_order_release);
+    live_vcpus_.fetch_add(1);
+  }
+  // Guest writes may fault and shoot down, which takes vcpus_lock_: outside it.
+  before_start(*tid);
+  std::lock_guard lk(vcpus_lock_);
+  start_thread(std::move(vcpu), start);
+  return 0;
+}
+
+void GuestProcess::for_each_other_vcpu(const Vcpu& self, const std::function<void(Vcpu&)>& fn) {
+  std::vector<std::shared_ptr<Vcpu>> others;
+  {
+    std::lock_guard lk(vcpus_lock_);
+    for (auto& v : vcpus_)
+      if (v && v.get() != &self) others.push_back(v);
+  }
+  for (auto& v : others) fn(*v);
+}
+
+void GuestProcess::thread_finished(Vcpu& vcpu, int exit_code) {
+  bool last = false;
+  {
+    std::lock_guard lk(vcpus_lock_);
+    by_slot_[vcpu.slot()].store(nullptr, std::memory_order_release);
+    vcpus_[vcpu.slot()].reset();
+    last = live_vcpus_.fetch_sub(1) == 1;
+  }
+  if (last) finish(exit_code);
+}
+
+void GuestProcess::finish(int status) {
+  std::lock_guard lk(exit_lock_);
+  if (!exiting_.load()) exit_status_ = status;
+  exiting_.store(true, std::memory_order_release);
+  all_threads_done_ = true;
+  exit_cv_.notify_all();
+}
+
+void GuestProcess::exit_group(int status) {
+  {
+    std::lock_guard lk(exit_lock_);
+    if (exiting_.load()) return;
+    exit_status_ = status;
+    exiting_.store(true, std::memory_order_release);
+    exit_cv_.notify_all();
+  }
+  futexes_.shut_down();
+  std::lock_guard lk(vcpus_lock_);
+  for (auto& v : vcpus_)
+    if (v) v->post(kAttnStop);
+}
+
+void GuestProcess::kill_by_signal(int signal, const std::string& message) {
+  if (!exiting() && !message.empty()) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "emu: %s\n", message.c_str());
+  }
+  exit_group(128 + signal);
+}
+
+bool GuestProcess::sleep_until(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lk(exit_lock_);
+  return !exit_cv_.wait_until(lk, deadline, [&] { return exiting_.load(); });
+}
+
+void GuestProcess::with_gdt_entry(mmu::VcpuId v, uint32_t entry, const std::array<uint32_t, 2>& descriptor,
+                                  const std::function<void()>& load) {
+  std::lock_guard lk(gdt_lock_);
+  (void)memory_.write(v, kI386GdtAddress + entry * 8, descriptor.data(), 8);
+  load();
+}
+
+void GuestProcess::note_unknown_syscall(uint64_t nr) {
+  std::lock_guard lk(unknown_lock_);
+  if (unknown_logged_.insert(nr).second)
+    spdlog::warn("unsupported {} syscall {} answered ENOSYS (logged once)", to_string(arch_), nr);
+}
+
+void GuestProcess::flush(const mmu::AddressSpace&, std::span<const mmu::VirtRange>, mmu::VcpuId requester) {
+  const uint64_t generation = flush_generation_.fetch_add(1) + 1;
+  Vcpu* self = by_slot_[requester].load(std::memory_order_acquire);
+  // A requester in a syscall flushes its own TLB before it re-enters guest code; one in the
+  // fault path is refilling the only entry it changed.
+  if (self && self->where() == VcpuWhere::Outside) self->request_flush(generation);
+  if (!multi_vcpu()) return;
+  const uint64_t start = now_ns();
+  std::vector<std::shared_ptr<Vcpu>> others;
+  {
+    std::lock_guard lk(vcpus_lock_);
+    for (auto& v : vcpus_)
+      if (v && v.get() != self) others.push_back(v);
+  }
+  for (auto& v : others) v->request_flush(generation);
+  for (auto& v : others) {
+    unsigned spins = 0;
+    while (v->flushes_done() < generation && v->where() != VcpuWhere::Outside) {
+      if (self) self->serve_flushes();
+      if (++spins > 64) sched_yield();
+    }
+  }
+  counters_.slot(requester).add(EmuCounter::ShootdownsRequested);
+  counters_.slot(requester).add(EmuCounter::ShootdownWaitNs, now_ns() - start);
+}
+
+void GuestProcess::flush_code() {
+  std::lock_guard lk(vcpus_lock_);
+  for (auto& v : vcpus_)
+    if (v) v->post(kAttnFlushCode);
+}
+
+}  // namespace emu

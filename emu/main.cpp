@@ -1,0 +1,89 @@
+// emu [OPTIONS] PROGRAM [ARGS...]: runs a static i386 or x86_64 Linux program on parallel
+// vCPUs through the software MMU, and exits with the guest's status.
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+#include "emu/cli_options.h"
+#include "emu/elf_image.h"
+#include "emu/guest_process.h"
+#include "emu/stats_report.h"
+
+extern char** environ;
+
+int main(int argc, char** argv) {
+  CLI::App app{"emu: run static i386/x86_64 Linux programs on parallel vCPUs through a software MMU"};
+  app.name("emu");
+  app.footer("Usage: emu [OPTIONS] PROGRAM [ARGS...]  (exit status: the guest's, 128+signal if it died of one)");
+  emu::CliOptions opt;
+  emu::add_cli_options(app, opt);
+  app.prefix_command();  // everything from PROGRAM on belongs to the guest
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "emu: %s (try --help)\n", e.what());
+    return 2;
+  }
+  std::vector<std::string> guest_argv = app.remaining();
+  if (guest_argv.empty()) {
+    std::fprintf(stderr, "emu: no PROGRAM given (usage: emu [OPTIONS] PROGRAM [ARGS...])\n");
+    return 2;
+  }
+  emu::EmulatorConfig config;
+  std::string error;
+  if (!emu::resolve_cli_options(opt, config, &error)) {
+    std::fprintf(stderr, "emu: %s\n", error.c_str());
+    return 2;
+  }
+  spdlog::set_default_logger(spdlog::stderr_color_mt("emu"));
+  spdlog::set_level(spdlog::level::from_str(opt.log_level));
+
+  emu::ElfError elf_error;
+  const auto image = emu::ElfImage::open(guest_argv[0], &elf_error);
+  if (!image) {
+    std::fprintf(stderr, "emu: %s\n", elf_error.message.c_str());
+    return elf_error.exit_status;
+  }
+  auto process = emu::GuestProcess::create(config, image->arch(), &error);
+  if (!process) {
+    std::fprintf(stderr, "emu: %s\n", error.c_str());
+    return 2;
+  }
+  std::vector<std::string> envp;
+  for (char** e = environ; *e; ++e) envp.emplace_back(*e);
+
+  const auto start = std::chrono::steady_clock::now();
+  const int status = process->run(*image, guest_argv, envp, &error);
+  if (status < 0) {
+    std::fprintf(stderr, "emu: %s\n", error.c_str());
+    return 126;
+  }
+  std::fflush(stdout);
+  emu::RunSummary summary{guest_argv[0], status,
+                          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
+  if (opt.stats) emu::print_stats(stderr, *process, summary);
+  if (!opt.stats_json.empty()) {
+    std::ofstream out(opt.stats_json);
+    if (!out) {
+      std::fprintf(stderr, "emu: cannot write %s\n", opt.stats_json.c_str());
+    } else {
+      out << emu::stats_json(*process, summary).dump(2) << "\n";
+    }
+  }
+  if (!process->clean_exit()) {
+    // A guest thread is still blocked in a host call: leave without tearing down under it.
+    std::fflush(nullptr);
+    _exit(status);
+  }
+  return status;
+}

@@ -1,0 +1,235 @@
+// Threads, futexes, TLS and signals. Each guest thread is a vCPU in its own host thread.
+#include <linux/futex.h>
+#include <sched.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "emu/guest_process.h"
+#include "emu/sys_handlers.h"
+
+namespace emu::sys {
+
+namespace {
+
+// i386 `struct user_desc` (set_thread_area, clone's TLS argument).
+struct UserDesc {
+  uint32_t entry_number;
+  uint32_t base_addr;
+  uint32_t limit;
+  uint32_t flags;  // seg_32bit:1 contents:2 read_exec_only:1 limit_in_pages:1 seg_not_present:1 useable:1
+};
+
+// The GDT descriptor Linux would build from a user_desc (arch/x86/include/asm/desc.h).
+std::array<uint32_t, 2> descriptor_from(const UserDesc& u) {
+  const uint32_t seg_32bit = u.flags & 1, contents = (u.flags >> 1) & 3, read_exec_only = (u.flags >> 3) & 1,
+                 limit_in_pages = (u.flags >> 4) & 1, not_present = (u.flags >> 5) & 1, useable = (u.flags >> 6) & 1;
+  const uint32_t type = ((read_exec_only ^ 1) << 1) | (contents << 2) | 1;  // accessed already set
+  const uint32_t lo = (u.limit & 0xffff) | ((u.base_addr & 0xffff) << 16);
+  const uint32_t hi = ((u.base_addr >> 16) & 0xff) | (type << 8) | (1u << 12) /* S */ | (3u << 13) /* DPL 3 */ |
+                      ((not_present ^ 1) << 15) | (u.limit & 0xf0000) | (useable << 20) | (seg_32bit << 22) |
+                      (limit_in_pages << 23) | (u.base_addr & 0xff000000);
+  return {lo, hi};
+}
+
+// Fatal by default; these are ignored by default (signal(7)).
+bool ignored_by_default(int sig) { return sig == SIGCHLD || sig == SIGURG || sig == SIGWINCH || sig == SIGCONT; }
+
+// A signal sent to this process: handlers are not run (see the README), so a signal whose
+// disposition is a handler or the default terminates, unless ignored.
+int64_t deliver(Call& c, int sig) {
+  if (sig == 0) return 0;
+  if (sig < 1 || sig > 64) return -EINVAL;
+  uint64_t handler = 0;
+  {
+    std::lock_guard lk(c.proc.signal_lock);
+    std::memcpy(&handler, c.proc.sigactions[sig].data(), c.i386 ? 4 : 8);
+    if (c.i386) handler &= 0xffffffffu;
+  }
+  if (handler == 1 /* SIG_IGN */ || (handler == 0 && ignored_by_default(sig))) return 0;
+  c.proc.kill_by_signal(sig, "");
+  c.vcpu.request_stop();
+  return 0;
+}
+
+}  // namespace
+
+int64_t clone(Call& c, uint64_t flags, uint64_t stack, uint64_t parent_tid, uint64_t child_tid, uint64_t tls) {
+  constexpr uint64_t kThread = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD;
+  if ((flags & kThread) != kThread) return -ENOSYS;  // new processes (fork) are not supported yet
+  VcpuStart start;
+  c.vcpu.save_registers(start.regs);
+  // The child resumes after the syscall with 0 in the result register and its own stack.
+  start.regs.general[0] = 0;  // RAX / EAX
+  if (stack) start.regs.general[7] = stack;  // RSP / ESP
+  if (flags & CLONE_SETTLS) {
+    if (c.i386) {
+      UserDesc u;
+      if (!c.mem.read_value(c.v, tls, u)) return -EFAULT;
+      if (u.entry_number < kI386TlsFirstEntry || u.entry_number >= kI386TlsFirstEntry + kI386TlsEntries) return -EINVAL;
+      start.i386_tls_descriptor = descriptor_from(u);
+      start.i386_tls_entry = u.entry_number;
+    } else {
+      start.regs.fs_base = tls;
+    }
+  }
+  int tid = 0;
+  // The child may run before we return: its tid is stored first (CLONE_PARENT_SETTID).
+  const int r = c.proc.spawn_thread(start, (flags & CLONE_CHILD_CLEARTID) ? child_tid : 0, &tid, [&](int new_tid) {
+    if (flags & CLONE_PARENT_SETTID) (void)c.mem.write_value(c.v, parent_tid, static_cast<uint32_t>(new_tid));
+    if (flags & CLONE_CHILD_SETTID) (void)c.mem.write_value(c.v, child_tid, static_cast<uint32_t>(new_tid));
+  });
+  return r < 0 ? r : tid;
+}
+
+int64_t exit_thread(Call& c, int code) {
+  if (c.vcpu.clear_child_tid) {
+    // CLONE_CHILD_CLEARTID: zero the tid word and wake one waiter (pthread_join).
+    (void)c.mem.write_value(c.v, c.vcpu.clear_child_tid, uint32_t{0});
+    c.proc.futexes().wake(c.vcpu.clear_child_tid, 1, FUTEX_BITSET_MATCH_ANY);
+  }
+  c.vcpu.request_thread_exit(code & 0xff);
+  return 0;
+}
+
+int64_t exit_group(Call& c, int code) {
+  c.proc.exit_group(code & 0xff);
+  c.vcpu.request_stop();
+  return 0;
+}
+
+int64_t set_tid_address(Call& c, uint64_t addr) {
+  c.vcpu.clear_child_tid = addr;
+  return c.vcpu.tid();
+}
+
+int64_t futex(Call& c, uint64_t addr, int op, uint32_t val, uint64_t timeout, uint64_t addr2, uint32_t val3, bool time64) {
+  const int cmd = op & FUTEX_CMD_MASK;
+  auto& counters = c.proc.counters().slot(c.v);
+  switch (cmd) {
+    case FUTEX_WAIT:
+    case FUTEX_WAIT_BITSET: {
+      const uint32_t bitset = cmd == FUTEX_WAIT ? FUTEX_BITSET_MATCH_ANY : val3;
+      if (bitset == 0) return -EINVAL;
+      const uint32_t* word = c.mem.word(c.v, addr, mmu::Access::Read);
+      if (!word) return -EFAULT;
+      FutexTable::Deadline deadline;
+      if (timeout) {
+        int64_t sec = 0, nsec = 0;
+        if (!read_timespec(c, timeout, time64, sec, nsec)) return -EFAULT;
+        if (nsec < 0 || nsec >= 1000000000) return -EINVAL;
+        const auto span = std::chrono::seconds(sec) + std::chrono::nanoseconds(nsec);
+        if (cmd == FUTEX_WAIT) {
+          deadline = std::chrono::steady_clock::now() + span;  // relative
+        } else {
+          // Absolute, on CLOCK_REALTIME when FUTEX_CLOCK_REALTIME is set, else CLOCK_MONOTONIC.
+          timespec now{};
+          ::clock_gettime((op & FUTEX_CLOCK_REALTIME) ? CLOCK_REALTIME : CLOCK_MONOTONIC, &now);
+          const auto left = span - (std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec));
+          deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::nanoseconds>(left);
+        }
+      }
+      counters.add(EmuCounter::FutexWaits);
+      return c.proc.futexes().wait(addr, word, val, bitset, deadline);
+    }
+    case FUTEX_WAKE:
+    case FUTEX_WAKE_BITSET: {
+      const uint32_t bitset = cmd == FUTEX_WAKE ? FUTEX_BITSET_MATCH_ANY : val3;
+      if (bitset == 0) return -EINVAL;
+      counters.add(EmuCounter::FutexWakes);
+      return c.proc.futexes().wake(addr, static_cast<int>(std::min<uint32_t>(val, INT32_MAX)), bitset);
+    }
+    case FUTEX_REQUEUE:
+    case FUTEX_CMP_REQUEUE: {
+      const uint32_t* word = c.mem.word(c.v, addr, mmu::Access::Read);
+      if (!word) return -EFAULT;
+      const int requeue = static_cast<int>(std::min<uint64_t>(timeout, INT32_MAX));  // val2 in the timeout slot
+      return c.proc.futexes().requeue(addr, addr2, static_cast<int>(val), requeue, word,
+                                      cmd == FUTEX_CMP_REQUEUE ? std::optional<uint32_t>(val3) : std::nullopt);
+    }
+    default:
+      return -ENOSYS;
+  }
+}
+
+int64_t arch_prctl(Call& c, int code, uint64_t addr) {
+  constexpr int kSetGs = 0x1001, kSetFs = 0x1002, kGetFs = 0x1003, kGetGs = 0x1004;
+  switch (code) {
+    case kSetFs: c.vcpu.set_reg(UC_X86_REG_FS_BASE, addr); return 0;
+    case kSetGs: c.vcpu.set_reg(UC_X86_REG_GS_BASE, addr); return 0;
+    case kGetFs: return c.mem.write_value(c.v, addr, c.vcpu.reg(UC_X86_REG_FS_BASE)) ? 0 : -EFAULT;
+    case kGetGs: return c.mem.write_value(c.v, addr, c.vcpu.reg(UC_X86_REG_GS_BASE)) ? 0 : -EFAULT;
+    default: return -EINVAL;
+  }
+}
+
+int64_t set_thread_area(Call& c, uint64_t u_info) {
+  UserDesc u;
+  if (!c.mem.read_value(c.v, u_info, u)) return -EFAULT;
+  if (u.entry_number == ~uint32_t{0}) {
+    u.entry_number = kI386TlsFirstEntry;  // glibc asks once, then reuses what it got
+    if (!c.mem.write_value(c.v, u_info, u.entry_number)) return -EFAULT;
+  }
+  if (u.entry_number < kI386TlsFirstEntry || u.entry_number >= kI386TlsFirstEntry + kI386TlsEntries) return -EINVAL;
+  // The guest loads GS itself next; the entry must hold this thread's base until then. The
+  // GDT is shared in guest memory, so the load happens under the GDT lock: reload GS now.
+  const uint32_t selector = u.entry_number * 8 + 3;
+  c.proc.with_gdt_entry(c.v, u.entry_number, descriptor_from(u), [&] {
+    if (c.vcpu.reg(UC_X86_REG_GS) == selector) c.vcpu.set_reg(UC_X86_REG_GS, selector);
+  });
+  return 0;
+}
+
+int64_t sched_getaffinity(Call& c, int, uint64_t size, uint64_t mask) {
+  cpu_set_t set;
+  if (::sched_getaffinity(0, sizeof set, &set) != 0) return -errno;
+  const size_t n = std::min<uint64_t>(size, sizeof set);
+  if (n < 4) return -EINVAL;
+  return c.mem.write(c.v, mask, &set, n) ? static_cast<int64_t>(n) : -EFAULT;
+}
+
+int64_t kill(Call& c, int pid, int sig) {
+  if (pid != c.proc.pid() && pid != 0 && pid != -1) return -ESRCH;
+  return deliver(c, sig);
+}
+
+int64_t tgkill(Call& c, int tgid, int, int sig) {
+  if (tgid != c.proc.pid()) return -ESRCH;
+  return deliver(c, sig);
+}
+
+int64_t rt_sigaction(Call& c, int sig, uint64_t act, uint64_t oldact, uint64_t) {
+  if (sig < 1 || sig > 64 || sig == SIGKILL || sig == SIGSTOP) return (act && (sig == SIGKILL || sig == SIGSTOP)) || sig < 1 || sig > 64 ? -EINVAL : 0;
+  // The kernel's sigaction: handler, flags, restorer, mask (8 bytes): 32 or 20 bytes.
+  const size_t size = c.i386 ? 20 : 32;
+  std::lock_guard lk(c.proc.signal_lock);
+  auto& slot = c.proc.sigactions[sig];
+  if (oldact && !c.mem.write(c.v, oldact, slot.data(), size)) return -EFAULT;
+  if (act) {
+    std::array<uint8_t, 32> fresh{};
+    if (!c.mem.read(c.v, act, fresh.data(), size)) return -EFAULT;
+    slot = fresh;
+  }
+  return 0;
+}
+
+int64_t rt_sigprocmask(Call& c, int how, uint64_t set, uint64_t oldset, uint64_t) {
+  const uint64_t old = c.vcpu.signal_mask;
+  if (oldset && !c.mem.write_value(c.v, oldset, old)) return -EFAULT;
+  if (set) {
+    uint64_t s = 0;
+    if (!c.mem.read_value(c.v, set, s)) return -EFAULT;
+    switch (how) {
+      case SIG_BLOCK: c.vcpu.signal_mask = old | s; break;
+      case SIG_UNBLOCK: c.vcpu.signal_mask = old & ~s; break;
+      case SIG_SETMASK: c.vcpu.signal_mask = s; break;
+      default: return -EINVAL;
+    }
+  }
+  return 0;
+}
+
+}  // namespace emu::sys

@@ -1,0 +1,40 @@
+#include "emu/syscalls.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+
+#include "emu/guest_process.h"
+#include "emu/vcpu.h"
+
+namespace emu {
+
+void handle_syscall(Vcpu& vcpu) {
+  const bool i386 = vcpu.arch() == GuestArch::I386;
+  GuestProcess& proc = vcpu.process();
+  sys::Call c{vcpu, proc, proc.memory(), vcpu.slot(), i386, {}};
+  uint64_t nr;
+  if (i386) {
+    nr = vcpu.reg(UC_X86_REG_EAX);
+    const int regs[6] = {UC_X86_REG_EBX, UC_X86_REG_ECX, UC_X86_REG_EDX, UC_X86_REG_ESI, UC_X86_REG_EDI, UC_X86_REG_EBP};
+    for (int i = 0; i < 6; ++i) c.a[i] = vcpu.reg(regs[i]);
+  } else {
+    nr = vcpu.reg(UC_X86_REG_RAX);
+    const int regs[6] = {UC_X86_REG_RDI, UC_X86_REG_RSI, UC_X86_REG_RDX, UC_X86_REG_R10, UC_X86_REG_R8, UC_X86_REG_R9};
+    for (int i = 0; i < 6; ++i) c.a[i] = vcpu.reg(regs[i]);
+  }
+  bool known = true;
+  const int64_t result = i386 ? sys::dispatch_i386(c, nr, &known) : sys::dispatch_x86_64(c, nr, &known);
+  SPDLOG_DEBUG("tid {} syscall {} ({:#x}, {:#x}, {:#x}, {:#x}) = {}", vcpu.tid(), nr, c.a[0], c.a[1], c.a[2], c.a[3], result);
+  if (!known) {
+    proc.note_unknown_syscall(nr);
+    proc.counters().slot(vcpu.slot()).add(EmuCounter::UnknownSyscalls);
+  }
+  if (i386) {
+    vcpu.set_reg(UC_X86_REG_EAX, static_cast<uint32_t>(result));
+  } else {
+    vcpu.set_reg(UC_X86_REG_RAX, static_cast<uint64_t>(result));
+  }
+}
+
+}  // namespace emu

@@ -1,0 +1,255 @@
+#include "emu/vcpu.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <csignal>
+
+#include "emu/fault_report.h"
+#include "emu/guest_process.h"
+#include "emu/syscalls.h"
+
+namespace emu {
+
+namespace {
+// uc_emu_start's `until`: an address no guest instruction can have.
+constexpr uint64_t kNoStopAddress = ~uint64_t{0};
+}  // namespace
+
+Vcpu::Vcpu(GuestProcess& process, mmu::VcpuId slot, int tid)
+    : process_(process), slot_(slot), tid_(tid), detector_(process.arch()) {}
+
+Vcpu::~Vcpu() {
+  if (uc_) uc_close(uc_);
+}
+
+GuestArch Vcpu::arch() const { return process_.arch(); }
+
+uint64_t Vcpu::reg(int id) const {
+  uint64_t value = 0;
+  uc_reg_read(uc_, id, &value);
+  return arch() == GuestArch::I386 ? value & 0xffffffffu : value;
+}
+
+void Vcpu::set_reg(int id, uint64_t value) { uc_reg_write(uc_, id, &value); }
+
+bool Vcpu::open_engine(std::string* error) {
+  const bool i386 = arch() == GuestArch::I386;
+  uc_err err = uc_open(UC_ARCH_X86, i386 ? UC_MODE_32 : UC_MODE_64, &uc_);
+  if (err == UC_ERR_OK) err = uc_ctl_tlb_mode(uc_, UC_TLB_VIRTUAL);
+  // Guest-physical memory: the whole frame pool at physical 0, shared by every engine.
+  if (err == UC_ERR_OK)
+    err = uc_mem_map_ptr(uc_, 0, process_.pool().bytes(), UC_PROT_ALL, process_.pool().host_base());
+  uc_hook h;
+  if (err == UC_ERR_OK)
+    err = uc_hook_add(uc_, &h, UC_HOOK_TLB_FILL, reinterpret_cast<void*>(&Vcpu::on_tlb_fill), this, 1, 0);
+  if (err == UC_ERR_OK)
+    err = uc_hook_add(uc_, &h, UC_HOOK_BLOCK, reinterpret_cast<void*>(&Vcpu::on_block), this, 1, 0);
+  if (err == UC_ERR_OK)
+    err = uc_hook_add(uc_, &h, UC_HOOK_INTR, reinterpret_cast<void*>(&Vcpu::on_interrupt), this, 1, 0);
+  if (err == UC_ERR_OK && !i386)
+    err = uc_hook_add(uc_, &h, UC_HOOK_INSN, reinterpret_cast<void*>(&Vcpu::on_syscall), this, 1, 0, UC_X86_INS_SYSCALL);
+  if (err == UC_ERR_OK && i386) {
+    uc_x86_mmr gdtr{};
+    gdtr.base = kI386GdtAddress;
+    gdtr.limit = mmu::kPageSize - 1;
+    err = uc_reg_write(uc_, UC_X86_REG_GDTR, &gdtr);
+    // Load SS from the GDT: Unicorn's initial SS has no 32-bit flag in its descriptor cache,
+    // and the first segment load (the guest's GS for TLS) recomputes the stack size from it,
+    // turning the stack 16-bit. A real flat 32-bit descriptor keeps it 32-bit.
+    uint64_t ss = kI386KernelDataSelector;
+    if (err == UC_ERR_OK) err = uc_reg_write(uc_, UC_X86_REG_SS, &ss);
+  }
+  if (err != UC_ERR_OK) {
+    *error = std::string("unicorn: ") + uc_strerror(err);
+    return false;
+  }
+  return true;
+}
+
+void Vcpu::run(const VcpuStart& start) {
+  std::string error;
+  int exit_code = 0;
+  if (!open_engine(&error)) {
+    process_.kill_by_signal(SIGKILL, error);
+    process_.thread_finished(*this, 128 + SIGKILL);
+    return;
+  }
+  start.regs.restore(uc_, arch());
+  if (start.i386_tls_descriptor) {
+    process_.with_gdt_entry(slot_, start.i386_tls_entry, *start.i386_tls_descriptor, [&] {
+      uint64_t gs = start.regs.gs;
+      uc_reg_write(uc_, UC_X86_REG_GS, &gs);  // loads this thread's descriptor into GS
+    });
+  } else if (arch() == GuestArch::I386 && start.regs.gs) {
+    uint64_t gs = start.regs.gs;
+    uc_reg_write(uc_, UC_X86_REG_GS, &gs);
+  }
+
+  while (!stop_) {
+    enter_guest();
+    if (stop_) break;
+    const uint64_t pc = reg(arch() == GuestArch::I386 ? UC_X86_REG_EIP : UC_X86_REG_RIP);
+    const uc_err err = uc_emu_start(uc_, pc, kNoStopAddress, 0, 0);
+    end_exclusive();
+    leave_guest();
+    if (stop_) break;
+    if (fault_) {
+      process_.kill_by_signal(fault_signal(fault_->outcome), describe_fault(*this, *fault_));
+      break;
+    }
+    if (pending_signal_) {
+      process_.kill_by_signal(pending_signal_, describe_signal(*this, pending_signal_));
+      break;
+    }
+    if (err == UC_ERR_INSN_INVALID) {
+      process_.kill_by_signal(SIGILL, describe_signal(*this, SIGILL));
+      break;
+    }
+    if (err != UC_ERR_OK) {
+      process_.kill_by_signal(SIGSEGV, std::string("unicorn stopped: ") + uc_strerror(err) + " (" +
+                                           describe_signal(*this, SIGSEGV) + ")");
+      break;
+    }
+    // Stopped by a mailbox request: serve it and go on.
+  }
+  leave_guest();
+  if (thread_exit_) exit_code = exit_code_;
+  process_.thread_finished(*this, exit_code);
+}
+
+void Vcpu::enter_guest() {
+  where_.store(VcpuWhere::Running, std::memory_order_seq_cst);
+  if (attention_.load(std::memory_order_seq_cst) != 0 || process_.gate().owned_by_other(*this)) serve_attention();
+}
+
+void Vcpu::leave_guest() { where_.store(VcpuWhere::Outside, std::memory_order_seq_cst); }
+
+void Vcpu::request_flush(uint64_t generation) {
+  uint64_t current = flush_requested_.load(std::memory_order_relaxed);
+  while (current < generation && !flush_requested_.compare_exchange_weak(current, generation)) {
+  }
+  post(kAttnFlushTlb);
+}
+
+void Vcpu::serve_flushes() {
+  if (!(attention_.load(std::memory_order_acquire) & kAttnFlushTlb)) return;
+  attention_.fetch_and(~uint32_t{kAttnFlushTlb}, std::memory_order_acq_rel);
+  const uint64_t generation = flush_requested_.load(std::memory_order_acquire);
+  if (uc_) uc_ctl_flush_tlb(uc_);
+  flush_done_.store(generation, std::memory_order_release);
+  process_.counters().slot(slot_).add(EmuCounter::TlbFlushesServed);
+}
+
+bool Vcpu::serve_attention() {
+  serve_flushes();
+  const uint32_t bits = attention_.fetch_and(kAttnFlushTlb, std::memory_order_acq_rel) & ~uint32_t{kAttnFlushTlb};
+  if (bits & kAttnFlushCode) {
+    if (uc_) uc_ctl_flush_tb(uc_);
+    detector_.invalidate();
+    process_.counters().slot(slot_).add(EmuCounter::CodeFlushesServed);
+  }
+  if ((bits & kAttnStop) || process_.exiting()) {
+    stop_ = true;
+    if (uc_) uc_emu_stop(uc_);
+    return true;
+  }
+  // Exclusive requests need no bit to be served: the gate's owner is what matters.
+  const uint64_t parked = process_.gate().park_while_owned(*this);
+  if (parked) process_.counters().slot(slot_).add(EmuCounter::ParkedNs, parked);
+  serve_flushes();
+  if (process_.exiting()) {
+    stop_ = true;
+    if (uc_) uc_emu_stop(uc_);
+    return true;
+  }
+  return false;
+}
+
+void Vcpu::end_exclusive() {
+  if (!exclusive_owner_) return;
+  process_.gate().end(*this);
+  exclusive_owner_ = false;
+}
+
+bool Vcpu::block_has_atomics(uint64_t address, uint32_t size) {
+  const int cached = detector_.cached(address, size);
+  if (cached >= 0) return cached != 0;
+  uint8_t code[4096];
+  const uint32_t n = std::min<uint32_t>(size, sizeof code);
+  process_.counters().slot(slot_).add(EmuCounter::AtomicBlockScans);
+  if (!process_.memory().read(slot_, address, code, n)) return false;
+  return detector_.scan(address, size, {code, n});
+}
+
+bool Vcpu::on_tlb_fill(uc_engine*, uint64_t vaddr, uc_mem_type type, uc_tlb_entry* e, void* user) {
+  auto* self = static_cast<Vcpu*>(user);
+  const mmu::Access access = type == UC_MEM_WRITE ? mmu::Access::Write
+                             : type == UC_MEM_FETCH ? mmu::Access::Fetch
+                                                    : mmu::Access::Read;
+  if (self->arch() == GuestArch::I386) vaddr &= 0xffffffffu;
+  if (vaddr >= self->process_.space().virt_limit()) {
+    self->fault_ = GuestFault{vaddr, access, mmu::FaultOutcome::SegvMapError};
+    return false;
+  }
+  const mmu::Translation t = self->process_.space().translate(self->slot_, vaddr, access);
+  if (!t.ok()) {
+    self->fault_ = GuestFault{vaddr, access, t.outcome};
+    return false;
+  }
+  e->paddr = t.page;
+  // mmu Perm bits are Unicorn's UC_PROT bits (read 1, write 2, exec 4).
+  e->perms = static_cast<uc_prot>(t.perms);
+  return true;
+}
+
+void Vcpu::on_block(uc_engine*, uint64_t address, uint32_t size, void* user) {
+  auto* self = static_cast<Vcpu*>(user);
+  self->end_exclusive();
+  if (self->attention_.load(std::memory_order_relaxed) != 0 && self->serve_attention()) return;
+  if (!self->process_.multi_vcpu() || size == 0) return;  // a lone vCPU pays nothing for atomics
+  if (self->block_has_atomics(address, size)) {
+    const auto wait = self->process_.gate().begin(*self, [self](const std::function<void(Vcpu&)>& fn) {
+      self->process_.for_each_other_vcpu(*self, fn);
+    });
+    self->exclusive_owner_ = true;
+    auto& c = self->process_.counters().slot(self->slot_);
+    c.add(EmuCounter::ExclusiveSections);
+    c.add(EmuCounter::ExclusiveWaitNs, wait);
+  }
+}
+
+void Vcpu::do_syscall() {
+  end_exclusive();
+  leave_guest();
+  process_.counters().slot(slot_).add(EmuCounter::Syscalls);
+  handle_syscall(*this);
+  if (stop_ || thread_exit_) {
+    stop_ = true;
+    uc_emu_stop(uc_);
+    return;
+  }
+  enter_guest();
+}
+
+void Vcpu::on_syscall(uc_engine*, void* user) { static_cast<Vcpu*>(user)->do_syscall(); }
+
+void Vcpu::on_interrupt(uc_engine* uc, uint32_t intno, void* user) {
+  auto* self = static_cast<Vcpu*>(user);
+  if (intno == 0x80 && self->arch() == GuestArch::I386) {
+    self->do_syscall();
+    return;
+  }
+  // A CPU exception: Linux would deliver a signal; emu makes it fatal.
+  switch (intno) {
+    case 0: self->pending_signal_ = SIGFPE; break;   // #DE
+    case 1: case 3: self->pending_signal_ = SIGTRAP; break;
+    case 6: self->pending_signal_ = SIGILL; break;   // #UD
+    case 16: case 19: self->pending_signal_ = SIGFPE; break;
+    case 17: self->pending_signal_ = SIGBUS; break;  // #AC
+    default: self->pending_signal_ = SIGSEGV; break; // #GP, #PF, #SS, ...
+  }
+  uc_emu_stop(uc);
+}
+
+}  // namespace emu

@@ -1,0 +1,127 @@
+// One guest thread on one Unicorn engine in its own host thread (DESIGN.md decision 4).
+//
+// The engine's TLB misses go to the MMU's fault handler; its syscalls to the syscall layer.
+// Other threads never touch the engine: they post requests to this vCPU's mailbox (an
+// attention word) and it serves them at its sync points (decision 5): the block hook, the
+// syscall hook, re-entry into guest code, and every wait loop.
+#pragma once
+
+#include <unicorn/unicorn.h>
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "emu/atomic_block_detector.h"
+#include "emu/cpu_registers.h"
+#include "emu/guest_arch.h"
+#include "mmu/types.h"
+
+namespace emu {
+
+class GuestProcess;
+
+enum Attention : uint32_t {
+  kAttnFlushTlb = 1,    // drop cached translations, then acknowledge
+  kAttnExclusive = 2,   // another vCPU wants to run a block alone: park at this boundary
+  kAttnStop = 4,        // the process is exiting
+  kAttnFlushCode = 8,   // executable memory changed: drop translated blocks
+};
+
+// Where a vCPU is, as the others see it.
+enum class VcpuWhere : uint8_t {
+  Outside,  // not in guest code (in a syscall, waiting, starting, finished): quiescent
+  Running,  // executing guest code; its TLB is in use
+  Parked,   // at a block boundary, waiting for another vCPU's exclusive block
+};
+
+struct GuestFault {
+  uint64_t address = 0;
+  mmu::Access access = mmu::Access::Read;
+  mmu::FaultOutcome outcome = mmu::FaultOutcome::SegvMapError;
+};
+
+// How the thread starts: registers, and i386 TLS to install first.
+struct VcpuStart {
+  CpuRegisters regs;
+  std::optional<std::array<uint32_t, 2>> i386_tls_descriptor;  // GDT entry to load GS from
+  uint32_t i386_tls_entry = 0;
+};
+
+class Vcpu {
+ public:
+  Vcpu(GuestProcess& process, mmu::VcpuId slot, int tid);
+  ~Vcpu();
+  Vcpu(const Vcpu&) = delete;
+  Vcpu& operator=(const Vcpu&) = delete;
+
+  // The host thread's body: runs guest code until the thread or the process exits.
+  void run(const VcpuStart& start);
+
+  mmu::VcpuId slot() const { return slot_; }
+  int tid() const { return tid_; }
+  GuestArch arch() const;
+  GuestProcess& process() { return process_; }
+
+  // Registers, from this vCPU's own thread only.
+  uint64_t reg(int id) const;
+  void set_reg(int id, uint64_t value);
+  void save_registers(CpuRegisters& out) const { out.save(uc_, arch()); }
+
+  // Mailbox, from any thread.
+  void post(uint32_t attention_bits) { attention_.fetch_or(attention_bits, std::memory_order_seq_cst); }
+  void request_flush(uint64_t generation);
+  uint64_t flushes_done() const { return flush_done_.load(std::memory_order_acquire); }
+  VcpuWhere where() const { return where_.load(std::memory_order_seq_cst); }
+  // From this vCPU's own thread.
+  void set_where(VcpuWhere w) { where_.store(w, std::memory_order_seq_cst); }
+
+  // From this vCPU's own thread: serve TLB flushes only (safe inside any hook and wait loop).
+  void serve_flushes();
+  // Thread-exit bookkeeping for the syscall layer.
+  void request_thread_exit(int code) {
+    thread_exit_ = true;
+    exit_code_ = code;
+  }
+  // The process is ending (exit_group from this vCPU): leave guest code now.
+  void request_stop() { stop_ = true; }
+  uint64_t clear_child_tid = 0;
+  uint64_t signal_mask = 0;
+
+ private:
+  static bool on_tlb_fill(uc_engine* uc, uint64_t vaddr, uc_mem_type type, uc_tlb_entry* e, void* self);
+  static void on_block(uc_engine* uc, uint64_t address, uint32_t size, void* self);
+  static void on_syscall(uc_engine* uc, void* self);
+  static void on_interrupt(uc_engine* uc, uint32_t intno, void* self);
+
+  bool open_engine(std::string* error);
+  void do_syscall();
+  friend void handle_syscall(Vcpu&);
+  // Serves everything in the mailbox; true when this vCPU must stop.
+  bool serve_attention();
+  // Back into guest code: Running, then the mailbox (Dekker against requesters).
+  void enter_guest();
+  void leave_guest();
+  bool block_has_atomics(uint64_t address, uint32_t size);
+  void end_exclusive();
+
+  GuestProcess& process_;
+  const mmu::VcpuId slot_;
+  const int tid_;
+  uc_engine* uc_ = nullptr;
+  AtomicBlockDetector detector_;
+  bool exclusive_owner_ = false;
+  bool stop_ = false;         // leave uc_emu_start and end the thread
+  bool thread_exit_ = false;  // the exit syscall
+  int exit_code_ = 0;
+  std::optional<GuestFault> fault_;
+  int pending_signal_ = 0;    // a CPU exception turned into a fatal signal
+
+  alignas(64) std::atomic<uint32_t> attention_{0};
+  std::atomic<uint64_t> flush_requested_{0};
+  std::atomic<uint64_t> flush_done_{0};
+  std::atomic<VcpuWhere> where_{VcpuWhere::Outside};
+};
+
+}  // namespace emu
