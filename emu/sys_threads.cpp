@@ -65,6 +65,13 @@ int64_t clone(Call& c, uint64_t flags, uint64_t stack, uint64_t parent_tid, uint
   // The child resumes after the syscall with 0 in the result register and its own stack.
   start.regs.general[0] = 0;  // RAX / EAX
   if (stack) start.regs.general[7] = stack;  // RSP / ESP
+  if (!c.i386) {
+    // In Unicorn's syscall hook RIP still points at the `syscall` instruction (it is advanced
+    // after the hook returns); the child starts after it. (int 0x80's hook sees EIP past it.)
+    uint8_t insn[2] = {};
+    if (c.mem.read(c.v, start.regs.general[16], insn, 2) && insn[0] == 0x0f && insn[1] == 0x05)
+      start.regs.general[16] += 2;
+  }
   if (flags & CLONE_SETTLS) {
     if (c.i386) {
       UserDesc u;
