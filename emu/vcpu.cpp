@@ -47,6 +47,8 @@ bool Vcpu::open_engine(std::string* error) {
     err = uc_hook_add(uc_, &h, UC_HOOK_BLOCK, reinterpret_cast<void*>(&Vcpu::on_block), this, 1, 0);
   if (err == UC_ERR_OK)
     err = uc_hook_add(uc_, &h, UC_HOOK_INTR, reinterpret_cast<void*>(&Vcpu::on_interrupt), this, 1, 0);
+  if (err == UC_ERR_OK)
+    err = uc_hook_add(uc_, &h, UC_HOOK_INSN_INVALID, reinterpret_cast<void*>(&Vcpu::on_invalid_instruction), this, 1, 0);
   if (err == UC_ERR_OK && !i386)
     err = uc_hook_add(uc_, &h, UC_HOOK_INSN, reinterpret_cast<void*>(&Vcpu::on_syscall), this, 1, 0, UC_X86_INS_SYSCALL);
   if (err == UC_ERR_OK && i386) {
@@ -188,6 +190,9 @@ bool Vcpu::on_tlb_fill(uc_engine*, uint64_t vaddr, uc_mem_type type, uc_tlb_entr
                              : type == UC_MEM_FETCH ? mmu::Access::Fetch
                                                     : mmu::Access::Read;
   if (self->arch() == GuestArch::I386) vaddr &= 0xffffffffu;
+  // Once the engine is stopping (a fault, a CPU exception, uc_emu_stop) Unicorn may probe
+  // once more (a fetch at -4096 was seen): refuse it without replacing the first cause.
+  if (self->fault_ || self->pending_signal_ || self->stop_) return false;
   if (vaddr >= self->process_.space().virt_limit()) {
     self->fault_ = GuestFault{vaddr, access, mmu::FaultOutcome::SegvMapError};
     return false;
@@ -233,6 +238,11 @@ void Vcpu::do_syscall() {
 }
 
 void Vcpu::on_syscall(uc_engine*, void* user) { static_cast<Vcpu*>(user)->do_syscall(); }
+
+bool Vcpu::on_invalid_instruction(uc_engine*, void* user) {
+  static_cast<Vcpu*>(user)->pending_signal_ = SIGILL;
+  return false;  // not handled: the engine stops
+}
 
 void Vcpu::on_interrupt(uc_engine* uc, uint32_t intno, void* user) {
   auto* self = static_cast<Vcpu*>(user);

@@ -94,6 +94,7 @@ class Vcpu {
   static void on_block(uc_engine* uc, uint64_t address, uint32_t size, void* self);
   static void on_syscall(uc_engine* uc, void* self);
   static void on_interrupt(uc_engine* uc, uint32_t intno, void* self);
+  static bool on_invalid_instruction(uc_engine* uc, void* self);
 
   bool open_engine(std::string* error);
   void do_syscall();
