@@ -39,6 +39,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "emu: no PROGRAM given (usage: emu [OPTIONS] PROGRAM [ARGS...])\n");
     return 2;
   }
+  if (guest_argv[0].size() > 1 && guest_argv[0][0] == '-') {
+    // prefix_command() hands over the first word it does not know: an option here is a typo.
+    std::fprintf(stderr, "emu: unknown option %s (try --help)\n", guest_argv[0].c_str());
+    return 2;
+  }
   emu::EmulatorConfig config;
   std::string error;
   if (!emu::resolve_cli_options(opt, config, &error)) {

@@ -1,0 +1,89 @@
+// The command line's contract: bad input gives one clear line and a shell-like status.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "emu/cli_options.h"
+#include "tests/e2e/process_runner.h"
+
+namespace {
+
+using emu_test::run_process;
+
+int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+
+TEST(EmuCli, MissingProgramIs127) {
+  const auto r = run_process({EMU_BINARY, "/no/such/program"});
+  EXPECT_EQ(r.status, 127);
+  EXPECT_NE(r.err.find("No such file"), std::string::npos) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+}
+
+TEST(EmuCli, NotAnElfIs126) {
+  const std::string path = testing::TempDir() + "/emu_not_elf.sh";
+  std::ofstream(path) << "#!/bin/sh\necho hi\n";
+  const auto r = run_process({EMU_BINARY, path});
+  EXPECT_EQ(r.status, 126);
+  EXPECT_NE(r.err.find("not an ELF file"), std::string::npos) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1);
+}
+
+TEST(EmuCli, DynamicallyLinkedIs126) {
+  const auto r = run_process({EMU_BINARY, "/bin/sh", "-c", "true"});
+  EXPECT_EQ(r.status, 126);
+  EXPECT_NE(r.err.find("dynamically linked"), std::string::npos) << r.err;
+}
+
+TEST(EmuCli, DirectoryIs126) {
+  const auto r = run_process({EMU_BINARY, "/"});
+  EXPECT_EQ(r.status, 126);
+}
+
+TEST(EmuCli, BadOptionsAreUsageErrors) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--scheme", "bogus", "x"}, {"--mem", "lots", "x"}, {"--mem", "1M", "x"},
+        {"--paging", "nine", "x"}, {"--no-such-option"}, {}}) {
+    auto argv = args;
+    argv.insert(argv.begin(), EMU_BINARY);
+    const auto r = run_process(argv);
+    EXPECT_EQ(r.status, 2) << testing::PrintToString(args) << r.err;
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  }
+}
+
+TEST(EmuCli, GuestArgumentsThatLookLikeOptionsGoToTheGuest) {
+  const auto r = run_process({EMU_BINARY, std::string(EMU_GUEST_DIR) + "/x86_64/hello", "--scheme", "-x"});
+  EXPECT_EQ(r.status, 2);  // hello exits with argc-1
+  EXPECT_NE(r.out.find("argv[1]=--scheme"), std::string::npos) << r.out;
+}
+
+TEST(EmuCli, X86_64GuestWithI386PagingIsRefused) {
+  const auto r = run_process({EMU_BINARY, "--paging", "i386", std::string(EMU_GUEST_DIR) + "/x86_64/hello"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("x86_64 or la57 paging"), std::string::npos) << r.err;
+}
+
+TEST(EmuCli, StatsJsonHasTheCounters) {
+  const std::string path = testing::TempDir() + "/emu_stats.json";
+  const auto r = run_process({EMU_BINARY, "--stats", "--stats-json", path, std::string(EMU_GUEST_DIR) + "/x86_64/page_fault1",
+                              "-t", "2", "-m", "4", "-i", "1"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("--- emu stats"), std::string::npos);
+  std::ifstream in(path);
+  const std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const char* key : {"\"mmu\"", "\"fault_zero_fill\"", "\"emulator\"", "\"vcpus_started\"", "\"frame_pool\""})
+    EXPECT_NE(json.find(key), std::string::npos) << key;
+}
+
+TEST(ParseSize, AcceptsSuffixesAndRejectsJunk) {
+  EXPECT_EQ(emu::parse_size("4096"), 4096u);
+  EXPECT_EQ(emu::parse_size("64M"), uint64_t{64} << 20);
+  EXPECT_EQ(emu::parse_size("2G"), uint64_t{2} << 30);
+  EXPECT_EQ(emu::parse_size("512KiB"), uint64_t{512} << 10);
+  EXPECT_FALSE(emu::parse_size("lots"));
+  EXPECT_FALSE(emu::parse_size("12Q"));
+  EXPECT_FALSE(emu::parse_size(""));
+  EXPECT_FALSE(emu::parse_size("99999999999999G"));
+}
+
+}  // namespace
