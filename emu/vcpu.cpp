@@ -12,6 +12,8 @@
 namespace emu {
 
 namespace {
+// Translated code per engine (Unicorn flushes and retranslates when it fills up).
+constexpr size_t kCodeBufferBytes = size_t{64} << 20;
 // uc_emu_start's `until`: an address no guest instruction can have.
 constexpr uint64_t kNoStopAddress = ~uint64_t{0};
 }  // namespace
@@ -36,6 +38,9 @@ void Vcpu::set_reg(int id, uint64_t value) { uc_reg_write(uc_, id, &value); }
 bool Vcpu::open_engine(std::string* error) {
   const bool i386 = arch() == GuestArch::I386;
   uc_err err = uc_open(UC_ARCH_X86, i386 ? UC_MODE_32 : UC_MODE_64, &uc_);
+  // Unicorn's default code buffer is 1 GiB per engine, and flushing translated blocks (done
+  // when the block hook is added) touched all of it: 2 GiB resident for a two-thread guest.
+  if (err == UC_ERR_OK) err = uc_ctl_set_tcg_buffer_size(uc_, kCodeBufferBytes);
   if (err == UC_ERR_OK) err = uc_ctl_tlb_mode(uc_, UC_TLB_VIRTUAL);
   // Guest-physical memory: the whole frame pool at physical 0, shared by every engine.
   if (err == UC_ERR_OK)
@@ -43,8 +48,7 @@ bool Vcpu::open_engine(std::string* error) {
   uc_hook h;
   if (err == UC_ERR_OK)
     err = uc_hook_add(uc_, &h, UC_HOOK_TLB_FILL, reinterpret_cast<void*>(&Vcpu::on_tlb_fill), this, 1, 0);
-  if (err == UC_ERR_OK)
-    err = uc_hook_add(uc_, &h, UC_HOOK_BLOCK, reinterpret_cast<void*>(&Vcpu::on_block), this, 1, 0);
+  if (err == UC_ERR_OK && process_.multi_vcpu()) err = install_block_hook(/*fresh=*/true) ? UC_ERR_OK : UC_ERR_HOOK;
   if (err == UC_ERR_OK)
     err = uc_hook_add(uc_, &h, UC_HOOK_INTR, reinterpret_cast<void*>(&Vcpu::on_interrupt), this, 1, 0);
   if (err == UC_ERR_OK)
@@ -66,6 +70,16 @@ bool Vcpu::open_engine(std::string* error) {
     *error = std::string("unicorn: ") + uc_strerror(err);
     return false;
   }
+  return true;
+}
+
+bool Vcpu::install_block_hook(bool fresh) {
+  uc_hook h;
+  if (uc_hook_add(uc_, &h, UC_HOOK_BLOCK, reinterpret_cast<void*>(&Vcpu::on_block), this, 1, 0) != UC_ERR_OK)
+    return false;
+  // Blocks translated before carry no call to the hook: translate them again.
+  if (!fresh) uc_ctl_flush_tb(uc_);
+  block_hook_installed_ = true;
   return true;
 }
 
@@ -93,6 +107,10 @@ void Vcpu::run(const VcpuStart& start) {
     if (stop_) break;
     const uint64_t pc = reg(arch() == GuestArch::I386 ? UC_X86_REG_EIP : UC_X86_REG_RIP);
     const uc_err err = uc_emu_start(uc_, pc, kNoStopAddress, 0, 0);
+    // Stopped on our own request, Unicorn still fetches at the `until` address (the fill
+    // refuses it) and reports UC_ERR_EXCEPTION; the guest is fine and resumes where it was.
+    const bool we_stopped = stopping_;
+    stopping_ = false;
     end_exclusive();
     leave_guest();
     if (stop_) break;
@@ -108,12 +126,16 @@ void Vcpu::run(const VcpuStart& start) {
       process_.kill_by_signal(SIGILL, describe_signal(*this, SIGILL));
       break;
     }
-    if (err != UC_ERR_OK) {
+    if (err != UC_ERR_OK && !we_stopped) {
       process_.kill_by_signal(SIGSEGV, std::string("unicorn stopped: ") + uc_strerror(err) + " (" +
                                            describe_signal(*this, SIGSEGV) + ")");
       break;
     }
-    // Stopped by a mailbox request: serve it and go on.
+    if (!block_hook_installed_ && process_.multi_vcpu() && !install_block_hook(/*fresh=*/false)) {
+      process_.kill_by_signal(SIGKILL, "unicorn: cannot add the block hook");
+      break;
+    }
+    // Stopped by a mailbox request or to add the block hook: go on.
   }
   leave_guest();
   if (thread_exit_) exit_code = exit_code_;
@@ -192,7 +214,7 @@ bool Vcpu::on_tlb_fill(uc_engine*, uint64_t vaddr, uc_mem_type type, uc_tlb_entr
   if (self->arch() == GuestArch::I386) vaddr &= 0xffffffffu;
   // Once the engine is stopping (a fault, a CPU exception, uc_emu_stop) Unicorn may probe
   // once more (a fetch at -4096 was seen): refuse it without replacing the first cause.
-  if (self->fault_ || self->pending_signal_ || self->stop_) return false;
+  if (self->fault_ || self->pending_signal_ || self->stop_ || self->stopping_) return false;
   if (vaddr >= self->process_.space().virt_limit()) {
     self->fault_ = GuestFault{vaddr, access, mmu::FaultOutcome::SegvMapError};
     return false;
@@ -233,6 +255,12 @@ void Vcpu::do_syscall() {
     stop_ = true;
     uc_emu_stop(uc_);
     return;
+  }
+  // The first clone makes this process multi-vCPU: this vCPU needs the block hook (the sync
+  // point for mailboxes and exclusive blocks), added between uc_emu_start calls.
+  if (!block_hook_installed_ && process_.multi_vcpu()) {
+    stopping_ = true;
+    uc_emu_stop(uc_);
   }
   enter_guest();
 }
