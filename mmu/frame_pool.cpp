@@ -3,6 +3,8 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <memory>
+#include <new>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -62,6 +64,16 @@ std::unique_ptr<FramePool> FramePool::create(const FramePoolConfig& config, std:
       new FramePool(base, static_cast<uint32_t>(config.bytes / kPageSize), config));
 }
 
+namespace {
+size_t descriptor_bytes(uint64_t frames) { return (frames * sizeof(FrameDescriptor) + kPageSize - 1) & ~(kPageSize - 1); }
+// Zero pages from the host, touched only as chunks are constructed.
+FrameDescriptor* allocate_descriptors(uint64_t frames) {
+  void* p = mmap(nullptr, descriptor_bytes(frames), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  return static_cast<FrameDescriptor*>(p);
+}
+}  // namespace
+
 FramePool::FramePool(uint8_t* base, uint32_t frames, const FramePoolConfig& config)
     : base_(base),
       frame_count_(frames),
@@ -70,7 +82,7 @@ FramePool::FramePool(uint8_t* base, uint32_t frames, const FramePoolConfig& conf
       chunk_frames_(std::max<uint64_t>(config.populate_chunk_bytes / kPageSize, 1)),
       low_watermark_(config.low_watermark ? config.low_watermark : std::max<uint64_t>(frames / 64, 1)),
       high_watermark_(config.high_watermark ? config.high_watermark : std::max<uint64_t>(frames / 32, 2)),
-      descriptors_(new FrameDescriptor[frames]),
+      descriptors_(allocate_descriptors(frames)),
       caches_(new FrameCache[config.vcpu_slots]),
       counters_(config.vcpu_slots) {
   if (config.populate_all) chunk_frames_ = frames;
@@ -80,13 +92,17 @@ FramePool::FramePool(uint8_t* base, uint32_t frames, const FramePoolConfig& conf
   }
   for (uint32_t i = 0; i < vcpu_slots_; ++i) caches_[i].cursor = (uint64_t{i} * ((frames + 63) / 64)) / vcpu_slots_;
   // Frame 0 is the shared zero frame: populate it and never hand it out.
+  std::uninitialized_default_construct_n(descriptors_, 1);
   populate(0, 1);
   claim(zero_frame(), FrameState::Zero);
   populated_.store(1, std::memory_order_release);
   grow();
 }
 
-FramePool::~FramePool() { munmap(base_, bytes()); }
+FramePool::~FramePool() {
+  munmap(base_, bytes());
+  munmap(descriptors_, descriptor_bytes(frame_count_));
+}
 
 void FramePool::populate(uint64_t first, uint64_t frames) {
   uint8_t* start = frame_ptr(static_cast<FrameNumber>(first));
@@ -101,6 +117,8 @@ bool FramePool::grow() {
   const uint64_t first = populated_.load(std::memory_order_relaxed);
   if (first >= frame_count_) return false;
   const uint64_t n = std::min<uint64_t>(chunk_frames_, frame_count_ - first);
+  // Frame 0 was constructed by the constructor; the chunk that holds it starts at 1.
+  std::uninitialized_default_construct_n(descriptors_ + first, n);
   populate(first, n);
   {
     MutexGuard s(shared_lock_);
@@ -226,7 +244,10 @@ uint64_t FramePool::free_frames() const {
 
 std::array<uint64_t, 5> FramePool::count_by_state() const {
   std::array<uint64_t, 5> n{};
-  for (uint32_t f = 0; f < frame_count_; ++f)
+  // Frames not yet populated have no descriptor yet: they are free.
+  const uint64_t populated = populated_.load(std::memory_order_acquire);
+  n[static_cast<size_t>(FrameState::Free)] += frame_count_ - populated;
+  for (uint32_t f = 0; f < populated; ++f)
     ++n[static_cast<size_t>(descriptors_[f].state.load(std::memory_order_acquire))];
   return n;
 }
