@@ -103,10 +103,10 @@ class FramePool {
 
   FramePool(uint8_t* base, uint32_t frames, const FramePoolConfig& config);
   bool should_fail_injected();
-  bool refill(FrameCache& cache);
+  bool refill(FrameCache& cache, VcpuId v);
   void spill(FrameCache& cache);
   // Pre-faults the next chunk and publishes its frames; false when fully grown.
-  bool grow();
+  bool grow(VcpuId v);
   void populate(uint64_t first_frame, uint64_t frames);
   void claim(FrameNumber f, FrameState state);
 
@@ -132,8 +132,8 @@ class FramePool {
   std::atomic<uint64_t> shared_count_{0};
   void release_to_shared_locked(FrameNumber f) EMU_REQUIRES(shared_lock_) { shared_free_[f >> 6] |= uint64_t{1} << (f & 63); }
 
-  Mutex grow_lock_;
-  std::atomic<uint64_t> populated_{0};
+  std::atomic<uint64_t> reserved_{0};   // frames of chunks claimed for pre-faulting
+  std::atomic<uint64_t> populated_{0};  // frames of chunks pre-faulted and published
 
   std::atomic<int64_t> inject_skip_{0};
   std::atomic<int64_t> inject_count_{0};

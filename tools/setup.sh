@@ -11,6 +11,7 @@ packages=(
   googletest libgtest-dev libbenchmark-dev
   libcapstone-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   python3 python3-matplotlib          # plots
+  qemu-user                           # the i386 reference where the kernel cannot run i386, and the benchmark baseline
 )
 missing=()
 for p in "${packages[@]}"; do
