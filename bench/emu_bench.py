@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import re
 import statistics
 import subprocess
@@ -82,8 +83,13 @@ def main():
         total = args.reps * (len(configs) + 2 * len(runners) + 2)
         done = 0
         for rep in range(args.reps):
-            # Interleaved: every configuration once per repetition, so drift hits all alike.
-            for name, prefix, threads in configs:
+            # Interleaved: every configuration once per repetition, so drift hits all alike,
+            # in a shuffled order: whoever runs right after another process freed its memory
+            # pays the host's page clearing (measured: the first emu run after native was 3x
+            # slower than the same run a moment later).
+            order = list(configs)
+            random.Random(rep).shuffle(order)
+            for name, prefix, threads in order:
                 rc, _, err, _ = run(prefix + [pf1, "-t", str(threads), "-m", str(args.mib), "-i", str(args.iterations)])
                 m = re.search(r"([\d.]+) faults/s total", err)
                 if rc != 0 or not m:

@@ -1,0 +1,48 @@
+// The emulator's own concurrency (exclusive blocks for guest atomics, shootdowns through the
+// vCPU mailboxes, futexes, threads coming and going) under guests that stress it, on 4 vCPUs,
+// every scheme, both architectures. Labelled "concurrency": the ThreadSanitizer build runs
+// it with halt_on_error, so a data race in emu fails the run (exit status 66).
+#include <gtest/gtest.h>
+
+#include <tuple>
+
+#include "tests/e2e/process_runner.h"
+
+namespace {
+
+using emu_test::run_process;
+
+using Param = std::tuple<std::string, std::string>;  // scheme, arch
+
+class EmuStress : public testing::TestWithParam<Param> {
+ protected:
+  std::string guest(const std::string& name) const {
+    return std::string(EMU_GUEST_DIR) + "/" + std::get<1>(GetParam()) + "/" + name;
+  }
+  void expect_ok(std::vector<std::string> guest_argv, const std::string& want) {
+    std::vector<std::string> argv = {EMU_BINARY, "--scheme", std::get<0>(GetParam())};
+    argv.insert(argv.end(), guest_argv.begin(), guest_argv.end());
+    const auto r = run_process(argv);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find(want), std::string::npos) << r.out << r.err;
+  }
+};
+
+TEST_P(EmuStress, AtomicsWithThreadsComingAndGoing) {
+  expect_ok({guest("atomics"), "-t", "4", "-n", "200", "-r", "20"}, "all exact (20 of 20 rounds)");
+}
+
+TEST_P(EmuStress, MunmapAndMprotectChurnWhileOthersFault) {
+  expect_ok({guest("mmap_churn"), "-t", "4", "-i", "100"}, "ok");
+}
+
+TEST_P(EmuStress, SharedRegionFaultedByFourVcpus) {
+  expect_ok({guest("shared_region"), "-t", "4", "-m", "8", "-i", "2"}, "ok");
+}
+
+INSTANTIATE_TEST_SUITE_P(AllSchemes, EmuStress,
+                         testing::Combine(testing::Values("global", "split", "atomic", "ptebit"),
+                                          testing::Values("x86_64", "i386")),
+                         [](const auto& info) { return std::get<0>(info.param) + "_" + std::get<1>(info.param); });
+
+}  // namespace
