@@ -8,12 +8,14 @@
 
 #include <atomic>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "mmu/frame_pool.h"
 #include "mmu/mmap_lock.h"
 #include "mmu/mmu_counters.h"
+#include "mmu/reclaimer.h"
 #include "mmu/shootdown_batch.h"
 #include "mmu/spin_lock.h"
 #include "mmu/thread_annotations.h"
@@ -34,6 +36,10 @@ struct AddressSpaceConfig {
   // Who caches translations of this space; nullptr: nobody.
   TlbShootdown* tlbs = nullptr;
   uint32_t id = 1;  // owner tag written to frame descriptors (for the reclaimer)
+  // Where reclaimed pages go; nullptr: no swap (anonymous pages stay resident).
+  SwapDevice* swap = nullptr;
+  // Who frees frames when the pool is empty; nullptr: a fault on an empty pool fails at once.
+  Reclaimer* reclaimer = nullptr;
 };
 
 class AddressSpace {
@@ -68,6 +74,13 @@ class AddressSpace {
   FramePool& pool() const { return pool_; }
   MmuCounters& counters() { return counters_; }
   const MmuCounters& counters() const { return counters_; }
+  // The reclaimer's half of reclaim, for frames this space owns: ages each by its accessed
+  // bit, unmaps the cold ones through the locking scheme (entries go to transition, never to
+  // empty), flushes every TLB once for the batch, writes the pages to swap and frees the
+  // frames. Takes the mmap lock for read; called with no other lock held.
+  virtual ReclaimOutcome reclaim_frames(VcpuId v, std::span<const FrameNumber> frames) = 0;
+  SwapDevice* swap() const { return config_.swap; }
+
   // Called in every wait loop of a vCPU (mmap lock, entries in transition): the emulator
   // serves its mailbox there.
   void set_wait_hook(WaitHook hook) { mmap_lock_.set_wait_hook(std::move(hook)); }

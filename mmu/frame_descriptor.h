@@ -31,7 +31,9 @@ struct FrameDescriptor {
   std::atomic<uint64_t> rmap_pte{0};
   // Split page-table lock, meaningful while state is PageTable (the `ptl` of seed 002).
   SpinLock ptl;
-  std::atomic<uint32_t> use_count{0};
+  // Swap slot + 1 holding an up-to-date copy of this anon page (0: none): a page read back
+  // from swap and not written since is dropped by the reclaimer without another write.
+  std::atomic<uint32_t> swap_copy{0};
   // Guest-virtual address the frame maps (anon) or the base of the range a table covers.
   std::atomic<uint64_t> vaddr{0};
 };

@@ -196,7 +196,7 @@ void FramePool::claim(FrameNumber f, FrameState state) {
   d.flags.store(0, std::memory_order_relaxed);
   d.owner.store(0, std::memory_order_relaxed);
   d.rmap_pte.store(0, std::memory_order_relaxed);
-  d.use_count.store(1, std::memory_order_relaxed);
+  d.swap_copy.store(0, std::memory_order_relaxed);
   d.vaddr.store(0, std::memory_order_relaxed);
 }
 
@@ -238,6 +238,15 @@ void FramePool::free(VcpuId v, FrameNumber f) {
     spill(cache);
     counters_.slot(v).add(PoolCounter::CacheSpills);
   }
+}
+
+uint64_t FramePool::available_frames() const {
+  return frame_count_ - populated_.load(std::memory_order_acquire) + shared_count_.load(std::memory_order_acquire);
+}
+
+void FramePool::drain_cache(VcpuId v) {
+  FrameCache& cache = caches_[v];
+  while (!cache.frames.empty()) spill(cache);
 }
 
 uint64_t FramePool::free_frames() const {

@@ -74,10 +74,16 @@ class FramePool {
   void free(VcpuId v, FrameNumber f);
 
   uint64_t free_frames() const;
+  // Free frames any slot can get: the shared list and the part of the pool not grown into
+  // yet. Frames cached by one slot are not available to the others.
+  uint64_t available_frames() const;
+  // Returns every frame cached by slot `v` to the shared list (the reclaimer, after a batch,
+  // so the frames it freed reach the vCPUs waiting for them).
+  void drain_cache(VcpuId v);
   uint64_t populated_frames() const { return populated_.load(std::memory_order_acquire); }
   uint64_t low_watermark() const { return low_watermark_; }
   uint64_t high_watermark() const { return high_watermark_; }
-  bool below_low_watermark() const { return free_frames() < low_watermark_; }
+  bool below_low_watermark() const { return available_frames() < low_watermark_; }
   // Called (from the allocating thread) when a refill leaves the pool below the low mark.
   void set_low_watermark_hook(std::function<void()> hook) { low_hook_ = std::move(hook); }
 

@@ -67,12 +67,15 @@ class EMU_CAPABILITY("mmap_lock") MmapLock {
 
   uint32_t slot_count() const { return slots_; }
 
+  // One round of any wait loop: the wait hook (the caller's mailbox), then a yield. For
+  // waits outside the lock itself (an entry in transition, a pool being refilled).
+  void wait_once(VcpuId v);
+
  private:
   struct alignas(64) ReaderSlot {
     std::atomic<uint32_t> active{0};
   };
 
-  void wait_once(VcpuId v);
   static void heavy_fence();
   template <class Cond>
   void wait_while(Cond&& cond, VcpuId v) {

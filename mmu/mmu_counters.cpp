@@ -10,7 +10,10 @@ std::string_view counter_name(MmuCounter c) {
       "fault_retry",         "lock_acquisitions",  "lock_contended",       "lock_wait_ns",
       "cmpxchg_failures",    "populate_races_lost", "leaf_races_lost",     "tables_allocated",
       "tables_freed",        "table_ctor_failures", "shootdowns",          "shootdown_pages",
-      "mmap_calls",          "munmap_calls",       "mprotect_calls",
+      "mmap_calls",          "munmap_calls",       "mprotect_calls",      "reclaim_scanned",
+      "reclaim_aged",        "reclaimed",          "reclaim_clean_dropped", "swap_outs",
+      "swap_out_errors",     "swap_full",          "swap_in_errors",      "fault_memory_waits",
+      "code_invalidations",
   };
   static_assert(std::size(kNames) == static_cast<size_t>(MmuCounter::kCount));
   return kNames[static_cast<size_t>(c)];

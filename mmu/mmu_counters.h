@@ -36,6 +36,16 @@ enum class MmuCounter : uint16_t {
   MmapCalls,
   MunmapCalls,
   MprotectCalls,
+  ReclaimScanned,       // frames the reclaimer looked at
+  ReclaimAged,          // ... found accessed: bit cleared, page kept (second chance)
+  Reclaimed,            // pages unmapped and their frames freed
+  ReclaimCleanDropped,  // ... of which had an up-to-date swap copy and needed no write
+  SwapOuts,             // pages written to swap
+  SwapOutErrors,        // writes that failed (the page stays resident)
+  SwapFull,             // pages kept because no swap slot was free
+  SwapInErrors,         // reads that failed (the fault ends in SIGBUS)
+  FaultMemoryWaits,     // faults that found no free frame and waited for the reclaimer
+  CodeInvalidations,    // reclaim batches that unmapped executable pages
   kCount
 };
 

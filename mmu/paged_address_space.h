@@ -41,10 +41,25 @@ class PagedAddressSpace final : public AddressSpace {
       return {FaultOutcome::SegvMapError};
     }
     for (;;) {
+      bool wait_for_memory = false;
       {
         MmapReadGuard guard(mmap_lock_, v);
         Translation t;
-        if (fault_locked(v, addr, access, stats, t) == Step::Done) return t;
+        if (fault_locked(v, addr, access, stats, t) == Step::Done) {
+          if (t.outcome != FaultOutcome::OutOfMemory || !config_.reclaimer) {
+            if (t.outcome == FaultOutcome::OutOfMemory) stats.add(MmuCounter::FaultOutOfMemory);
+            return t;
+          }
+          wait_for_memory = true;
+        }
+      }
+      if (wait_for_memory) {
+        // No frame: wait for the reclaimer with no lock held (it needs the mmap lock, and a
+        // writer queued behind us would otherwise keep it out), serving the mailbox.
+        stats.add(MmuCounter::FaultMemoryWaits);
+        if (config_.reclaimer->wait_for_frames([&] { mmap_lock_.wait_once(v); })) continue;
+        stats.add(MmuCounter::FaultOutOfMemory);
+        return {FaultOutcome::OutOfMemory};
       }
       // The address is just below a grows-down stack: extend it (needs the lock for write).
       if (!grow_stack(v, addr)) {
@@ -54,8 +69,73 @@ class PagedAddressSpace final : public AddressSpace {
     }
   }
 
+  ReclaimOutcome reclaim_frames(VcpuId v, std::span<const FrameNumber> frames) override {
+    ReclaimOutcome outcome;
+    auto& stats = counters_.slot(v);
+    auto env_ = env(stats);
+    struct Victim {
+      FrameNumber frame;
+      Slot slot;
+      Pte before;
+    };
+    std::vector<Victim> victims;
+    victims.reserve(frames.size());
+    MmapReadGuard guard(mmap_lock_, v);
+    bool code = false;
+    {
+      auto batch = make_batch(v);
+      for (const FrameNumber f : frames) {
+        stats.add(MmuCounter::ReclaimScanned);
+        Slot slot{};
+        if (!mapping_slot(f, slot)) continue;
+        const Pte e = slot.load().without_lock();
+        if (!e.is_present() || e.frame() != f) continue;
+        if (e.is_accessed()) {
+          // Test-and-clear, lock-free in every scheme as the hardware's own A/D updates are.
+          // No flush: a cached translation only delays the next accessed mark (as on x86).
+          slot.ref().fetch_and(static_cast<Entry>(~Pte::kAccessed), std::memory_order_acq_rel);
+          stats.add(MmuCounter::ReclaimAged);
+          continue;
+        }
+        if (!config_.swap) continue;
+        // Present -> transition, never -> empty (seed 000): a fault meeting it waits.
+        const auto r = reclaim_begin(env_, slot, [&](Pte cur) -> std::optional<Pte> {
+          if (!cur.is_present() || cur.frame() != f || cur.is_accessed()) return std::nullopt;
+          return Pte::transition(f);
+        });
+        if (!r.applied) continue;
+        const VirtAddr va = pool_.descriptor(f).vaddr.load(std::memory_order_relaxed);
+        batch.invalidate(va);
+        if (r.before.is_executable()) {
+          const Vma* vma = vmas_.find(va);
+          code |= !vma || (vma->prot & kProtExec);
+        }
+        victims.push_back({f, slot, r.before});
+      }
+      // The batch flushes here: one shootdown for all victims, no table lock held (ptebit
+      // holds entry lock bits, but faults meeting them wait serving their mailbox).
+    }
+    if (code) {
+      tlbs_->invalidate_code(*this);
+      stats.add(MmuCounter::CodeInvalidations);
+    }
+    for (const Victim& victim : victims) {
+      if (write_out(victim.frame, victim.slot, victim.before, stats, outcome)) {
+        rss_add(v, -1);
+        pool_.free(v, victim.frame);
+        ++outcome.freed;
+        stats.add(MmuCounter::Reclaimed);
+      } else {
+        // Kept: back to what it was (the flush made every vCPU fault it in again anyway).
+        reclaim_end(env_, victim.slot, victim.before.without(Pte::kAccessed));
+      }
+    }
+    return outcome;
+  }
+
  private:
   enum class Step : uint8_t { Done, GrowStack };
+  enum class Leaf : uint8_t { Done, Retry, Wait };
 
   Slot slot_at(FrameNumber table, int level, VirtAddr addr) const {
     auto* entries = reinterpret_cast<Entry*>(pool_.frame_ptr(table));
@@ -100,6 +180,132 @@ class PagedAddressSpace final : public AddressSpace {
     stats.add(MmuCounter::AccessedDirtySet);
     *result = Pte(cur | need);
     return true;
+  }
+
+  // ---- reclaim and swap ----
+
+  // The scheme's way of taking an entry into transition and out again: clear-and-lock for
+  // ptebit (the lock bit stays set while the page is in transition), an ordinary update for
+  // the others.
+  template <class Change>
+  UpdateResult<F> reclaim_begin(SchemeEnv& env_, const Slot& slot, Change&& change) {
+    if constexpr (S::kKind == SchemeKind::PteBit) {
+      return S::clear_and_lock(env_, slot, change);
+    } else {
+      return S::update(env_, slot, change);
+    }
+  }
+  void reclaim_end(SchemeEnv& env_, const Slot& slot, Pte final) {
+    if constexpr (S::kKind == SchemeKind::PteBit) {
+      (void)env_;
+      S::unlock_to(slot, final);
+    } else {
+      (void)S::update(env_, slot, [&](Pte) -> std::optional<Pte> { return final; });
+    }
+  }
+
+  // The pte that maps anon frame `f`, from the reverse map; false when the frame is not
+  // (or no longer) a mapped page of this space. Tables are freed only under the mmap lock
+  // held for write, so with it held for read the table found stays a table.
+  bool mapping_slot(FrameNumber f, Slot& out) const {
+    const FrameDescriptor& d = pool_.descriptor(f);
+    if (d.state.load(std::memory_order_acquire) != FrameState::Anon || d.owner.load(std::memory_order_relaxed) != config_.id)
+      return false;
+    const PhysAddr at = d.rmap_pte.load(std::memory_order_acquire);
+    const FrameNumber table = static_cast<FrameNumber>(at >> kPageShift);
+    if (at == 0 || table >= pool_.frame_count() || at % sizeof(Entry) != 0) return false;
+    const FrameDescriptor& t = pool_.descriptor(table);
+    if (t.state.load(std::memory_order_acquire) != FrameState::PageTable ||
+        t.table_level.load(std::memory_order_relaxed) != 1 || t.owner.load(std::memory_order_relaxed) != config_.id)
+      return false;
+    out = Slot{reinterpret_cast<Entry*>(pool_.host(at)), table, 1};
+    return true;
+  }
+
+  // Writes a page in transition to swap (unless an up-to-date copy is there already) and
+  // points its pte at the slot. False: the page must stay (swap full, or the write failed).
+  bool write_out(FrameNumber f, const Slot& pte, Pte before, MmuCounters::Slot& stats, ReclaimOutcome& outcome) {
+    SwapDevice& swap = *config_.swap;
+    FrameDescriptor& d = pool_.descriptor(f);
+    SwapSlot slot = d.swap_copy.exchange(0, std::memory_order_acq_rel);
+    slot = slot ? slot - 1 : kNoSwapSlot;
+    if (slot != kNoSwapSlot && !before.is_dirty()) {
+      stats.add(MmuCounter::ReclaimCleanDropped);
+    } else {
+      if (slot == kNoSwapSlot) slot = swap.allocate();
+      if (slot != kNoSwapSlot && slot > Pte::kMaxSwapSlot) {  // beyond what this format's ptes hold
+        swap.free(slot);
+        slot = kNoSwapSlot;
+      }
+      if (slot == kNoSwapSlot) {
+        stats.add(MmuCounter::SwapFull);
+        outcome.swap_full = true;
+        return false;
+      }
+      if (!swap.write(slot, pool_.frame_ptr(f))) {
+        swap.free(slot);
+        stats.add(MmuCounter::SwapOutErrors);
+        outcome.io_error = true;
+        return false;
+      }
+      stats.add(MmuCounter::SwapOuts);
+    }
+    auto env_ = env(stats);
+    reclaim_end(env_, pte, Pte::swap(slot));
+    return true;
+  }
+
+  // A fault on a swap entry: one vCPU moves it to transition and reads the page back; others
+  // faulting the same page meanwhile find it in transition and wait (the swap cache: one
+  // read per page however many vCPUs want it).
+  Leaf swap_in(VcpuId v, VirtAddr addr, Access access, const Vma& vma, const Slot& slot, Pte seen,
+               MmuCounters::Slot& stats, Translation& out) {
+    SwapDevice* swap = config_.swap;
+    if (!swap) {
+      out = {FaultOutcome::SigBus};
+      return Leaf::Done;
+    }
+    const FrameNumber f = pool_.allocate(v, FrameState::Anon, FrameFill::Uninitialized);
+    if (f == kNoFrame) return out_of_memory(out);
+    auto env_ = env(stats);
+    const auto r = reclaim_begin(env_, slot, [&](Pte cur) -> std::optional<Pte> {
+      if (cur.raw() != seen.raw()) return std::nullopt;
+      return Pte::transition(f);
+    });
+    if (!r.applied) {
+      pool_.free(v, f);
+      return Leaf::Retry;
+    }
+    const SwapSlot from = static_cast<SwapSlot>(seen.swap_slot());
+    if (!swap->read(from, pool_.frame_ptr(f))) {
+      reclaim_end(env_, slot, seen);  // the page stays in swap; this access gets SIGBUS
+      pool_.free(v, f);
+      stats.add(MmuCounter::SwapInErrors);
+      out = {FaultOutcome::SigBus};
+      return Leaf::Done;
+    }
+    const bool write = access == Access::Write;
+    FrameDescriptor& d = pool_.descriptor(f);
+    d.owner.store(config_.id, std::memory_order_relaxed);
+    d.vaddr.store(page_floor(addr), std::memory_order_relaxed);
+    // A read keeps the swap copy, so the page can be dropped again without a write; a write
+    // makes it stale at once.
+    d.swap_copy.store(write ? 0 : from + 1, std::memory_order_relaxed);
+    d.rmap_pte.store(slot.paddr(pool_), std::memory_order_release);
+    if (write) swap->free(from);
+    const bool exec = (vma.prot & kProtExec) || !F::kHasNx;
+    const Pte want = Pte::page(PhysAddr{f} << kPageShift, (vma.prot & kProtWrite) != 0, exec, true, write);
+    reclaim_end(env_, slot, want);
+    rss_add(v, 1);
+    stats.add(MmuCounter::FaultMajor);
+    out = translation(want, 1, addr);
+    return Leaf::Done;
+  }
+
+  // Releases the swap copy a frame being freed may hold.
+  void drop_swap_copy(FrameNumber f) {
+    const uint32_t copy = pool_.descriptor(f).swap_copy.exchange(0, std::memory_order_acq_rel);
+    if (copy && config_.swap) config_.swap->free(copy - 1);
   }
 
   // Page-table constructor: the frame becomes a table of `level` (seed 002: the split lock
@@ -169,14 +375,14 @@ class PagedAddressSpace final : public AddressSpace {
         return Step::Done;
       }
       if (populate_tables(v, addr, stats, slot, level) == Populate::OutOfMemory) {
-        stats.add(MmuCounter::FaultOutOfMemory);
         out = {FaultOutcome::OutOfMemory};
         return Step::Done;
       }
       const Leaf r = handle_leaf(v, addr, access, *vma, slot, level, stats, out);
       if (r == Leaf::Done) return Step::Done;
       stats.add(MmuCounter::FaultRetry);
-      if (r == Leaf::Wait) std::this_thread::yield();
+      // The reclaimer may be waiting for this vCPU's shootdown acknowledgement.
+      if (r == Leaf::Wait) mmap_lock_.wait_once(v);
     }
   }
 
@@ -213,8 +419,6 @@ class PagedAddressSpace final : public AddressSpace {
       table = e.frame();
     }
   }
-
-  enum class Leaf : uint8_t { Done, Retry, Wait };
 
   // A fresh private frame for the page at `addr` of `vma`: zeroed, or filled from the file.
   FrameNumber new_page_frame(VcpuId v, VirtAddr addr, const Vma& vma, const Slot& slot) {
@@ -270,7 +474,7 @@ class PagedAddressSpace final : public AddressSpace {
           return install(v, addr, slot, e, want, kNoFrame, stats, out, MmuCounter::FaultZeroPage);
         }
         const FrameNumber f = new_page_frame(v, addr, vma, slot);
-        if (f == kNoFrame) return out_of_memory(stats, out);
+        if (f == kNoFrame) return out_of_memory(out);
         const Pte want = Pte::page(PhysAddr{f} << kPageShift, writable, exec, true, write);
         return install(v, addr, slot, e, want, f, stats, out,
                        vma.kind == VmaKind::Anonymous ? MmuCounter::FaultZeroFill : MmuCounter::FaultFileFill);
@@ -304,15 +508,13 @@ class PagedAddressSpace final : public AddressSpace {
         // The reclaimer owns the page for now: wait for it to finish, never treat it as empty.
         return Leaf::Wait;
       case EntryKind::Swap:
-        // Swap-in is the reclaimer's (issue 4); nothing in this build writes swap entries.
-        out = {FaultOutcome::SigBus};
-        return Leaf::Done;
+        return swap_in(v, addr, access, vma, slot, e, stats, out);
     }
     return Leaf::Retry;
   }
 
-  Leaf out_of_memory(MmuCounters::Slot& stats, Translation& out) {
-    stats.add(MmuCounter::FaultOutOfMemory);
+  // Counted by translate(), which may still wait for the reclaimer and retry.
+  Leaf out_of_memory(Translation& out) {
     out = {FaultOutcome::OutOfMemory};
     return Leaf::Done;
   }
@@ -322,7 +524,7 @@ class PagedAddressSpace final : public AddressSpace {
   Leaf copy_on_write(VcpuId v, VirtAddr addr, const Slot& slot, Pte seen, const Vma& vma, MmuCounters::Slot& stats,
                      Translation& out) {
     const FrameNumber f = new_page_frame(v, addr, vma, slot);
-    if (f == kNoFrame) return out_of_memory(stats, out);
+    if (f == kNoFrame) return out_of_memory(out);
     const Pte want = Pte::page(PhysAddr{f} << kPageShift, true, (vma.prot & kProtExec) || !F::kHasNx, true, true);
     const Leaf r = install(v, addr, slot, seen, want, f, stats, out, MmuCounter::FaultCopyOnWrite);
     if (r == Leaf::Done) {
@@ -382,12 +584,15 @@ class PagedAddressSpace final : public AddressSpace {
     return table_is_empty(table, level);
   }
 
-  // Accounts for a pte just cleared: flush its translation, free its frame after the flush.
+  // Accounts for a pte just cleared: flush its translation, free its frame after the flush,
+  // and its swap slot (a swap entry, or the copy a resident page kept).
   void forget_leaf(ShootdownBatch& batch, VcpuId v, Pte old, VirtAddr a, uint64_t span) {
     if (old.kind() == EntryKind::Present) batch.invalidate(a, span);
+    if (old.kind() == EntryKind::Swap && config_.swap) config_.swap->free(static_cast<SwapSlot>(old.swap_slot()));
     if ((old.kind() == EntryKind::Present || old.kind() == EntryKind::ProtNone) &&
         old.frame() != FramePool::zero_frame()) {
       rss_add(v, -1);
+      drop_swap_copy(old.frame());
       batch.free_after_flush(old.frame());
     }
   }

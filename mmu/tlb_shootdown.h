@@ -27,6 +27,9 @@ class TlbShootdown {
   // `ranges` empty means everything of `space`. `requester` is the slot of the calling vCPU,
   // which flushes its own TLB itself and needs no acknowledgement from itself.
   virtual void flush(const AddressSpace& space, std::span<const VirtRange> ranges, VcpuId requester) = 0;
+  // Frames that held executable pages of `space` were reclaimed: code translated from them
+  // must not be run again once the frames hold something else. Called after flush().
+  virtual void invalidate_code(const AddressSpace& /*space*/) {}
 };
 
 // For address spaces nobody caches translations of (MMU-only benchmarks and tests).

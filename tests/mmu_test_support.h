@@ -16,6 +16,8 @@
 
 #include "mmu/address_space.h"
 #include "mmu/frame_pool.h"
+#include "mmu/reclaimer.h"
+#include "mmu/swap_device.h"
 #include "reference_walker.h"
 
 namespace mmu::testing {
@@ -48,8 +50,11 @@ inline std::unique_ptr<FramePool> make_pool(uint64_t bytes, uint32_t slots = 16)
 }
 
 inline std::unique_ptr<AddressSpace> make_space(FramePool& pool, Combo combo, TlbShootdown* tlbs = nullptr,
-                                                RssMode rss = RssMode::PerVcpu) {
+                                                RssMode rss = RssMode::PerVcpu, SwapDevice* swap = nullptr,
+                                                Reclaimer* reclaimer = nullptr) {
   AddressSpaceConfig c;
+  c.swap = swap;
+  c.reclaimer = reclaimer;
   c.paging = combo.paging;
   c.scheme = combo.scheme;
   c.rss = rss;
@@ -214,6 +219,39 @@ inline void check_invariants(FramePool& pool, const std::vector<AddressSpace*>& 
   EXPECT_EQ(by_state[static_cast<size_t>(FrameState::PageTable)], tables.size()) << "leaked page tables";
   EXPECT_EQ(by_state[static_cast<size_t>(FrameState::Zero)], 1u);
   EXPECT_EQ(by_state[static_cast<size_t>(FrameState::Free)], pool.free_frames()) << "free lists disagree";
+}
+
+// Swap accounting of quiescent `spaces`: every slot in use is held either by exactly one
+// swap pte or by one resident frame's up-to-date copy, and nothing is left in transition.
+inline void check_swap_accounting(FramePool& pool, SwapDevice& swap, const std::vector<AddressSpace*>& spaces) {
+  std::set<uint64_t> slots;
+  for (AddressSpace* as : spaces) {
+    ReferenceWalker w(pool.host_base(), as->paging_mode(), as->root_table());
+    w.for_each_nonpresent([&](uint64_t va, uint64_t raw) {
+      const unsigned kind = (raw >> 1) & 3;
+      EXPECT_NE(kind, 2u) << "entry left in transition at " << std::hex << va;
+      if (kind == 1) {
+        const uint64_t slot = (raw & 0x000FFFFFFFFFF000ull) >> 12;
+        EXPECT_LT(slot, swap.slot_count());
+        EXPECT_TRUE(slots.insert(slot).second) << "swap slot " << slot << " held twice";
+      }
+    });
+  }
+  const auto populated = pool.populated_frames();
+  for (FrameNumber f = 1; f < populated; ++f) {
+    const uint32_t copy = pool.descriptor(f).swap_copy.load();
+    if (!copy) continue;
+    EXPECT_EQ(pool.descriptor(f).state.load(), FrameState::Anon) << "a free frame kept a swap copy";
+    EXPECT_TRUE(slots.insert(copy - 1).second) << "swap slot " << copy - 1 << " held twice";
+  }
+  EXPECT_EQ(swap.slots_used(), slots.size()) << "swap slots leaked or lost";
+}
+
+inline std::unique_ptr<SwapDevice> make_swap(uint64_t bytes) {
+  std::string err;
+  auto swap = SwapDevice::open_temporary(bytes, &err);
+  EXPECT_TRUE(swap) << err;
+  return swap;
 }
 
 }  // namespace mmu::testing

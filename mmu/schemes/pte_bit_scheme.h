@@ -1,8 +1,9 @@
 // `ptebit` (seed 001): a software lock bit inside each entry. A fault locks the single entry
 // it changes (ptep_lock), at whatever level it is; nothing else is serialised. Unlocking is
 // the store of the new value, done by compare-and-swap so that A/D bits set meanwhile by
-// other vCPUs survive. Reclaim uses clear-and-lock (ptep_clear_and_lock_flush) in the
-// reclaimer issue.
+// other vCPUs survive. Reclaim and swap-in use clear-and-lock (ptep_clear_and_lock_flush):
+// the entry is replaced while the lock bit stays set, and stays locked while the page is in
+// transition (written out or read back); unlock_to() stores the final entry.
 //
 // The lock bit lives in guest-physical memory, where clang's analysis cannot follow it; the
 // invariant is local: lock_entry() and the release in update() pair up in this one function.
@@ -51,6 +52,29 @@ struct PteBitScheme : EntryAtATime<F, PteBitScheme<F>> {
       if (ref.compare_exchange_weak(cur, next, std::memory_order_release, std::memory_order_relaxed))
         return {seen, want.has_value()};
       // Only lock-free A/D updates can change a locked entry; re-evaluate on the new value.
+    }
+  }
+
+  // Locks the entry and, if the change accepts it, replaces it keeping the lock bit set.
+  // Declined: the entry is unlocked unchanged.
+  template <class Change>
+  static UpdateResult<F> clear_and_lock(SchemeEnv& env, const EntrySlot<F>& slot, Change&& change) {
+    Entry cur = lock_entry(slot, env.stats);
+    auto ref = slot.ref();
+    for (;;) {
+      const Pte seen = Pte(cur).without_lock();
+      const std::optional<Pte> want = change(seen);
+      const Entry next = want ? (want->raw() | Pte::kLockBit) : seen.raw();
+      if (ref.compare_exchange_weak(cur, next, std::memory_order_acq_rel, std::memory_order_relaxed))
+        return {seen, want.has_value()};
+    }
+  }
+  // Stores `final` into an entry this thread holds by clear_and_lock(), releasing the lock.
+  static void unlock_to(const EntrySlot<F>& slot, Pte final) {
+    auto ref = slot.ref();
+    Entry cur = ref.load(std::memory_order_relaxed);
+    while (!ref.compare_exchange_weak(cur, final.raw() & ~Pte::kLockBit, std::memory_order_release,
+                                      std::memory_order_relaxed)) {
     }
   }
 };

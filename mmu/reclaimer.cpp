@@ -1,0 +1,156 @@
+#include "mmu/reclaimer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "mmu/address_space.h"
+
+namespace mmu {
+
+Reclaimer::Reclaimer(FramePool& pool, SwapDevice* swap, const ReclaimerConfig& config)
+    : pool_(pool), swap_(swap), config_(config) {
+  // Set before any vCPU runs: the pool calls it from allocating threads without a lock.
+  pool_.set_low_watermark_hook([this] { wake(); });
+}
+
+Reclaimer::~Reclaimer() {
+  stop();
+  pool_.set_low_watermark_hook(nullptr);
+}
+
+void Reclaimer::attach(AddressSpace& space) {
+  std::lock_guard g(spaces_lock_);
+  spaces_.push_back(&space);
+}
+
+void Reclaimer::detach(AddressSpace& space) {
+  std::lock_guard round(round_lock_);  // no round is using it once this returns
+  std::lock_guard g(spaces_lock_);
+  spaces_.erase(std::remove(spaces_.begin(), spaces_.end(), &space), spaces_.end());
+}
+
+void Reclaimer::start() {
+  if (thread_.joinable()) return;
+  {
+    std::lock_guard lk(wake_lock_);
+    stopping_ = false;
+  }
+  thread_ = std::thread([this] { run(); });
+}
+
+void Reclaimer::stop() {
+  {
+    std::lock_guard lk(wake_lock_);
+    stopping_ = true;
+  }
+  wake_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Reclaimer::wake() {
+  {
+    std::lock_guard lk(wake_lock_);
+    wake_pending_ = true;
+  }
+  wakeups_.fetch_add(1, std::memory_order_relaxed);
+  wake_cv_.notify_one();
+}
+
+void Reclaimer::run() {
+  for (;;) {
+    {
+      std::unique_lock lk(wake_lock_);
+      wake_cv_.wait_for(lk, std::chrono::milliseconds(config_.poll_ms), [&] { return wake_pending_ || stopping_; });
+      if (stopping_) return;
+      wake_pending_ = false;
+    }
+    if (pool_.below_low_watermark() || waiters_.load(std::memory_order_acquire) > 0) {
+      reclaim(std::max<uint64_t>(pool_.high_watermark(), 1));
+    }
+  }
+}
+
+bool Reclaimer::wait_for_frames(const std::function<void()>& serve) {
+  if (!swap_ || failed()) return pool_.available_frames() > 0;
+  const uint64_t failures_at_start = failed_rounds_.load(std::memory_order_acquire);
+  waiters_.fetch_add(1, std::memory_order_acq_rel);
+  wake();
+  bool ok = false;
+  for (unsigned i = 0;; ++i) {
+    if (pool_.available_frames() > 0) {
+      ok = true;
+      break;
+    }
+    // Two failed rounds that began after this fault needed memory: nothing can be freed.
+    if (failed() || failed_rounds_.load(std::memory_order_acquire) >= failures_at_start + 2) break;
+    if (serve) serve();
+    if (i % 8 == 7) wake();
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+  waiters_.fetch_sub(1, std::memory_order_acq_rel);
+  return ok;
+}
+
+uint64_t Reclaimer::reclaim(uint64_t target, unsigned max_sweeps) {
+  std::lock_guard g(round_lock_);
+  rounds_.fetch_add(1, std::memory_order_relaxed);
+  uint64_t total = 0;
+  int empty_sweeps = 0;
+  for (unsigned n = 0; n < max_sweeps && pool_.available_frames() < target && empty_sweeps < 2 && !failed(); ++n) {
+    const uint64_t got = sweep(target);
+    total += got;
+    empty_sweeps = got ? 0 : empty_sweeps + 1;
+  }
+  if (empty_sweeps >= 2 || failed()) failed_rounds_.fetch_add(1, std::memory_order_acq_rel);
+  return total;
+}
+
+uint64_t Reclaimer::sweep(uint64_t target) {
+  // Descriptors exist only once their chunk is grown; a pool still growing has free frames
+  // to grow into and needs no reclaim.
+  const uint64_t limit = pool_.populated_frames();
+  if (limit < pool_.frame_count() || !swap_) return 0;
+  std::vector<AddressSpace*> spaces;
+  {
+    std::lock_guard g(spaces_lock_);
+    spaces = spaces_;
+  }
+  if (spaces.empty()) return 0;
+  std::vector<std::vector<FrameNumber>> batches(spaces.size());
+  uint64_t freed = 0;
+  auto flush = [&](size_t i) {
+    if (batches[i].empty()) return;
+    const ReclaimOutcome r = spaces[i]->reclaim_frames(config_.slot, batches[i]);
+    batches[i].clear();
+    freed += r.freed;
+    pool_.drain_cache(config_.slot);
+    if (r.io_error) {
+      report_failure("swap write failed on " + swap_->description() + ": " +
+                     std::strerror(swap_->last_error()));
+    }
+  };
+  for (uint64_t n = 1; n < limit && !failed(); ++n) {
+    const FrameNumber f = hand_;
+    hand_ = (hand_ + 1 >= limit) ? 1 : hand_ + 1;
+    const FrameDescriptor& d = pool_.descriptor(f);
+    if (d.state.load(std::memory_order_acquire) != FrameState::Anon) continue;
+    const uint32_t owner = d.owner.load(std::memory_order_relaxed);
+    for (size_t i = 0; i < spaces.size(); ++i) {
+      if (spaces[i]->id() != owner) continue;
+      batches[i].push_back(f);
+      if (batches[i].size() >= config_.batch) flush(i);
+      break;
+    }
+    if (n % config_.batch == 0 && pool_.available_frames() >= target) break;
+  }
+  for (size_t i = 0; i < spaces.size(); ++i) flush(i);
+  return freed;
+}
+
+void Reclaimer::report_failure(const std::string& message) {
+  if (failed_.exchange(true, std::memory_order_acq_rel)) return;
+  if (fatal_hook_) fatal_hook_(message);
+}
+
+}  // namespace mmu

@@ -1,0 +1,110 @@
+// The reclaimer: the host thread that plays kswapd (DESIGN.md "Reclaimer", decision 7).
+//
+// Woken when the free frames any vCPU can get fall below the pool's low watermark (or when a
+// fault found none), it sweeps the frames with a clock hand and hands batches of anonymous
+// frames to the address space owning them, which ages them by their accessed bits and writes
+// the cold ones to swap under its own locking scheme. It stops at the high watermark.
+//
+// A fault that finds the pool empty does not reclaim by itself: it would have to evict pages
+// its own TLB may cache, from inside the TLB-fill hook. It drops its locks and waits for this
+// thread instead (wait_for_frames), serving its mailbox meanwhile; when two full sweeps free
+// nothing (no swap, swap full, everything pinned by use) the waiters are told so and the
+// fault ends in OutOfMemory.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "mmu/frame_pool.h"
+#include "mmu/swap_device.h"
+#include "mmu/types.h"
+
+namespace mmu {
+
+class AddressSpace;
+
+struct ReclaimerConfig {
+  VcpuId slot = 0;     // the reclaimer's own slot (frame cache, counters, mmap-lock reader)
+  uint32_t batch = 32;  // pages unmapped per TLB shootdown
+  // Period of the watermark check when nobody wakes the thread.
+  uint32_t poll_ms = 20;
+};
+
+// What one batch did, as the address space reports it.
+struct ReclaimOutcome {
+  uint32_t freed = 0;
+  bool swap_full = false;
+  bool io_error = false;
+};
+
+class Reclaimer {
+ public:
+  // `swap` may be null: then nothing can be reclaimed and faults on an empty pool fail at once.
+  Reclaimer(FramePool& pool, SwapDevice* swap, const ReclaimerConfig& config);
+  ~Reclaimer();
+  Reclaimer(const Reclaimer&) = delete;
+  Reclaimer& operator=(const Reclaimer&) = delete;
+
+  // Address spaces whose frames may be reclaimed. Attach before faults run, detach before
+  // the space is destroyed (stop() first).
+  void attach(AddressSpace& space);
+  void detach(AddressSpace& space);
+
+  void start();
+  void stop();
+  void wake();
+
+  // From a fault that found no frame, holding no lock: true once frames are available again,
+  // false when reclaim cannot make progress. `serve` is called while waiting (the mailbox).
+  bool wait_for_frames(const std::function<void()>& serve);
+
+  // One synchronous round: reclaims until `target` frames are available or two full sweeps
+  // in a row free nothing (or `max_sweeps` sweeps are done). Returns the frames freed. The
+  // thread calls it; tests may too.
+  uint64_t reclaim(uint64_t target, unsigned max_sweeps = ~0u);
+
+  // Called once, from the reclaimer, when a swap write fails: the emulator ends the guest.
+  void set_fatal_hook(std::function<void(const std::string&)> hook) { fatal_hook_ = std::move(hook); }
+  bool failed() const { return failed_.load(std::memory_order_acquire); }
+
+  SwapDevice* swap() const { return swap_; }
+  VcpuId slot() const { return config_.slot; }
+  uint64_t rounds() const { return rounds_.load(std::memory_order_relaxed); }
+  uint64_t wakeups() const { return wakeups_.load(std::memory_order_relaxed); }
+
+ private:
+  void run();
+  // Sweeps from the hand over up to one full turn, one batch per address space at a time;
+  // returns frames freed (stops early once `target` frames are available).
+  uint64_t sweep(uint64_t target);
+  void report_failure(const std::string& message);
+
+  FramePool& pool_;
+  SwapDevice* swap_;
+  const ReclaimerConfig config_;
+  std::mutex spaces_lock_;
+  std::vector<AddressSpace*> spaces_;
+  std::mutex round_lock_;  // one round at a time (the thread, or a test calling reclaim())
+  FrameNumber hand_ = 1;   // guarded by round_lock_
+
+  std::mutex wake_lock_;
+  std::condition_variable wake_cv_;
+  bool wake_pending_ = false;
+  bool stopping_ = false;
+  std::thread thread_;
+
+  std::atomic<uint32_t> waiters_{0};
+  std::atomic<uint64_t> rounds_{0};
+  std::atomic<uint64_t> failed_rounds_{0};
+  std::atomic<uint64_t> wakeups_{0};
+  std::atomic<bool> failed_{false};
+  std::function<void(const std::string&)> fatal_hook_;
+};
+
+}  // namespace mmu
