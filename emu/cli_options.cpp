@@ -12,6 +12,12 @@ void add_cli_options(CLI::App& app, CliOptions& opt) {
       ->check(CLI::IsMember({"auto", "i386", "pae", "x86_64", "la57"}))
       ->capture_default_str();
   app.add_option("--mem", opt.mem, "guest-physical memory (K, M, G suffixes)")->capture_default_str();
+  app.add_option("--swap", opt.swap,
+                 "swap for the reclaimer (K, M, G suffixes; 0: none, and a guest that outgrows --mem is killed)")
+      ->capture_default_str();
+  app.add_option("--swap-file", opt.swap_file,
+                 "where the swap goes: a file, or a directory for a temporary one (default: a temporary file in "
+                 "$TMPDIR; files emu creates are removed at exit, also when the guest crashes)");
   app.add_option("--rss", opt.rss, "RSS counter: shared atomic or per-vCPU")
       ->check(CLI::IsMember({"shared", "per-vcpu"}))
       ->capture_default_str();
@@ -56,6 +62,17 @@ bool resolve_cli_options(const CliOptions& opt, EmulatorConfig& config, std::str
     return false;
   }
   config.mem_bytes = *mem;
+  const auto swap = parse_size(opt.swap);
+  if (!swap || (*swap != 0 && *swap < mmu::kPageSize)) {
+    *error = "--swap " + opt.swap + ": expected a size, like 0, 256M or 2G";
+    return false;
+  }
+  config.swap_bytes = *swap;
+  if (!opt.swap_file.empty() && !*swap) {
+    *error = "--swap-file needs --swap SIZE";
+    return false;
+  }
+  config.swap_file = opt.swap_file;
   config.max_vcpus = opt.max_vcpus;
   return true;
 }

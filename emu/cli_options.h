@@ -14,6 +14,8 @@ struct CliOptions {
   std::string scheme = "split";
   std::string paging = "auto";
   std::string mem = "1G";
+  std::string swap = "0";
+  std::string swap_file;
   std::string rss = "per-vcpu";
   uint32_t max_vcpus = 64;
   bool stats = false;

@@ -55,10 +55,20 @@ std::string disassemble_at(Vcpu& vcpu, uint64_t ip) {
 std::string describe_fault(Vcpu& vcpu, const GuestFault& fault) {
   const uint64_t ip = instruction_pointer(vcpu);
   const int sig = fault_signal(fault.outcome);
-  const char* why = fault.outcome == mmu::FaultOutcome::SegvMapError      ? "no mapping there"
+  std::string why = fault.outcome == mmu::FaultOutcome::SegvMapError      ? "no mapping there"
                     : fault.outcome == mmu::FaultOutcome::SegvAccessError ? "mapping forbids it"
                     : fault.outcome == mmu::FaultOutcome::OutOfMemory     ? "out of guest memory"
                                                                           : "backing store failed";
+  GuestProcess& process = vcpu.process();
+  if (fault.outcome == mmu::FaultOutcome::OutOfMemory) {
+    const mmu::SwapDevice* swap = process.swap();
+    why += fmt::format(": --mem {} MiB, {}", process.pool().bytes() >> 20,
+                       swap ? fmt::format("swap of {} MiB full", swap->slot_count() * mmu::kPageSize >> 20)
+                            : std::string("no --swap"));
+  } else if (fault.outcome == mmu::FaultOutcome::SigBus && process.swap() && process.swap()->read_errors()) {
+    why = fmt::format("swap read failed on {}: {}", process.swap()->description(),
+                      std::strerror(process.swap()->last_error()));
+  }
   const uint64_t sp = vcpu.reg(vcpu.arch() == GuestArch::I386 ? UC_X86_REG_ESP : UC_X86_REG_RSP);
   return fmt::format("guest killed by SIG{}: {} 0x{:x} ({}) at ip 0x{:x} (sp 0x{:x}) in thread {}: {}",
                      sigabbrev_np(sig), access_name(fault.access), fault.address, why, ip, sp, vcpu.tid(),

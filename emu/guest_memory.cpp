@@ -9,6 +9,7 @@ template <typename Fn>
 bool GuestMemory::for_each_chunk(mmu::VcpuId v, uint64_t addr, size_t len, mmu::Access access, Fn&& fn) const {
   if (len == 0) return true;
   if (addr + len < addr || addr + len > space_->virt_limit()) return false;
+  const Pin pinned(*this, v);
   while (len > 0) {
     const uint64_t offset = addr & (mmu::kPageSize - 1);
     const size_t chunk = std::min<size_t>(len, mmu::kPageSize - offset);
@@ -43,6 +44,7 @@ bool GuestMemory::fill(mmu::VcpuId v, uint64_t addr, uint8_t byte, size_t len) c
 
 bool GuestMemory::read_string(mmu::VcpuId v, uint64_t addr, size_t max, std::string& out) const {
   out.clear();
+  const Pin pinned(*this, v);
   while (out.size() < max) {
     const uint64_t offset = addr & (mmu::kPageSize - 1);
     const size_t room = std::min<size_t>(mmu::kPageSize - offset, max - out.size());

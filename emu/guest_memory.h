@@ -12,10 +12,42 @@
 
 namespace emu {
 
+// Who must know that a host thread is about to touch guest frames directly. Between a
+// translation and the end of the copy the frame must not be freed: a vCPU doing this from a
+// syscall is no longer quiescent, so shootdowns wait for it (GuestProcess implements it).
+class HostAccessTracker {
+ public:
+  virtual ~HostAccessTracker() = default;
+  virtual void begin_host_access(mmu::VcpuId v) = 0;
+  virtual void end_host_access(mmu::VcpuId v) = 0;
+};
+
 class GuestMemory {
  public:
   GuestMemory() = default;
-  explicit GuestMemory(mmu::AddressSpace& space) : space_(&space) {}
+  explicit GuestMemory(mmu::AddressSpace& space, HostAccessTracker* tracker = nullptr)
+      : space_(&space), tracker_(tracker) {}
+
+  // Keeps slot `v` marked as touching guest frames while it lives: what word() returned
+  // may be used until then. Nests.
+  class [[nodiscard]] Pin {
+   public:
+    Pin(const GuestMemory& m, mmu::VcpuId v) : tracker_(m.tracker_), v_(v) {
+      if (tracker_) tracker_->begin_host_access(v_);
+    }
+    ~Pin() { release(); }
+    Pin(const Pin&) = delete;
+    Pin& operator=(const Pin&) = delete;
+    void release() {
+      if (tracker_) tracker_->end_host_access(v_);
+      tracker_ = nullptr;
+    }
+
+   private:
+    HostAccessTracker* tracker_;
+    mmu::VcpuId v_;
+  };
+  Pin pin(mmu::VcpuId v) const { return Pin(*this, v); }
 
   bool read(mmu::VcpuId v, uint64_t addr, void* dst, size_t len) const;
   bool write(mmu::VcpuId v, uint64_t addr, const void* src, size_t len) const;
@@ -29,7 +61,8 @@ class GuestMemory {
   bool write_value(mmu::VcpuId v, uint64_t addr, const T& value) const { return write(v, addr, &value, sizeof value); }
 
   // The host address of an aligned 32-bit guest word, for atomic operations (futexes, the
-  // child-tid word); nullptr when the page is not accessible that way.
+  // child-tid word); nullptr when the page is not accessible that way. Valid only while the
+  // caller holds a pin() taken before the call.
   uint32_t* word(mmu::VcpuId v, uint64_t addr, mmu::Access access) const;
 
   mmu::AddressSpace& space() const { return *space_; }
@@ -40,6 +73,7 @@ class GuestMemory {
   bool for_each_chunk(mmu::VcpuId v, uint64_t addr, size_t len, mmu::Access access, Fn&& fn) const;
 
   mmu::AddressSpace* space_ = nullptr;
+  HostAccessTracker* tracker_ = nullptr;
 };
 
 }  // namespace emu

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -28,24 +29,41 @@ std::unique_ptr<GuestProcess> GuestProcess::create(const EmulatorConfig& config,
   }
   mmu::FramePoolConfig pc;
   pc.bytes = config.mem_bytes;
-  pc.vcpu_slots = config.max_vcpus;
+  pc.vcpu_slots = config.max_vcpus + 1;  // the vCPUs, and the reclaimer
   // Pre-fault in small steps: a 32 MiB first chunk cost 45 ms, most of a small guest's run.
   pc.populate_chunk_bytes = uint64_t{4} << 20;
   auto pool = mmu::FramePool::create(pc, error);
   if (!pool) return nullptr;
   std::unique_ptr<GuestProcess> p(new GuestProcess(config, arch, std::move(pool)));
+  if (config.swap_bytes) {
+    p->swap_ = config.swap_file.empty() ? mmu::SwapDevice::open_temporary(config.swap_bytes, error)
+                                        : mmu::SwapDevice::open(config.swap_file, config.swap_bytes, error);
+    if (!p->swap_) return nullptr;
+    mmu::ReclaimerConfig rc;
+    rc.slot = p->reclaimer_slot();
+    p->reclaimer_ = std::make_unique<mmu::Reclaimer>(*p->pool_, p->swap_.get(), rc);
+    // A failed swap write: the page stayed resident, nothing is lost, but the guest cannot
+    // go on with less memory than it needs. It ends with SIGBUS, as the users expect.
+    p->reclaimer_->set_fatal_hook([raw = p.get()](const std::string& why) { raw->kill_by_signal(SIGBUS, "guest killed by SIGBUS: " + why); });
+  }
   mmu::AddressSpaceConfig ac;
   ac.paging = paging;
   ac.scheme = config.scheme;
   ac.rss = config.rss;
   ac.tlbs = p.get();
+  ac.swap = p->swap_.get();
+  ac.reclaimer = p->reclaimer_.get();
   p->space_ = mmu::make_address_space(*p->pool_, ac, error);
   if (!p->space_) return nullptr;
-  p->memory_ = GuestMemory(*p->space_);
+  p->memory_ = GuestMemory(*p->space_, p.get());
   // Every wait loop in the MMU serves the waiting vCPU's TLB flushes (DESIGN.md decision 5).
   p->space_->set_wait_hook([raw = p.get()](mmu::VcpuId v) {
     if (Vcpu* vcpu = raw->by_slot_[v].load(std::memory_order_acquire)) vcpu->serve_flushes();
   });
+  if (p->reclaimer_) {
+    p->reclaimer_->attach(*p->space_);
+    p->reclaimer_->start();
+  }
   return p;
 }
 
@@ -53,18 +71,32 @@ GuestProcess::GuestProcess(const EmulatorConfig& config, GuestArch arch, std::un
     : config_(config),
       arch_(arch),
       pool_(std::move(pool)),
-      counters_(config.max_vcpus),
+      counters_(config.max_vcpus + 1),
       pid_(static_cast<int>(::getpid())),
       vcpus_(config.max_vcpus),
-      by_slot_(new std::atomic<Vcpu*>[config.max_vcpus]),
+      by_slot_(new std::atomic<Vcpu*>[config.max_vcpus + 1]),
       next_tid_(pid_ + 1) {
-  for (uint32_t i = 0; i < config.max_vcpus; ++i) by_slot_[i].store(nullptr);
+  for (uint32_t i = 0; i <= config.max_vcpus; ++i) by_slot_[i].store(nullptr);
 }
 
 GuestProcess::~GuestProcess() {
   for (auto& t : threads_)
     if (t.joinable()) t.join();
-  space_.reset();  // tables and frames go back before the pool does
+  if (reclaimer_) {
+    reclaimer_->stop();
+    reclaimer_->detach(*space_);
+  }
+  space_.reset();  // tables, frames and swap slots go back before the pool and swap do
+  reclaimer_.reset();
+  // Exact accounting: with the space gone, no frame but the zero frame is in use and no
+  // swap slot is taken. Anything else is a bug worth a loud line (the tests look for it).
+  const auto by_state = pool_->count_by_state();
+  const uint64_t in_use = pool_->frame_count() - by_state[static_cast<size_t>(mmu::FrameState::Free)] - 1;
+  if (in_use != 0 || (swap_ && swap_->slots_used() != 0)) {
+    std::fprintf(stderr, "emu: internal error: %llu frames and %llu swap slots leaked\n",
+                 static_cast<unsigned long long>(in_use),
+                 static_cast<unsigned long long>(swap_ ? swap_->slots_used() : 0));
+  }
 }
 
 int GuestProcess::run(const ElfImage& image, const std::vector<std::string>& argv, const std::vector<std::string>& envp,
@@ -217,11 +249,11 @@ void GuestProcess::note_unknown_syscall(uint64_t nr) {
 
 void GuestProcess::flush(const mmu::AddressSpace&, std::span<const mmu::VirtRange>, mmu::VcpuId requester) {
   const uint64_t generation = flush_generation_.fetch_add(1) + 1;
-  Vcpu* self = by_slot_[requester].load(std::memory_order_acquire);
+  Vcpu* self = by_slot_[requester].load(std::memory_order_acquire);  // null: the reclaimer
   // A requester in a syscall flushes its own TLB before it re-enters guest code; one in the
   // fault path is refilling the only entry it changed.
-  if (self && self->where() == VcpuWhere::Outside) self->request_flush(generation);
-  if (!multi_vcpu()) return;
+  if (self && self->where() != VcpuWhere::Running) self->request_flush(generation);
+  if (self && !multi_vcpu()) return;
   const uint64_t start = now_ns();
   std::vector<std::shared_ptr<Vcpu>> others;
   {
@@ -230,6 +262,8 @@ void GuestProcess::flush(const mmu::AddressSpace&, std::span<const mmu::VirtRang
       if (v && v.get() != self) others.push_back(v);
   }
   for (auto& v : others) v->request_flush(generation);
+  // Quiescent vCPUs (Outside) flush before they run guest code again; the others answer at
+  // their next sync point: a block boundary, a wait loop, the end of a host access.
   for (auto& v : others) {
     unsigned spins = 0;
     while (v->flushes_done() < generation && v->where() != VcpuWhere::Outside) {
@@ -239,6 +273,16 @@ void GuestProcess::flush(const mmu::AddressSpace&, std::span<const mmu::VirtRang
   }
   counters_.slot(requester).add(EmuCounter::ShootdownsRequested);
   counters_.slot(requester).add(EmuCounter::ShootdownWaitNs, now_ns() - start);
+}
+
+void GuestProcess::begin_host_access(mmu::VcpuId v) {
+  if (v > config_.max_vcpus) return;
+  if (Vcpu* vcpu = by_slot_[v].load(std::memory_order_acquire)) vcpu->begin_host_access();
+}
+
+void GuestProcess::end_host_access(mmu::VcpuId v) {
+  if (v > config_.max_vcpus) return;
+  if (Vcpu* vcpu = by_slot_[v].load(std::memory_order_acquire)) vcpu->end_host_access();
 }
 
 void GuestProcess::flush_code() {

@@ -23,6 +23,8 @@
 #include "emu/vcpu.h"
 #include "mmu/address_space.h"
 #include "mmu/frame_pool.h"
+#include "mmu/reclaimer.h"
+#include "mmu/swap_device.h"
 #include "mmu/tlb_shootdown.h"
 
 namespace emu {
@@ -33,6 +35,10 @@ struct EmulatorConfig {
   mmu::RssMode rss = mmu::RssMode::PerVcpu;
   uint64_t mem_bytes = uint64_t{1} << 30;
   uint32_t max_vcpus = 64;
+  // Swap for the reclaimer; 0: none (a guest that outgrows mem_bytes is killed).
+  uint64_t swap_bytes = 0;
+  // Where the swap goes: a file or a directory; empty: a temporary file under $TMPDIR.
+  std::string swap_file;
 };
 
 // Where the i386 GDT lives in the guest's address space (the last page of the 32-bit space),
@@ -50,7 +56,7 @@ inline constexpr std::array<std::pair<uint32_t, std::array<uint32_t, 2>>, 4> kI3
     {5, {0x0000ffff, 0x00cff300}},  // user data
 }};
 
-class GuestProcess final : public mmu::TlbShootdown {
+class GuestProcess final : public mmu::TlbShootdown, public HostAccessTracker {
  public:
   static std::unique_ptr<GuestProcess> create(const EmulatorConfig& config, GuestArch arch, std::string* error);
   ~GuestProcess() override;
@@ -78,6 +84,11 @@ class GuestProcess final : public mmu::TlbShootdown {
 
   // Threads.
   bool multi_vcpu() const { return live_vcpus_.load(std::memory_order_relaxed) > 1; }
+  // vCPUs need the block hook (their sync point) when another vCPU or the reclaimer may ask
+  // them to flush while they run guest code.
+  bool needs_block_hook() const { return multi_vcpu() || reclaimer_ != nullptr; }
+  mmu::SwapDevice* swap() const { return swap_.get(); }
+  const mmu::Reclaimer* reclaimer() const { return reclaimer_.get(); }
   // 0 or -errno; the new thread's tid in *tid. `before_start(tid)` runs before the thread
   // does (the parent stores the tid where clone was asked to).
   int spawn_thread(const VcpuStart& start, uint64_t clear_child_tid, int* tid,
@@ -107,7 +118,13 @@ class GuestProcess final : public mmu::TlbShootdown {
   void flush(const mmu::AddressSpace& space, std::span<const mmu::VirtRange> ranges, mmu::VcpuId requester) override;
   // Executable memory changed: every vCPU drops its translated blocks at its next sync point.
   void flush_code();
+  void invalidate_code(const mmu::AddressSpace&) override { flush_code(); }
+  // HostAccessTracker
+  void begin_host_access(mmu::VcpuId v) override;
+  void end_host_access(mmu::VcpuId v) override;
 
+  // The slot the reclaimer uses (one past the vCPUs').
+  mmu::VcpuId reclaimer_slot() const { return config_.max_vcpus; }
   // Counters summed over all vCPU slots (for --stats).
   mmu::MmuCounters::Snapshot mmu_totals() const { return space_->counters().sum(); }
 
@@ -119,6 +136,8 @@ class GuestProcess final : public mmu::TlbShootdown {
   const EmulatorConfig config_;
   const GuestArch arch_;
   std::unique_ptr<mmu::FramePool> pool_;
+  std::unique_ptr<mmu::SwapDevice> swap_;
+  std::unique_ptr<mmu::Reclaimer> reclaimer_;
   std::unique_ptr<mmu::AddressSpace> space_;
   GuestMemory memory_;
   FutexTable futexes_;

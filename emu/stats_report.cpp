@@ -30,6 +30,19 @@ nlohmann::json stats_json(GuestProcess& p, const RunSummary& run) {
   j["mmu"] = counters_json<mmu::MmuCounter>(p.space().counters());
   j["frame_pool"] = counters_json<mmu::PoolCounter>(p.pool().counters());
   j["emulator"] = counters_json<EmuCounter>(p.counters());
+  nlohmann::json swap = nullptr;
+  if (const mmu::SwapDevice* d = p.swap()) {
+    swap = {{"bytes", d->slot_count() * mmu::kPageSize},
+            {"where", d->description()},
+            {"slots_used_at_exit", d->slots_used()},
+            {"bytes_written", d->bytes_written()},
+            {"bytes_read", d->bytes_read()},
+            {"write_errors", d->write_errors()},
+            {"read_errors", d->read_errors()},
+            {"reclaimer_rounds", p.reclaimer()->rounds()},
+            {"reclaimer_wakeups", p.reclaimer()->wakeups()}};
+  }
+  j["swap"] = swap;
   return j;
 }
 
@@ -70,6 +83,15 @@ void print_stats(std::FILE* out, GuestProcess& p, const RunSummary& run) {
              ec(EmuCounter::AtomicBlockScans));
   fmt::print(out, "futex         {:>10} waits, {} wakes   rss at exit {} pages   guest memory {} MiB\n",
              ec(EmuCounter::FutexWaits), ec(EmuCounter::FutexWakes), p.space().rss_pages(), p.pool().bytes() >> 20);
+  if (const mmu::SwapDevice* d = p.swap()) {
+    fmt::print(out, "reclaim       {:>10} scanned   aged {}   reclaimed {} (clean, no write: {})   faults waiting for memory {}\n",
+               mc(mmu::MmuCounter::ReclaimScanned), mc(mmu::MmuCounter::ReclaimAged), mc(mmu::MmuCounter::Reclaimed),
+               mc(mmu::MmuCounter::ReclaimCleanDropped), mc(mmu::MmuCounter::FaultMemoryWaits));
+    fmt::print(out, "swap          {:>10} pages written ({:.1f} MiB), {} read back (major faults)   {} MiB of {} used at exit   errors w/r {}/{}   swap full {}   on {}\n",
+               mc(mmu::MmuCounter::SwapOuts), d->bytes_written() / 1048576.0, mc(mmu::MmuCounter::FaultMajor),
+               d->slots_used() * mmu::kPageSize >> 20, d->slot_count() * mmu::kPageSize >> 20, d->write_errors(),
+               d->read_errors(), mc(mmu::MmuCounter::SwapFull), d->description());
+  }
 }
 
 }  // namespace emu

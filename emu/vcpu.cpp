@@ -48,7 +48,7 @@ bool Vcpu::open_engine(std::string* error) {
   uc_hook h;
   if (err == UC_ERR_OK)
     err = uc_hook_add(uc_, &h, UC_HOOK_TLB_FILL, reinterpret_cast<void*>(&Vcpu::on_tlb_fill), this, 1, 0);
-  if (err == UC_ERR_OK && process_.multi_vcpu()) err = install_block_hook(/*fresh=*/true) ? UC_ERR_OK : UC_ERR_HOOK;
+  if (err == UC_ERR_OK && process_.needs_block_hook()) err = install_block_hook(/*fresh=*/true) ? UC_ERR_OK : UC_ERR_HOOK;
   if (err == UC_ERR_OK)
     err = uc_hook_add(uc_, &h, UC_HOOK_INTR, reinterpret_cast<void*>(&Vcpu::on_interrupt), this, 1, 0);
   if (err == UC_ERR_OK)
@@ -106,7 +106,9 @@ void Vcpu::run(const VcpuStart& start) {
     enter_guest();
     if (stop_) break;
     const uint64_t pc = reg(arch() == GuestArch::I386 ? UC_X86_REG_EIP : UC_X86_REG_RIP);
+    in_emulation_ = true;
     const uc_err err = uc_emu_start(uc_, pc, kNoStopAddress, 0, 0);
+    in_emulation_ = false;
     // Stopped on our own request, Unicorn still fetches at the `until` address (the fill
     // refuses it) and reports UC_ERR_EXCEPTION; the guest is fine and resumes where it was.
     const bool we_stopped = stopping_;
@@ -131,7 +133,7 @@ void Vcpu::run(const VcpuStart& start) {
                                            describe_signal(*this, SIGSEGV) + ")");
       break;
     }
-    if (!block_hook_installed_ && process_.multi_vcpu() && !install_block_hook(/*fresh=*/false)) {
+    if (!block_hook_installed_ && process_.needs_block_hook() && !install_block_hook(/*fresh=*/false)) {
       process_.kill_by_signal(SIGKILL, "unicorn: cannot add the block hook");
       break;
     }
@@ -169,9 +171,17 @@ bool Vcpu::serve_attention() {
   serve_flushes();
   const uint32_t bits = attention_.fetch_and(kAttnFlushTlb, std::memory_order_acq_rel) & ~uint32_t{kAttnFlushTlb};
   if (bits & kAttnFlushCode) {
-    if (uc_) uc_ctl_flush_tb(uc_);
-    detector_.invalidate();
-    process_.counters().slot(slot_).add(EmuCounter::CodeFlushesServed);
+    if (in_emulation_) {
+      // Never from inside a hook: the block being run lives in the code buffer a flush
+      // resets (measured: the vCPU went on into zeroed code). Stop, and flush in between.
+      post(kAttnFlushCode);
+      stopping_ = true;
+      if (uc_) uc_emu_stop(uc_);
+    } else {
+      if (uc_) uc_ctl_flush_tb(uc_);
+      detector_.invalidate();
+      process_.counters().slot(slot_).add(EmuCounter::CodeFlushesServed);
+    }
   }
   if ((bits & kAttnStop) || process_.exiting()) {
     stop_ = true;
@@ -258,7 +268,7 @@ void Vcpu::do_syscall() {
   }
   // The first clone makes this process multi-vCPU: this vCPU needs the block hook (the sync
   // point for mailboxes and exclusive blocks), added between uc_emu_start calls.
-  if (!block_hook_installed_ && process_.multi_vcpu()) {
+  if (!block_hook_installed_ && process_.needs_block_hook()) {
     stopping_ = true;
     uc_emu_stop(uc_);
   }

@@ -34,6 +34,9 @@ enum class VcpuWhere : uint8_t {
   Outside,  // not in guest code (in a syscall, waiting, starting, finished): quiescent
   Running,  // executing guest code; its TLB is in use
   Parked,   // at a block boundary, waiting for another vCPU's exclusive block
+  // In a syscall, copying to or from guest frames it just translated: not quiescent, a
+  // shootdown waits until it is done (or acknowledges from a wait loop) before freeing.
+  HostAccess,
 };
 
 struct GuestFault {
@@ -76,6 +79,19 @@ class Vcpu {
   VcpuWhere where() const { return where_.load(std::memory_order_seq_cst); }
   // From this vCPU's own thread.
   void set_where(VcpuWhere w) { where_.store(w, std::memory_order_seq_cst); }
+  // From this vCPU's own thread, around direct accesses to guest frames (nests).
+  void begin_host_access() {
+    if (host_access_depth_++ == 0 && where() == VcpuWhere::Outside) {
+      set_where(VcpuWhere::HostAccess);
+      host_access_marked_ = true;
+    }
+  }
+  void end_host_access() {
+    if (--host_access_depth_ == 0 && host_access_marked_) {
+      set_where(VcpuWhere::Outside);
+      host_access_marked_ = false;
+    }
+  }
 
   // From this vCPU's own thread: serve TLB flushes only (safe inside any hook and wait loop).
   void serve_flushes();
@@ -119,10 +135,13 @@ class Vcpu {
   bool block_hook_installed_ = false;
   bool stop_ = false;         // leave uc_emu_start and end the thread
   bool stopping_ = false;     // uc_emu_stop called to come back to run()'s loop
+  bool in_emulation_ = false; // inside uc_emu_start (hooks run here)
   bool thread_exit_ = false;  // the exit syscall
   int exit_code_ = 0;
   std::optional<GuestFault> fault_;
   int pending_signal_ = 0;    // a CPU exception turned into a fatal signal
+  unsigned host_access_depth_ = 0;
+  bool host_access_marked_ = false;
 
   alignas(64) std::atomic<uint32_t> attention_{0};
   std::atomic<uint64_t> flush_requested_{0};
