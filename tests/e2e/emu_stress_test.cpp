@@ -40,6 +40,17 @@ TEST_P(EmuStress, SharedRegionFaultedByFourVcpus) {
   expect_ok({guest("shared_region"), "-t", "4", "-m", "8", "-i", "2"}, "ok");
 }
 
+// A working set 2.5x guest memory on four vCPUs with munmap/mprotect churn: the reclaimer
+// and its shootdowns against running vCPUs, every scheme's reclaim path.
+TEST_P(EmuStress, SwappingWorkingSetStaysIntact) {
+  std::vector<std::string> argv = {EMU_BINARY, "--scheme", std::get<0>(GetParam()), "--mem", "16M", "--swap", "128M",
+                                   guest("swap_stress"), "-m", "40", "-t", "4", "-p", "2", "-c"};
+  const auto r = run_process(argv);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("threads=4 passes=2 mismatches=0"), std::string::npos) << r.out << r.err;
+  EXPECT_EQ(r.err.find("leaked"), std::string::npos) << r.err;
+}
+
 INSTANTIATE_TEST_SUITE_P(AllSchemes, EmuStress,
                          testing::Combine(testing::Values("global", "split", "atomic", "ptebit"),
                                           testing::Values("x86_64", "i386")),
