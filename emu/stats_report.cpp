@@ -37,6 +37,8 @@ nlohmann::json stats_json(GuestProcess& p, const RunSummary& run) {
             {"slots_used_at_exit", d->slots_used()},
             {"bytes_written", d->bytes_written()},
             {"bytes_read", d->bytes_read()},
+            {"write_ns", d->write_ns()},
+            {"read_ns", d->read_ns()},
             {"write_errors", d->write_errors()},
             {"read_errors", d->read_errors()},
             {"reclaimer_rounds", p.reclaimer()->rounds()},

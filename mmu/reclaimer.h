@@ -31,7 +31,7 @@ class AddressSpace;
 
 struct ReclaimerConfig {
   VcpuId slot = 0;     // the reclaimer's own slot (frame cache, counters, mmap-lock reader)
-  uint32_t batch = 32;  // pages unmapped per TLB shootdown
+  uint32_t batch = 64;  // pages unmapped per TLB shootdown (and written per batch)
   // Period of the watermark check when nobody wakes the thread.
   uint32_t poll_ms = 20;
 };

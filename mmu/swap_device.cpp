@@ -2,9 +2,13 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -16,6 +20,11 @@ namespace mmu {
 namespace {
 std::string errno_text(const std::string& what, const std::string& path) {
   return what + " " + path + ": " + std::strerror(errno);
+}
+
+uint64_t elapsed_ns(std::chrono::steady_clock::time_point start) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
 }
 
 bool check_size(uint64_t bytes, std::string* error) {
@@ -117,20 +126,28 @@ void SwapDevice::free(SwapSlot s) {
   used_.fetch_sub(1, std::memory_order_relaxed);
 }
 
-bool SwapDevice::write(SwapSlot s, const void* page) {
-  if (inject_write_.fire()) {
-    last_errno_.store(EIO, std::memory_order_relaxed);
-    write_errors_.fetch_add(1, std::memory_order_relaxed);
-    return false;
+size_t SwapDevice::write_run(SwapSlot first, std::span<uint8_t* const> pages) {
+  // Injected failures count page by page, as if each page had its own write.
+  size_t n = 0;
+  while (n < pages.size() && !inject_write_.fire()) ++n;
+  std::vector<iovec> iov(n);
+  for (size_t i = 0; i < n; ++i) iov[i] = {pages[i], kPageSize};
+  size_t done = 0;  // pages written
+  const auto start = std::chrono::steady_clock::now();
+  while (done < n) {
+    const int count = static_cast<int>(std::min<size_t>(n - done, IOV_MAX));
+    const ssize_t got = ::pwritev(fd_, iov.data() + done, count, static_cast<off_t>((uint64_t{first} + done) * kPageSize));
+    if (got < 0 || got % kPageSize != 0 || got == 0) {
+      last_errno_.store(got < 0 ? errno : ENOSPC, std::memory_order_relaxed);
+      break;
+    }
+    done += static_cast<size_t>(got) / kPageSize;  // a short write: go on from where it stopped
   }
-  const ssize_t n = ::pwrite(fd_, page, kPageSize, static_cast<off_t>(uint64_t{s} * kPageSize));
-  if (n != static_cast<ssize_t>(kPageSize)) {
-    last_errno_.store(n < 0 ? errno : ENOSPC, std::memory_order_relaxed);
-    write_errors_.fetch_add(1, std::memory_order_relaxed);
-    return false;
-  }
-  bytes_written_.fetch_add(kPageSize, std::memory_order_relaxed);
-  return true;
+  write_ns_.fetch_add(elapsed_ns(start), std::memory_order_relaxed);
+  if (n < pages.size() && done == n) last_errno_.store(EIO, std::memory_order_relaxed);
+  if (done < pages.size()) write_errors_.fetch_add(1, std::memory_order_relaxed);
+  bytes_written_.fetch_add(done * kPageSize, std::memory_order_relaxed);
+  return done;
 }
 
 bool SwapDevice::read(SwapSlot s, void* page) {
@@ -139,7 +156,9 @@ bool SwapDevice::read(SwapSlot s, void* page) {
     read_errors_.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
+  const auto start = std::chrono::steady_clock::now();
   const ssize_t n = ::pread(fd_, page, kPageSize, static_cast<off_t>(uint64_t{s} * kPageSize));
+  read_ns_.fetch_add(elapsed_ns(start), std::memory_order_relaxed);
   if (n != static_cast<ssize_t>(kPageSize)) {
     last_errno_.store(n < 0 ? errno : EIO, std::memory_order_relaxed);
     read_errors_.fetch_add(1, std::memory_order_relaxed);
