@@ -93,10 +93,11 @@ int64_t nanosleep(Call& c, uint64_t req, uint64_t, bool time64) {
 }
 
 int64_t clock_nanosleep(Call& c, int clock, int flags, uint64_t req, uint64_t rem, bool time64) {
-  if (!valid_clock(clock)) return EINVAL;  // clock_nanosleep returns the error, positive
+  // The syscall returns -errno like the others; only glibc's wrapper turns it positive.
+  if (!valid_clock(clock)) return -EINVAL;
   int64_t sec = 0, nsec = 0;
-  if (!read_timespec(c, req, time64, sec, nsec)) return EFAULT;
-  if (sec < 0 || nsec < 0 || nsec >= 1000000000) return EINVAL;
+  if (!read_timespec(c, req, time64, sec, nsec)) return -EFAULT;
+  if (sec < 0 || nsec < 0 || nsec >= 1000000000) return -EINVAL;
   auto span = std::chrono::seconds(sec) + std::chrono::nanoseconds(nsec);
   if (flags & TIMER_ABSTIME) {
     timespec now{};
@@ -105,7 +106,7 @@ int64_t clock_nanosleep(Call& c, int clock, int flags, uint64_t req, uint64_t re
     if (span.count() < 0) return 0;
   }
   (void)rem;
-  return -sleep_for(c, span);
+  return sleep_for(c, span);
 }
 
 }  // namespace emu::sys

@@ -1,9 +1,15 @@
 // Pieces of the emulator that can be checked without running a guest.
 #include <gtest/gtest.h>
 
+#include <cerrno>
+#include <ctime>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "emu/atomic_block_detector.h"
+#include "emu/guest_process.h"
+#include "emu/sys_handlers.h"
 
 namespace {
 
@@ -41,6 +47,51 @@ TEST(AtomicBlockDetector, CachesPerBlockUntilInvalidated) {
   EXPECT_EQ(d.cached(0x4000, 5), -1) << "same address, another block size";
   d.invalidate();
   EXPECT_EQ(d.cached(0x4000, 3), -1);
+}
+
+// Syscall handlers called directly: a process that never runs a program, one guest page,
+// and a vCPU object with no engine or thread behind it (the handlers only need its slot).
+class SyscallHandler : public testing::Test {
+ protected:
+  static constexpr uint64_t kPage = 0x10000;
+
+  void SetUp() override {
+    emu::EmulatorConfig config;
+    config.mem_bytes = uint64_t{16} << 20;
+    config.max_vcpus = 4;
+    std::string error;
+    proc_ = emu::GuestProcess::create(config, GuestArch::X86_64, &error);
+    ASSERT_TRUE(proc_) << error;
+    mmu::MapRequest page;
+    page.addr = kPage;
+    page.length = mmu::kPageSize;
+    page.placement = mmu::MapPlacement::FixedNoReplace;
+    ASSERT_TRUE(proc_->space().map(0, page).ok());
+    vcpu_ = std::make_unique<emu::Vcpu>(*proc_, 0, proc_->pid());
+  }
+
+  emu::sys::Call call() { return {*vcpu_, *proc_, proc_->memory(), 0, /*i386=*/false, {}}; }
+  // A 64-bit timespec at `addr` in the guest page.
+  void put_timespec(uint64_t addr, int64_t sec, int64_t nsec) {
+    const int64_t v[2] = {sec, nsec};
+    ASSERT_TRUE(proc_->memory().write(0, addr, v, sizeof v));
+  }
+
+  std::unique_ptr<emu::GuestProcess> proc_;
+  std::unique_ptr<emu::Vcpu> vcpu_;
+};
+
+TEST_F(SyscallHandler, ClockNanosleepReturnsNegativeErrno) {
+  auto c = call();
+  put_timespec(kPage, 0, 1000);
+  EXPECT_EQ(emu::sys::clock_nanosleep(c, 99, 0, kPage, 0, true), -EINVAL) << "unknown clock";
+  EXPECT_EQ(emu::sys::clock_nanosleep(c, CLOCK_MONOTONIC, 0, 0x5000, 0, true), -EFAULT) << "unmapped timespec";
+  put_timespec(kPage, 0, 1000000000);
+  EXPECT_EQ(emu::sys::clock_nanosleep(c, CLOCK_MONOTONIC, 0, kPage, 0, true), -EINVAL);
+  put_timespec(kPage, -1, 0);
+  EXPECT_EQ(emu::sys::clock_nanosleep(c, CLOCK_MONOTONIC, 0, kPage, 0, true), -EINVAL);
+  put_timespec(kPage, 0, 1000);
+  EXPECT_EQ(emu::sys::clock_nanosleep(c, CLOCK_MONOTONIC, 0, kPage, 0, true), 0);
 }
 
 }  // namespace
