@@ -197,9 +197,14 @@ void GuestProcess::kill_by_signal(int signal, const std::string& message) {
   exit_group(128 + signal);
 }
 
-bool GuestProcess::sleep_until(std::chrono::steady_clock::time_point deadline) {
+bool GuestProcess::sleep_until(std::optional<std::chrono::steady_clock::time_point> deadline) {
   std::unique_lock lk(exit_lock_);
-  return !exit_cv_.wait_until(lk, deadline, [&] { return exiting_.load(); });
+  const auto exiting = [&] { return exiting_.load(); };
+  if (!deadline) {
+    exit_cv_.wait(lk, exiting);
+    return false;
+  }
+  return !exit_cv_.wait_until(lk, *deadline, exiting);
 }
 
 void GuestProcess::with_gdt_entry(mmu::VcpuId v, uint32_t entry, const std::array<uint32_t, 2>& descriptor,

@@ -6,10 +6,12 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -90,8 +92,8 @@ class GuestProcess final : public mmu::TlbShootdown {
   void exit_group(int status);
   void kill_by_signal(int signal, const std::string& message);
   bool exiting() const { return exiting_.load(std::memory_order_acquire); }
-  // Sleeps until the deadline or the process exits; false if it exits.
-  bool sleep_until(std::chrono::steady_clock::time_point deadline);
+  // Sleeps until the deadline (nullopt: none) or the process exits; false if it exits.
+  bool sleep_until(std::optional<std::chrono::steady_clock::time_point> deadline);
 
   // i386 TLS: writes GDT entry `entry` (under the GDT lock) and runs `load` while still
   // holding it, so the vCPU loads its own descriptor, not another thread's.

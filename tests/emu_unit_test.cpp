@@ -1,10 +1,16 @@
 // Pieces of the emulator that can be checked without running a guest.
 #include <gtest/gtest.h>
 
+#include <linux/futex.h>
+
+#include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <climits>
 #include <ctime>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "emu/atomic_block_detector.h"
@@ -55,7 +61,11 @@ class SyscallHandler : public testing::Test {
  protected:
   static constexpr uint64_t kPage = 0x10000;
 
-  void SetUp() override {
+  void SetUp() override { start_process(); }
+
+  void start_process() {
+    vcpu_.reset();
+    proc_.reset();
     emu::EmulatorConfig config;
     config.mem_bytes = uint64_t{16} << 20;
     config.max_vcpus = 4;
@@ -92,6 +102,109 @@ TEST_F(SyscallHandler, ClockNanosleepReturnsNegativeErrno) {
   EXPECT_EQ(emu::sys::clock_nanosleep(c, CLOCK_MONOTONIC, 0, kPage, 0, true), -EINVAL);
   put_timespec(kPage, 0, 1000);
   EXPECT_EQ(emu::sys::clock_nanosleep(c, CLOCK_MONOTONIC, 0, kPage, 0, true), 0);
+}
+
+// A handler that should block, on a thread of its own.
+class Blocking {
+ public:
+  template <typename Fn>
+  explicit Blocking(Fn fn) : thread_([this, fn] {
+    result_ = fn();
+    done_ = true;
+  }) {}
+  ~Blocking() {
+    if (thread_.joinable()) thread_.join();
+  }
+  bool returned_within(std::chrono::milliseconds span) {
+    std::this_thread::sleep_for(span);
+    return done_;
+  }
+  bool returned() const { return done_; }
+  int64_t result() {
+    thread_.join();
+    return result_;
+  }
+
+ private:
+  std::atomic<bool> done_{false};
+  int64_t result_ = 0;
+  std::thread thread_;
+};
+
+constexpr std::chrono::milliseconds kBlockedFor{150};
+// Far timeouts whose nanoseconds overflow int64: the deadline must not land in the past.
+constexpr int64_t kFarSeconds[] = {INT64_MAX, int64_t{1} << 40};
+
+TEST_F(SyscallHandler, NanosleepRejectsInvalidTimespec) {
+  auto c = call();
+  put_timespec(kPage, -1, 0);
+  EXPECT_EQ(emu::sys::nanosleep(c, kPage, 0, true), -EINVAL);
+  put_timespec(kPage, 0, -1);
+  EXPECT_EQ(emu::sys::nanosleep(c, kPage, 0, true), -EINVAL);
+  put_timespec(kPage, 0, 1000000000);
+  EXPECT_EQ(emu::sys::nanosleep(c, kPage, 0, true), -EINVAL);
+}
+
+TEST_F(SyscallHandler, FarNanosleepSleepsUntilTheProcessExits) {
+  for (const int64_t sec : kFarSeconds) {
+    start_process();  // exit_group below ends the previous one
+    put_timespec(kPage, sec, 999999999);
+    Blocking sleep([&] {
+      auto c = call();
+      return emu::sys::nanosleep(c, kPage, 0, true);
+    });
+    EXPECT_FALSE(sleep.returned_within(kBlockedFor)) << "sleep(" << sec << " s) returned at once";
+    proc_->exit_group(0);
+    EXPECT_EQ(sleep.result(), -EINTR);
+  }
+}
+
+TEST_F(SyscallHandler, FarAbsoluteClockNanosleepSleepsUntilTheProcessExits) {
+  put_timespec(kPage, INT64_MAX, 0);
+  Blocking sleep([&] {
+    auto c = call();
+    return emu::sys::clock_nanosleep(c, CLOCK_REALTIME, TIMER_ABSTIME, kPage, 0, true);
+  });
+  EXPECT_FALSE(sleep.returned_within(kBlockedFor));
+  proc_->exit_group(0);
+  EXPECT_EQ(sleep.result(), -EINTR);
+}
+
+TEST_F(SyscallHandler, FutexRejectsInvalidTimeout) {
+  auto c = call();
+  const uint64_t word = kPage + 64;
+  ASSERT_TRUE(proc_->memory().write_value(0, word, uint32_t{7}));
+  for (const int op : {FUTEX_WAIT_PRIVATE, FUTEX_WAIT_BITSET_PRIVATE}) {
+    put_timespec(kPage, -1, 0);
+    EXPECT_EQ(emu::sys::futex(c, word, op, 7, kPage, 0, FUTEX_BITSET_MATCH_ANY, true), -EINVAL) << op;
+    put_timespec(kPage, 0, 1000000000);
+    EXPECT_EQ(emu::sys::futex(c, word, op, 7, kPage, 0, FUTEX_BITSET_MATCH_ANY, true), -EINVAL) << op;
+    put_timespec(kPage, 0, -1);
+    EXPECT_EQ(emu::sys::futex(c, word, op, 7, kPage, 0, FUTEX_BITSET_MATCH_ANY, true), -EINVAL) << op;
+  }
+  // An absolute deadline already past times out at once.
+  put_timespec(kPage, 1, 0);
+  EXPECT_EQ(emu::sys::futex(c, word, FUTEX_WAIT_BITSET_PRIVATE, 7, kPage, 0, FUTEX_BITSET_MATCH_ANY, true), -ETIMEDOUT);
+}
+
+TEST_F(SyscallHandler, FarFutexTimeoutWaitsForTheWake) {
+  const uint64_t word = kPage + 64;
+  for (const int op : {FUTEX_WAIT_PRIVATE, FUTEX_WAIT_BITSET_PRIVATE, FUTEX_WAIT_BITSET_PRIVATE | FUTEX_CLOCK_REALTIME}) {
+    for (const int64_t sec : kFarSeconds) {
+      ASSERT_TRUE(proc_->memory().write_value(0, word, uint32_t{7}));
+      put_timespec(kPage, sec, 0);
+      Blocking wait([&] {
+        auto c = call();
+        return emu::sys::futex(c, word, op, 7, kPage, 0, FUTEX_BITSET_MATCH_ANY, true);
+      });
+      EXPECT_FALSE(wait.returned_within(kBlockedFor)) << "op " << op << ", " << sec << " s: returned at once";
+      while (!wait.returned()) {
+        proc_->futexes().wake(word, 1, FUTEX_BITSET_MATCH_ANY);
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      EXPECT_EQ(wait.result(), 0) << "op " << op << ", " << sec << " s";
+    }
+  }
 }
 
 }  // namespace
