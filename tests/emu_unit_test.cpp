@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <linux/futex.h>
+#include <poll.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -205,6 +207,53 @@ TEST_F(SyscallHandler, FarFutexTimeoutWaitsForTheWake) {
       EXPECT_EQ(wait.result(), 0) << "op " << op << ", " << sec << " s";
     }
   }
+}
+
+// A pipe, and a guest pollfd asking for its read end to become readable.
+class PollHandler : public SyscallHandler {
+ protected:
+  static constexpr uint64_t kPollFd = kPage + 128;
+
+  void SetUp() override {
+    SyscallHandler::SetUp();
+    ASSERT_EQ(::pipe(pipe_), 0);
+    const pollfd p{pipe_[0], POLLIN, 0};
+    ASSERT_TRUE(proc_->memory().write_value(0, kPollFd, p));
+  }
+  void TearDown() override {
+    ::close(pipe_[0]);
+    ::close(pipe_[1]);
+  }
+
+  int pipe_[2] = {-1, -1};
+};
+
+TEST_F(PollHandler, PpollWaitsOutASubMillisecondTimeout) {
+  auto c = call();
+  put_timespec(kPage, 0, 500000);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(emu::sys::ppoll(c, kPollFd, 1, kPage, true), 0);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::microseconds(500)) << "0.5 ms became 0";
+}
+
+TEST_F(PollHandler, FarPpollTimeoutWaitsForTheFd) {
+  // 2^61 s is 0 once turned into milliseconds in 64 bits.
+  put_timespec(kPage, int64_t{1} << 61, 0);
+  Blocking wait([&] {
+    auto c = call();
+    return emu::sys::ppoll(c, kPollFd, 1, kPage, true);
+  });
+  EXPECT_FALSE(wait.returned_within(kBlockedFor));
+  ASSERT_EQ(::write(pipe_[1], "x", 1), 1);
+  EXPECT_EQ(wait.result(), 1);
+}
+
+TEST_F(PollHandler, PpollRejectsInvalidTimeout) {
+  auto c = call();
+  put_timespec(kPage, -1, 0);
+  EXPECT_EQ(emu::sys::ppoll(c, kPollFd, 1, kPage, true), -EINVAL);
+  put_timespec(kPage, 0, 1000000000);
+  EXPECT_EQ(emu::sys::ppoll(c, kPollFd, 1, kPage, true), -EINVAL);
 }
 
 }  // namespace
