@@ -3,6 +3,7 @@
 
 #include <linux/futex.h>
 #include <poll.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -254,6 +255,39 @@ TEST_F(PollHandler, PpollRejectsInvalidTimeout) {
   EXPECT_EQ(emu::sys::ppoll(c, kPollFd, 1, kPage, true), -EINVAL);
   put_timespec(kPage, 0, 1000000000);
   EXPECT_EQ(emu::sys::ppoll(c, kPollFd, 1, kPage, true), -EINVAL);
+}
+
+// The stack size of threads created without attributes (std::thread's), for a scope.
+class DefaultThreadStack {
+ public:
+  explicit DefaultThreadStack(size_t bytes) {
+    pthread_getattr_default_np(&saved_);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, bytes);
+    pthread_setattr_default_np(&attr);
+    pthread_attr_destroy(&attr);
+  }
+  ~DefaultThreadStack() {
+    pthread_setattr_default_np(&saved_);
+    pthread_attr_destroy(&saved_);
+  }
+
+ private:
+  pthread_attr_t saved_;
+};
+
+TEST_F(SyscallHandler, SpawnThreadIsEagainWhenTheHostCannotCreateOne) {
+  int tid = 0;
+  {
+    // 128 TiB: more than a process's whole lower address space, so no host thread starts.
+    DefaultThreadStack too_big(size_t{1} << 47);
+    EXPECT_EQ(proc_->spawn_thread(emu::VcpuStart{}, 0, &tid, [](int) {}), -EAGAIN);
+  }
+  EXPECT_FALSE(proc_->multi_vcpu());
+  int registered = 0;
+  proc_->for_each_other_vcpu(*vcpu_, [&](emu::Vcpu&) { ++registered; });
+  EXPECT_EQ(registered, 0) << "the failed thread's vCPU slot is still taken";
 }
 
 }  // namespace
