@@ -3,11 +3,14 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
+#include <system_error>
 
 #include "emu/elf_loader.h"
 #include "emu/initial_stack.h"
@@ -81,7 +84,7 @@ GuestProcess::GuestProcess(const EmulatorConfig& config, GuestArch arch, std::un
 
 GuestProcess::~GuestProcess() {
   for (auto& t : threads_)
-    if (t.joinable()) t.join();
+    if (t.thread.joinable()) t.thread.join();
   if (reclaimer_) {
     reclaimer_->stop();
     reclaimer_->detach(*space_);
@@ -131,13 +134,17 @@ int GuestProcess::run(const ElfImage& image, const std::vector<std::string>& arg
     if (ids[i] == UC_X86_REG_RIP || ids[i] == UC_X86_REG_EIP) start.regs.general[i] = loaded.entry;
     if (ids[i] == UC_X86_REG_EFLAGS) start.regs.general[i] = 0x202;
   }
+  std::shared_ptr<Vcpu> first;
   {
     std::lock_guard lk(vcpus_lock_);
-    auto first = std::make_shared<Vcpu>(*this, 0, pid_);
+    first = std::make_shared<Vcpu>(*this, 0, pid_);
     vcpus_[0] = first;
     by_slot_[0].store(first.get(), std::memory_order_release);
     live_vcpus_.store(1);
-    start_thread(std::move(first), start);
+  }
+  if (!start_thread(std::move(first), start)) {
+    *error = "cannot create a host thread for the guest";
+    return -1;
   }
 
   std::unique_lock lk(exit_lock_);
@@ -149,14 +156,47 @@ int GuestProcess::run(const ElfImage& image, const std::vector<std::string>& arg
   return exit_status_;
 }
 
-void GuestProcess::start_thread(std::shared_ptr<Vcpu> vcpu, VcpuStart start) {
-  counters_.slot(vcpu->slot()).add(EmuCounter::VcpusStarted);
-  threads_.emplace_back([vcpu = std::move(vcpu), start = std::move(start)]() mutable { vcpu->run(start); });
+bool GuestProcess::start_thread(std::shared_ptr<Vcpu> vcpu, VcpuStart start) {
+  const mmu::VcpuId slot = vcpu->slot();
+  HostThread host{{}, std::make_shared<std::atomic<bool>>(false)};
+  // Not under vcpus_lock_: creating a thread takes a while, and can throw.
+  try {
+    host.thread = std::thread([this, vcpu = std::move(vcpu), start = std::move(start), ended = host.ended]() mutable {
+      counters_.slot(vcpu->slot()).add(EmuCounter::VcpusStarted);  // by the slot's own thread
+      vcpu->run(start);
+      vcpu.reset();  // usually the last reference: the engine is closed here
+      ended->store(true, std::memory_order_release);
+    });
+  } catch (const std::system_error& e) {
+    spdlog::warn("cannot create a host thread for a guest thread: {}", e.what());
+    release_slot(slot);
+    return false;
+  }
+  std::lock_guard lk(vcpus_lock_);
+  threads_.push_back(std::move(host));
+  return true;
+}
+
+void GuestProcess::release_slot(mmu::VcpuId slot) {
+  std::lock_guard lk(vcpus_lock_);
+  by_slot_[slot].store(nullptr, std::memory_order_release);
+  vcpus_[slot].reset();
+  live_vcpus_.fetch_sub(1);
+}
+
+std::vector<GuestProcess::HostThread> GuestProcess::take_ended_threads_locked() {
+  const auto running = std::partition(threads_.begin(), threads_.end(), [](const HostThread& t) {
+    return !t.ended->load(std::memory_order_acquire);
+  });
+  std::vector<HostThread> ended(std::make_move_iterator(running), std::make_move_iterator(threads_.end()));
+  threads_.erase(running, threads_.end());
+  return ended;
 }
 
 int GuestProcess::spawn_thread(const VcpuStart& start, uint64_t clear_child_tid, int* tid,
                                const std::function<void(int)>& before_start) {
   std::shared_ptr<Vcpu> vcpu;
+  std::vector<HostThread> ended;
   {
     std::lock_guard lk(vcpus_lock_);
     if (exiting()) return -EAGAIN;
@@ -170,12 +210,13 @@ int GuestProcess::spawn_thread(const VcpuStart& start, uint64_t clear_child_tid,
     vcpus_[slot] = vcpu;
     by_slot_[slot].store(vcpu.get(), std::memory_order_release);
     live_vcpus_.fetch_add(1);
+    ended = take_ended_threads_locked();
   }
+  for (auto& t : ended) t.thread.join();
   // Guest writes may fault and shoot down, which takes vcpus_lock_: outside it.
   before_start(*tid);
-  std::lock_guard lk(vcpus_lock_);
-  start_thread(std::move(vcpu), start);
-  return 0;
+  // As Linux's clone when it has no memory for the thread.
+  return start_thread(std::move(vcpu), start) ? 0 : -EAGAIN;
 }
 
 void GuestProcess::for_each_other_vcpu(const Vcpu& self, const std::function<void(Vcpu&)>& fn) {
@@ -229,9 +270,14 @@ void GuestProcess::kill_by_signal(int signal, const std::string& message) {
   exit_group(128 + signal);
 }
 
-bool GuestProcess::sleep_until(std::chrono::steady_clock::time_point deadline) {
+bool GuestProcess::sleep_until(std::optional<std::chrono::steady_clock::time_point> deadline) {
   std::unique_lock lk(exit_lock_);
-  return !exit_cv_.wait_until(lk, deadline, [&] { return exiting_.load(); });
+  const auto exiting = [&] { return exiting_.load(); };
+  if (!deadline) {
+    exit_cv_.wait(lk, exiting);
+    return false;
+  }
+  return !exit_cv_.wait_until(lk, *deadline, exiting);
 }
 
 void GuestProcess::with_gdt_entry(mmu::VcpuId v, uint32_t entry, const std::array<uint32_t, 2>& descriptor,

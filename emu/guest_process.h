@@ -6,10 +6,12 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -101,8 +103,8 @@ class GuestProcess final : public mmu::TlbShootdown, public HostAccessTracker {
   void exit_group(int status);
   void kill_by_signal(int signal, const std::string& message);
   bool exiting() const { return exiting_.load(std::memory_order_acquire); }
-  // Sleeps until the deadline or the process exits; false if it exits.
-  bool sleep_until(std::chrono::steady_clock::time_point deadline);
+  // Sleeps until the deadline (nullopt: none) or the process exits; false if it exits.
+  bool sleep_until(std::optional<std::chrono::steady_clock::time_point> deadline);
 
   // i386 TLS: writes GDT entry `entry` (under the GDT lock) and runs `load` while still
   // holding it, so the vCPU loads its own descriptor, not another thread's.
@@ -129,8 +131,21 @@ class GuestProcess final : public mmu::TlbShootdown, public HostAccessTracker {
   mmu::MmuCounters::Snapshot mmu_totals() const { return space_->counters().sum(); }
 
  private:
+  // A guest thread's host thread. `ended` is set as its function returns, after the vCPU
+  // has let go of its engine, so joining it then does not wait.
+  struct HostThread {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> ended;
+  };
+
   GuestProcess(const EmulatorConfig& config, GuestArch arch, std::unique_ptr<mmu::FramePool> pool);
-  void start_thread(std::shared_ptr<Vcpu> vcpu, VcpuStart start);
+  // Starts the host thread of a vCPU registered in its slot. False when the host cannot
+  // create one; the slot is then released as if the vCPU had never been registered.
+  bool start_thread(std::shared_ptr<Vcpu> vcpu, VcpuStart start);
+  void release_slot(mmu::VcpuId slot);
+  // Takes the host threads whose guest threads are gone out of threads_, for joining
+  // outside vcpus_lock_ (called with it held).
+  std::vector<HostThread> take_ended_threads_locked();
   void finish(int status);
 
   const EmulatorConfig config_;
@@ -150,7 +165,9 @@ class GuestProcess final : public mmu::TlbShootdown, public HostAccessTracker {
   std::vector<std::shared_ptr<Vcpu>> vcpus_;          // live, by slot (nullptr: free)
   // The same, readable without the lock by the slot's own thread (the MMU's wait hook).
   std::unique_ptr<std::atomic<Vcpu*>[]> by_slot_;
-  std::vector<std::thread> threads_;
+  // Under vcpus_lock_. Joined as new threads are spawned (each keeps its host stack, 8 MiB
+  // of address space, until joined), the rest when the process is destroyed.
+  std::vector<HostThread> threads_;
   std::atomic<int> live_vcpus_{0};
   std::atomic<int> next_tid_;
   std::atomic<uint64_t> flush_generation_{0};

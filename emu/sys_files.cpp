@@ -91,6 +91,17 @@ bool read_iovecs(Call& c, uint64_t iov, uint64_t count, std::vector<std::pair<ui
   return true;
 }
 
+// poll and ppoll: the guest's pollfd array (the same layout on both ABIs) in and out around
+// the host's ppoll. `timeout` nullptr: wait without one.
+int64_t poll_fds(Call& c, uint64_t fds, uint64_t n, const timespec* timeout) {
+  if (n > 4096) return -EINVAL;
+  std::vector<pollfd> p(n);
+  if (n && !c.mem.read(c.v, fds, p.data(), n * sizeof(pollfd))) return -EFAULT;
+  const int r = ::ppoll(p.data(), n, timeout, nullptr);
+  if (r < 0) return -errno;
+  return (n == 0 || c.mem.write(c.v, fds, p.data(), n * sizeof(pollfd))) ? r : -EFAULT;
+}
+
 }  // namespace
 
 int64_t plain(long host_nr, uint64_t a0, uint64_t a1, uint64_t a2) { return host_result(::syscall(host_nr, a0, a1, a2)); }
@@ -294,22 +305,20 @@ int64_t two_path_at_call(Call& c, long host_nr, int dirfd1, uint64_t path1, int 
 }
 
 int64_t poll(Call& c, uint64_t fds, uint64_t n, int timeout_ms) {
-  if (n > 4096) return -EINVAL;
-  std::vector<pollfd> p(n);
-  if (n && !c.mem.read(c.v, fds, p.data(), n * sizeof(pollfd))) return -EFAULT;
-  const int r = ::poll(p.data(), n, timeout_ms);
-  if (r < 0) return -errno;
-  return (n == 0 || c.mem.write(c.v, fds, p.data(), n * sizeof(pollfd))) ? r : -EFAULT;
+  if (timeout_ms < 0) return poll_fds(c, fds, n, nullptr);
+  const timespec timeout{timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
+  return poll_fds(c, fds, n, &timeout);
 }
 
 int64_t ppoll(Call& c, uint64_t fds, uint64_t n, uint64_t timeout, bool time64) {
-  int ms = -1;
-  if (timeout) {
-    int64_t sec = 0, nsec = 0;
-    if (!read_timespec(c, timeout, time64, sec, nsec)) return -EFAULT;
-    ms = static_cast<int>(std::min<int64_t>(sec * 1000 + nsec / 1000000, INT_MAX));
-  }
-  return poll(c, fds, n, ms);
+  if (!timeout) return poll_fds(c, fds, n, nullptr);
+  int64_t sec = 0, nsec = 0;
+  if (!read_timespec(c, timeout, time64, sec, nsec)) return -EFAULT;
+  if (!valid_timespec(sec, nsec)) return -EINVAL;
+  // The host's ppoll takes the timespec as it is: no rounding a sub-millisecond timeout down
+  // to a busy 0, no overflow converting a far one to milliseconds (the kernel saturates).
+  const timespec ts{static_cast<time_t>(sec), static_cast<long>(nsec)};
+  return poll_fds(c, fds, n, &ts);
 }
 
 int64_t sendfile(Call& c, int out_fd, int in_fd, uint64_t offset_ptr, uint64_t count, bool offset_64) {

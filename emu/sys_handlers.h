@@ -3,6 +3,11 @@
 // `i386` flag into account.
 #pragma once
 
+#include <time.h>
+
+#include <chrono>
+#include <optional>
+
 #include "emu/syscalls.h"
 
 namespace emu::sys {
@@ -70,6 +75,15 @@ int64_t nanosleep(Call& c, uint64_t req, uint64_t rem, bool time64);
 int64_t clock_nanosleep(Call& c, int clock, int flags, uint64_t req, uint64_t rem, bool time64);
 // Reads a guest timespec; false on EFAULT.
 bool read_timespec(Call& c, uint64_t addr, bool time64, int64_t& sec, int64_t& nsec);
+// What Linux accepts as a timeout (timespec64_valid): else EINVAL.
+bool valid_timespec(int64_t sec, int64_t nsec);
+// When a wait for a valid timespec ends: nullopt for never. A timeout too far for
+// steady_clock (`sleep infinity`, a futex wait until the year 2^62) saturates to never
+// instead of overflowing into the past.
+using Deadline = std::optional<std::chrono::steady_clock::time_point>;
+Deadline deadline_after(int64_t sec, int64_t nsec);
+// For an absolute time on host clock `clock`; one in the past is now.
+Deadline deadline_at(clockid_t clock, int64_t sec, int64_t nsec);
 
 // Identity and limits (sys_info.cpp)
 int64_t uname(Call& c, uint64_t buf);

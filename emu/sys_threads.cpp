@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 
 #include "emu/guest_process.h"
@@ -127,17 +126,13 @@ int64_t futex(Call& c, uint64_t addr, int op, uint32_t val, uint64_t timeout, ui
       if (timeout) {
         int64_t sec = 0, nsec = 0;
         if (!read_timespec(c, timeout, time64, sec, nsec)) return -EFAULT;
-        if (nsec < 0 || nsec >= 1000000000) return -EINVAL;
-        const auto span = std::chrono::seconds(sec) + std::chrono::nanoseconds(nsec);
-        if (cmd == FUTEX_WAIT) {
-          deadline = std::chrono::steady_clock::now() + span;  // relative
-        } else {
-          // Absolute, on CLOCK_REALTIME when FUTEX_CLOCK_REALTIME is set, else CLOCK_MONOTONIC.
-          timespec now{};
-          ::clock_gettime((op & FUTEX_CLOCK_REALTIME) ? CLOCK_REALTIME : CLOCK_MONOTONIC, &now);
-          const auto left = span - (std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec));
-          deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::nanoseconds>(left);
-        }
+        if (!valid_timespec(sec, nsec)) return -EINVAL;
+        // FUTEX_WAIT: relative. FUTEX_WAIT_BITSET: absolute, on CLOCK_REALTIME when
+        // FUTEX_CLOCK_REALTIME is set, else CLOCK_MONOTONIC.
+        if (cmd == FUTEX_WAIT)
+          deadline = deadline_after(sec, nsec);
+        else
+          deadline = deadline_at((op & FUTEX_CLOCK_REALTIME) ? CLOCK_REALTIME : CLOCK_MONOTONIC, sec, nsec);
       }
       counters.add(EmuCounter::FutexWaits);
       return c.proc.futexes().wait(addr, word, val, bitset, deadline);

@@ -28,12 +28,34 @@ bool write_timespec(Call& c, uint64_t addr, const timespec& ts, bool time64) {
 
 bool valid_clock(int clock) { return clock >= 0 && clock <= 11; }
 
-int64_t sleep_for(Call& c, std::chrono::nanoseconds span) {
-  if (!c.proc.sleep_until(std::chrono::steady_clock::now() + span)) return -EINTR;
-  return 0;
-}
+// Sleeps until the deadline (nullopt: until the process exits).
+int64_t sleep_until(Call& c, Deadline deadline) { return c.proc.sleep_until(deadline) ? 0 : -EINTR; }
 
 }  // namespace
+
+bool valid_timespec(int64_t sec, int64_t nsec) { return sec >= 0 && nsec >= 0 && nsec < 1000000000; }
+
+Deadline deadline_after(int64_t sec, int64_t nsec) {
+  // steady_clock counts int64 nanoseconds (about 292 years): anything past a century is
+  // as good as never, and seconds(sec) below stays far from overflowing.
+  constexpr int64_t kCenturySec = int64_t{100} * 365 * 24 * 3600;
+  if (sec >= kCenturySec) return std::nullopt;
+  return std::chrono::steady_clock::now() + std::chrono::seconds(sec) + std::chrono::nanoseconds(nsec);
+}
+
+Deadline deadline_at(clockid_t clock, int64_t sec, int64_t nsec) {
+  timespec now{};
+  ::clock_gettime(clock, &now);
+  // Difference in seconds and nanoseconds first: both operands are non-negative, so no
+  // overflow whatever the guest asked for.
+  int64_t left_sec = sec - now.tv_sec, left_nsec = nsec - now.tv_nsec;
+  if (left_nsec < 0) {
+    left_nsec += 1000000000;
+    --left_sec;
+  }
+  if (left_sec < 0) return std::chrono::steady_clock::now();
+  return deadline_after(left_sec, left_nsec);
+}
 
 bool read_timespec(Call& c, uint64_t addr, bool time64, int64_t& sec, int64_t& nsec) {
   if (time64 || !c.i386) {
@@ -88,24 +110,18 @@ int64_t time(Call& c, uint64_t t) {
 int64_t nanosleep(Call& c, uint64_t req, uint64_t, bool time64) {
   int64_t sec = 0, nsec = 0;
   if (!read_timespec(c, req, time64, sec, nsec)) return -EFAULT;
-  if (sec < 0 || nsec < 0 || nsec >= 1000000000) return -EINVAL;
-  return sleep_for(c, std::chrono::seconds(sec) + std::chrono::nanoseconds(nsec));
+  if (!valid_timespec(sec, nsec)) return -EINVAL;
+  return sleep_until(c, deadline_after(sec, nsec));
 }
 
 int64_t clock_nanosleep(Call& c, int clock, int flags, uint64_t req, uint64_t rem, bool time64) {
-  if (!valid_clock(clock)) return EINVAL;  // clock_nanosleep returns the error, positive
+  // The syscall returns -errno like the others; only glibc's wrapper turns it positive.
+  if (!valid_clock(clock)) return -EINVAL;
   int64_t sec = 0, nsec = 0;
-  if (!read_timespec(c, req, time64, sec, nsec)) return EFAULT;
-  if (sec < 0 || nsec < 0 || nsec >= 1000000000) return EINVAL;
-  auto span = std::chrono::seconds(sec) + std::chrono::nanoseconds(nsec);
-  if (flags & TIMER_ABSTIME) {
-    timespec now{};
-    ::clock_gettime(clock, &now);
-    span -= std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec);
-    if (span.count() < 0) return 0;
-  }
+  if (!read_timespec(c, req, time64, sec, nsec)) return -EFAULT;
+  if (!valid_timespec(sec, nsec)) return -EINVAL;
   (void)rem;
-  return -sleep_for(c, span);
+  return sleep_until(c, (flags & TIMER_ABSTIME) ? deadline_at(clock, sec, nsec) : deadline_after(sec, nsec));
 }
 
 }  // namespace emu::sys
