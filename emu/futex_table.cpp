@@ -4,11 +4,14 @@
 
 namespace emu {
 
-int FutexTable::wait(uint64_t address, const uint32_t* word, uint32_t expected, uint32_t bitset, Deadline deadline) {
+int FutexTable::wait(uint64_t address, const uint32_t* word, uint32_t expected, uint32_t bitset, Deadline deadline,
+                     const std::function<void()>& compared) {
   Bucket& b = bucket(address);
   std::unique_lock lk(b.lock);
   if (shut_down_.load()) return -EINTR;
-  if (__atomic_load_n(word, __ATOMIC_SEQ_CST) != expected) return -EAGAIN;
+  const bool same = __atomic_load_n(word, __ATOMIC_SEQ_CST) == expected;
+  if (compared) compared();
+  if (!same) return -EAGAIN;
   Waiter w;
   w.address = address;
   w.bitset = bitset;

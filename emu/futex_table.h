@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <mutex>
 #include <optional>
@@ -21,7 +22,10 @@ class FutexTable {
   using Deadline = std::optional<std::chrono::steady_clock::time_point>;
 
   // 0 when woken, -EAGAIN when *word != expected, -ETIMEDOUT, -EINTR when the process exits.
-  int wait(uint64_t address, const uint32_t* word, uint32_t expected, uint32_t bitset, Deadline deadline);
+  // `compared` runs once the word has been compared, before any sleep (the caller stops
+  // pinning the guest frame there: a sleeping waiter must not hold up a shootdown).
+  int wait(uint64_t address, const uint32_t* word, uint32_t expected, uint32_t bitset, Deadline deadline,
+           const std::function<void()>& compared = {});
   // Number woken.
   int wake(uint64_t address, int count, uint32_t bitset);
   // Moves waiters of `from` beyond the first `wake_count` to `to` (FUTEX_REQUEUE/CMP_REQUEUE).

@@ -120,6 +120,8 @@ int64_t futex(Call& c, uint64_t addr, int op, uint32_t val, uint64_t timeout, ui
     case FUTEX_WAIT_BITSET: {
       const uint32_t bitset = cmd == FUTEX_WAIT ? FUTEX_BITSET_MATCH_ANY : val3;
       if (bitset == 0) return -EINVAL;
+      // The frame holding the word must stay this page's until the compare is done.
+      auto pin = c.mem.pin(c.v);
       const uint32_t* word = c.mem.word(c.v, addr, mmu::Access::Read);
       if (!word) return -EFAULT;
       FutexTable::Deadline deadline;
@@ -135,7 +137,7 @@ int64_t futex(Call& c, uint64_t addr, int op, uint32_t val, uint64_t timeout, ui
           deadline = deadline_at((op & FUTEX_CLOCK_REALTIME) ? CLOCK_REALTIME : CLOCK_MONOTONIC, sec, nsec);
       }
       counters.add(EmuCounter::FutexWaits);
-      return c.proc.futexes().wait(addr, word, val, bitset, deadline);
+      return c.proc.futexes().wait(addr, word, val, bitset, deadline, [&] { pin.release(); });
     }
     case FUTEX_WAKE:
     case FUTEX_WAKE_BITSET: {
@@ -146,6 +148,7 @@ int64_t futex(Call& c, uint64_t addr, int op, uint32_t val, uint64_t timeout, ui
     }
     case FUTEX_REQUEUE:
     case FUTEX_CMP_REQUEUE: {
+      const auto pin = c.mem.pin(c.v);  // requeue never sleeps: pinned throughout
       const uint32_t* word = c.mem.word(c.v, addr, mmu::Access::Read);
       if (!word) return -EFAULT;
       const int requeue = static_cast<int>(std::min<uint64_t>(timeout, INT32_MAX));  // val2 in the timeout slot
