@@ -9,7 +9,6 @@ with min and max. A benchmark, not a test: it prints numbers and asserts nothing
 import argparse
 import json
 import os
-import platform
 import random
 import re
 import statistics
@@ -17,21 +16,9 @@ import subprocess
 import sys
 import time
 
+from bench_common import machine, stats
+
 SCHEMES = ["global", "split", "atomic", "ptebit"]
-
-
-def machine():
-    model = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"cores": os.cpu_count(), "cpu": model, "kernel": platform.release(),
-            "memory_bytes": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")}
 
 
 def run(cmd):
@@ -45,10 +32,6 @@ def runnable(prefix, binary):
         return run(prefix + [binary])[0] == 0
     except OSError:  # e.g. "Exec format error": no i386 support in this kernel
         return False
-
-
-def stats(values):
-    return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": values}
 
 
 def main():

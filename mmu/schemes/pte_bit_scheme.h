@@ -42,32 +42,14 @@ struct PteBitScheme : EntryAtATime<F, PteBitScheme<F>> {
 
   template <class Change>
   static UpdateResult<F> update(SchemeEnv& env, const EntrySlot<F>& slot, Change&& change) {
-    Entry cur = lock_entry(slot, env.stats);
-    auto ref = slot.ref();
-    for (;;) {
-      const Pte seen = Pte(cur).without_lock();
-      const std::optional<Pte> want = change(seen);
-      // Release: the new value (never carrying the lock bit), or the old one unlocked.
-      const Entry next = want ? (want->raw() & ~Pte::kLockBit) : seen.raw();
-      if (ref.compare_exchange_weak(cur, next, std::memory_order_release, std::memory_order_relaxed))
-        return {seen, want.has_value()};
-      // Only lock-free A/D updates can change a locked entry; re-evaluate on the new value.
-    }
+    return change_locked(env, slot, change, /*stay_locked=*/false);
   }
 
   // Locks the entry and, if the change accepts it, replaces it keeping the lock bit set.
   // Declined: the entry is unlocked unchanged.
   template <class Change>
   static UpdateResult<F> clear_and_lock(SchemeEnv& env, const EntrySlot<F>& slot, Change&& change) {
-    Entry cur = lock_entry(slot, env.stats);
-    auto ref = slot.ref();
-    for (;;) {
-      const Pte seen = Pte(cur).without_lock();
-      const std::optional<Pte> want = change(seen);
-      const Entry next = want ? (want->raw() | Pte::kLockBit) : seen.raw();
-      if (ref.compare_exchange_weak(cur, next, std::memory_order_acq_rel, std::memory_order_relaxed))
-        return {seen, want.has_value()};
-    }
+    return change_locked(env, slot, change, /*stay_locked=*/true);
   }
   // Stores `final` into an entry this thread holds by clear_and_lock(), releasing the lock.
   static void unlock_to(const EntrySlot<F>& slot, Pte final) {
@@ -75,6 +57,24 @@ struct PteBitScheme : EntryAtATime<F, PteBitScheme<F>> {
     Entry cur = ref.load(std::memory_order_relaxed);
     while (!ref.compare_exchange_weak(cur, final.raw() & ~Pte::kLockBit, std::memory_order_release,
                                       std::memory_order_relaxed)) {
+    }
+  }
+
+ private:
+  // ptep_lock, then the change; the store that follows unlocks (the new value, or the old
+  // one unchanged when the change declines) unless the caller keeps the entry locked.
+  template <class Change>
+  static UpdateResult<F> change_locked(SchemeEnv& env, const EntrySlot<F>& slot, Change&& change, bool stay_locked) {
+    Entry cur = lock_entry(slot, env.stats);
+    auto ref = slot.ref();
+    for (;;) {
+      const Pte seen = Pte(cur).without_lock();
+      const std::optional<Pte> want = change(seen);
+      Entry next = want ? (want->raw() & ~Pte::kLockBit) : seen.raw();
+      if (want && stay_locked) next |= Pte::kLockBit;
+      if (ref.compare_exchange_weak(cur, next, std::memory_order_acq_rel, std::memory_order_relaxed))
+        return {seen, want.has_value()};
+      // Only lock-free A/D updates can change a locked entry; re-evaluate on the new value.
     }
   }
 };
