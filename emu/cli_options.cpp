@@ -1,5 +1,6 @@
 #include "emu/cli_options.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace emu {
@@ -24,6 +25,13 @@ void add_cli_options(CLI::App& app, CliOptions& opt) {
   app.add_option("--max-vcpus", opt.max_vcpus, "most guest threads at once")->check(CLI::Range(1, 1024))->capture_default_str();
   app.add_flag("--stats", opt.stats, "print a summary of what the MMU and the emulator counted (stderr)");
   app.add_option("--stats-json", opt.stats_json, "write every counter as JSON to this file");
+  app.add_option("--trace", opt.trace,
+                 "trace events: faults, syscalls, reclaim, locks, shootdown, atomics (comma list) or all");
+  app.add_option("--trace-file", opt.trace_file, "trace as text, one event per line (default with --trace: stderr)");
+  app.add_option("--trace-json", opt.trace_json,
+                 "trace as Chrome trace-event JSON (a track per vCPU and one for the reclaimer; open in Perfetto)");
+  app.add_option("--trace-addr", opt.trace_addr, "trace fault and lock events only for guest addresses LO-HI (hex or decimal)");
+  app.add_option("--trace-vcpu", opt.trace_vcpus, "trace only these vCPUs (comma list of vCPU numbers, 0 first)");
   app.add_option("--log-level", opt.log_level, "trace, debug, info, warn, error, critical, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
@@ -73,6 +81,35 @@ bool resolve_cli_options(const CliOptions& opt, EmulatorConfig& config, std::str
     return false;
   }
   config.swap_file = opt.swap_file;
+  const bool trace_output = !opt.trace_file.empty() || !opt.trace_json.empty() || !opt.trace_addr.empty() ||
+                            !opt.trace_vcpus.empty();
+  if (opt.trace.empty() && trace_output) {
+    *error = "--trace-file, --trace-json, --trace-addr and --trace-vcpu need --trace EVENTS";
+    return false;
+  }
+  if (!opt.trace.empty()) {
+    if (!kTracingCompiledIn) {
+      *error = "--trace: this emu was built with -DEMU_TRACING=OFF";
+      return false;
+    }
+    if (!TraceConfig::parse_events(opt.trace, &config.trace.events, error)) return false;
+    if (!opt.trace_addr.empty() && !TraceConfig::parse_range(opt.trace_addr, &config.trace.addr_lo, &config.trace.addr_hi)) {
+      *error = "--trace-addr " + opt.trace_addr + ": expected LO-HI, like 0x400000-0x4fffff";
+      return false;
+    }
+    config.trace.text_path = opt.trace_file;
+    config.trace.json_path = opt.trace_json;
+    for (size_t start = 0; start < opt.trace_vcpus.size();) {
+      const size_t comma = std::min(opt.trace_vcpus.find(',', start), opt.trace_vcpus.size());
+      const auto n = parse_size(opt.trace_vcpus.substr(start, comma - start));
+      if (!n || *n >= opt.max_vcpus) {
+        *error = "--trace-vcpu " + opt.trace_vcpus + ": expected vCPU numbers below --max-vcpus, like 0,2";
+        return false;
+      }
+      config.trace.vcpus.insert(static_cast<uint32_t>(*n));
+      start = comma + 1;
+    }
+  }
   config.max_vcpus = opt.max_vcpus;
   return true;
 }

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "emu/guest_process.h"
 
@@ -16,6 +17,11 @@ struct CliOptions {
   std::string mem = "1G";
   std::string swap = "0";
   std::string swap_file;
+  std::string trace;
+  std::string trace_file;
+  std::string trace_json;
+  std::string trace_addr;
+  std::string trace_vcpus;
   std::string rss = "per-vcpu";
   uint32_t max_vcpus = 64;
   bool stats = false;

@@ -1,5 +1,6 @@
 #include "emu/guest_process.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -38,6 +39,10 @@ std::unique_ptr<GuestProcess> GuestProcess::create(const EmulatorConfig& config,
   auto pool = mmu::FramePool::create(pc, error);
   if (!pool) return nullptr;
   std::unique_ptr<GuestProcess> p(new GuestProcess(config, arch, std::move(pool)));
+  if (kTracingCompiledIn && config.trace.events) {
+    p->tracer_ = Tracer::create(config.trace, config.max_vcpus, error);
+    if (!p->tracer_) return nullptr;
+  }
   if (config.swap_bytes) {
     p->swap_ = config.swap_file.empty() ? mmu::SwapDevice::open_temporary(config.swap_bytes, error)
                                         : mmu::SwapDevice::open(config.swap_file, config.swap_bytes, error);
@@ -48,6 +53,15 @@ std::unique_ptr<GuestProcess> GuestProcess::create(const EmulatorConfig& config,
     // A failed swap write: the page stayed resident, nothing is lost, but the guest cannot
     // go on with less memory than it needs. It ends with SIGBUS, as the users expect.
     p->reclaimer_->set_fatal_hook([raw = p.get()](const std::string& why) { raw->kill_by_signal(SIGBUS, "guest killed by SIGBUS: " + why); });
+    if (Tracer* tracer = p->tracer(); tracer && tracer->on(TraceEvent::Reclaim)) {
+      p->reclaimer_->set_batch_observer([tracer](const mmu::ReclaimBatchReport& r) {
+        tracer->record(TraceEvent::Reclaim, tracer->reclaimer_track(), r.start_ns, r.end_ns - r.start_ns, "reclaim batch",
+                       fmt::format("frames={} freed={} swap-full={} io-error={} {:.3f}us", r.frames, r.outcome.freed,
+                                   r.outcome.swap_full, r.outcome.io_error, double(r.end_ns - r.start_ns) / 1000.0),
+                       {{"frames", r.frames}, {"freed", r.outcome.freed}, {"swap_full", r.outcome.swap_full},
+                        {"io_error", r.outcome.io_error}});
+      });
+    }
   }
   mmu::AddressSpaceConfig ac;
   ac.paging = paging;
@@ -88,6 +102,11 @@ GuestProcess::~GuestProcess() {
   if (reclaimer_) {
     reclaimer_->stop();
     reclaimer_->detach(*space_);
+  }
+  if (tracer_) {
+    std::string error;
+    if (!tracer_->finish(&error)) std::fprintf(stderr, "emu: %s\n", error.c_str());
+    tracer_.reset();  // the teardown below is emu's, not the guest's: not traced
   }
   space_.reset();  // tables, frames and swap slots go back before the pool and swap do
   reclaimer_.reset();
@@ -163,6 +182,8 @@ bool GuestProcess::start_thread(std::shared_ptr<Vcpu> vcpu, VcpuStart start) {
   try {
     host.thread = std::thread([this, vcpu = std::move(vcpu), start = std::move(start), ended = host.ended]() mutable {
       counters_.slot(vcpu->slot()).add(EmuCounter::VcpusStarted);  // by the slot's own thread
+      if (Tracer* tracer = this->tracer())
+        tracer->name_track(vcpu->slot(), fmt::format("vCPU {} (tid {})", vcpu->slot(), vcpu->tid()));
       vcpu->run(start);
       vcpu.reset();  // usually the last reference: the engine is closed here
       ended->store(true, std::memory_order_release);
@@ -293,7 +314,7 @@ void GuestProcess::note_unknown_syscall(uint64_t nr) {
     spdlog::warn("unsupported {} syscall {} answered ENOSYS (logged once)", to_string(arch_), nr);
 }
 
-void GuestProcess::flush(const mmu::AddressSpace&, std::span<const mmu::VirtRange>, mmu::VcpuId requester) {
+void GuestProcess::flush(const mmu::AddressSpace&, std::span<const mmu::VirtRange> ranges, mmu::VcpuId requester) {
   const uint64_t generation = flush_generation_.fetch_add(1) + 1;
   Vcpu* self = by_slot_[requester].load(std::memory_order_acquire);  // null: the reclaimer
   // A requester in a syscall flushes its own TLB before it re-enters guest code; one in the
@@ -308,6 +329,8 @@ void GuestProcess::flush(const mmu::AddressSpace&, std::span<const mmu::VirtRang
       if (v && v.get() != self) others.push_back(v);
   }
   for (auto& v : others) v->request_flush(generation);
+  // vCPUs waiting for the reclaimer to free a frame acknowledge from that wait: wake them.
+  if (reclaimer_) reclaimer_->nudge_waiters();
   // Quiescent vCPUs (Outside) flush before they run guest code again; the others answer at
   // their next sync point: a block boundary, a wait loop, the end of a host access.
   for (auto& v : others) {
@@ -317,8 +340,15 @@ void GuestProcess::flush(const mmu::AddressSpace&, std::span<const mmu::VirtRang
       if (++spins > 64) sched_yield();
     }
   }
+  const uint64_t end = now_ns();
   counters_.slot(requester).add(EmuCounter::ShootdownsRequested);
-  counters_.slot(requester).add(EmuCounter::ShootdownWaitNs, now_ns() - start);
+  counters_.slot(requester).add(EmuCounter::ShootdownWaitNs, end - start);
+  if (Tracer* tracer = this->tracer(); tracer && tracer->on(TraceEvent::Shootdown) && tracer->wants_vcpu(requester)) {
+    tracer->record(TraceEvent::Shootdown, requester, start, end - start, "shootdown",
+                   fmt::format("{} range(s){} to {} vCPU(s), acknowledged in {:.3f}us", ranges.size(),
+                               ranges.empty() ? " (everything)" : "", others.size(), double(end - start) / 1000.0),
+                   {{"ranges", ranges.size()}, {"vcpus", others.size()}, {"wait_ns", end - start}});
+  }
 }
 
 void GuestProcess::begin_host_access(mmu::VcpuId v) {

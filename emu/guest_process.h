@@ -21,6 +21,7 @@
 #include "emu/emu_counters.h"
 #include "emu/exclusive_gate.h"
 #include "emu/futex_table.h"
+#include "emu/tracer.h"
 #include "emu/guest_memory.h"
 #include "emu/vcpu.h"
 #include "mmu/address_space.h"
@@ -41,6 +42,8 @@ struct EmulatorConfig {
   uint64_t swap_bytes = 0;
   // Where the swap goes: a file or a directory; empty: a temporary file under $TMPDIR.
   std::string swap_file;
+  // --trace: no events bit set means no tracer at all.
+  TraceConfig trace;
 };
 
 // Where the i386 GDT lives in the guest's address space (the last page of the 32-bit space),
@@ -90,6 +93,8 @@ class GuestProcess final : public mmu::TlbShootdown, public HostAccessTracker {
   // them to flush while they run guest code.
   bool needs_block_hook() const { return multi_vcpu() || reclaimer_ != nullptr; }
   mmu::SwapDevice* swap() const { return swap_.get(); }
+  // Null unless --trace was given (and always null with tracing compiled out).
+  Tracer* tracer() const { return kTracingCompiledIn ? tracer_.get() : nullptr; }
   const mmu::Reclaimer* reclaimer() const { return reclaimer_.get(); }
   // 0 or -errno; the new thread's tid in *tid. `before_start(tid)` runs before the thread
   // does (the parent stores the tid where clone was asked to).
@@ -151,6 +156,7 @@ class GuestProcess final : public mmu::TlbShootdown, public HostAccessTracker {
   const EmulatorConfig config_;
   const GuestArch arch_;
   std::unique_ptr<mmu::FramePool> pool_;
+  std::unique_ptr<Tracer> tracer_;
   std::unique_ptr<mmu::SwapDevice> swap_;
   std::unique_ptr<mmu::Reclaimer> reclaimer_;
   std::unique_ptr<mmu::AddressSpace> space_;

@@ -74,6 +74,8 @@ int main(int argc, char** argv) {
     return 126;
   }
   std::fflush(stdout);
+  if (emu::Tracer* tracer = process->tracer(); tracer && !tracer->finish(&error))
+    std::fprintf(stderr, "emu: %s\n", error.c_str());
   emu::RunSummary summary{guest_argv[0], status,
                           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
   if (opt.stats) emu::print_stats(stderr, *process, summary);

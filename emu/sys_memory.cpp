@@ -161,13 +161,26 @@ int64_t mremap(Call& c, uint64_t old_addr, uint64_t old_len, uint64_t new_len, i
   if (!(flags & MREMAP_MAYMOVE)) return -ENOMEM;
   mmu::MapRequest req = like(*vma, old_addr, old_addr + new_len, mmu::MapPlacement::Anywhere);
   req.addr = 0;
-  const mmu::MmResult moved = c.mem.space().map(c.v, req);
+  // The copy goes through guest-visible permissions: the new mapping starts read-write and
+  // an unreadable old one is made readable for the copy; both get their protection after.
+  const uint8_t prot = req.prot;
+  req.prot = mmu::kProtRead | mmu::kProtWrite;
+  auto& space = c.mem.space();
+  const mmu::MmResult moved = space.map(c.v, req);
   if (!moved.ok()) return -mmu::to_errno(moved.error);
+  if (!(prot & mmu::kProtRead)) (void)space.protect(c.v, old_addr, old_len, prot | mmu::kProtRead);
   std::vector<uint8_t> buf(page);
   for (uint64_t off = 0; off < old_len; off += page) {
-    if (!c.mem.read(c.v, old_addr + off, buf.data(), page) || !c.mem.write(c.v, moved.value + off, buf.data(), page))
+    if (!c.mem.read(c.v, old_addr + off, buf.data(), page)) {
+      (void)space.unmap(c.v, moved.value, new_len);
+      (void)space.protect(c.v, old_addr, old_len, prot);
       return -EFAULT;
+    }
+    // Pages never written read as zero in the new mapping too: no frame for them.
+    if (std::any_of(buf.begin(), buf.end(), [](uint8_t b) { return b != 0; }))
+      (void)c.mem.write(c.v, moved.value + off, buf.data(), page);
   }
+  (void)space.protect(c.v, moved.value, new_len, prot);
   (void)munmap(c, old_addr, old_len);
   return static_cast<int64_t>(moved.value);
 }

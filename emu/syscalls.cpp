@@ -1,5 +1,6 @@
 #include "emu/syscalls.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
@@ -24,7 +25,17 @@ void handle_syscall(Vcpu& vcpu) {
     for (int i = 0; i < 6; ++i) c.a[i] = vcpu.reg(regs[i]);
   }
   bool known = true;
+  Tracer* tracer = proc.tracer();
+  const bool traced = tracer && tracer->on(TraceEvent::Syscalls) && tracer->wants_vcpu(vcpu.slot());
+  const uint64_t start = traced ? Tracer::now_ns() : 0;
   const int64_t result = i386 ? sys::dispatch_i386(c, nr, &known) : sys::dispatch_x86_64(c, nr, &known);
+  if (traced) {
+    const uint64_t end = Tracer::now_ns();
+    tracer->record(TraceEvent::Syscalls, vcpu.slot(), start, end - start, fmt::format("syscall {}", nr),
+                   fmt::format("({:#x}, {:#x}, {:#x}, {:#x}, {:#x}, {:#x}) = {} {:.3f}us{}", c.a[0], c.a[1], c.a[2],
+                               c.a[3], c.a[4], c.a[5], result, double(end - start) / 1000.0, known ? "" : " (unknown)"),
+                   {{"nr", nr}, {"args", c.a}, {"result", result}, {"known", known}});
+  }
   SPDLOG_DEBUG("tid {} syscall {} ({:#x}, {:#x}, {:#x}, {:#x}) = {}", vcpu.tid(), nr, c.a[0], c.a[1], c.a[2], c.a[3], result);
   if (!known) {
     proc.note_unknown_syscall(nr);

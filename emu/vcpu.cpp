@@ -1,11 +1,13 @@
 #include "emu/vcpu.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <csignal>
 
 #include "emu/fault_report.h"
+#include "emu/fault_trace.h"
 #include "emu/guest_process.h"
 #include "emu/syscalls.h"
 
@@ -229,7 +231,12 @@ bool Vcpu::on_tlb_fill(uc_engine*, uint64_t vaddr, uc_mem_type type, uc_tlb_entr
     self->fault_ = GuestFault{vaddr, access, mmu::FaultOutcome::SegvMapError};
     return false;
   }
-  const mmu::Translation t = self->process_.space().translate(self->slot_, vaddr, access);
+  Tracer* tracer = self->process_.tracer();
+  const mmu::Translation t =
+      tracer && (tracer->on(TraceEvent::Faults) || tracer->on(TraceEvent::Locks)) && tracer->wants_vcpu(self->slot_) &&
+              tracer->wants_address(vaddr)
+          ? traced_translate(*self, *tracer, vaddr, access)
+          : self->process_.space().translate(self->slot_, vaddr, access);
   if (!t.ok()) {
     self->fault_ = GuestFault{vaddr, access, t.outcome};
     return false;
@@ -253,6 +260,14 @@ void Vcpu::on_block(uc_engine*, uint64_t address, uint32_t size, void* user) {
     auto& c = self->process_.counters().slot(self->slot_);
     c.add(EmuCounter::ExclusiveSections);
     c.add(EmuCounter::ExclusiveWaitNs, wait);
+    if (Tracer* tracer = self->process_.tracer();
+        tracer && tracer->on(TraceEvent::Atomics) && tracer->wants_vcpu(self->slot_)) {
+      const uint64_t now = Tracer::now_ns();
+      tracer->record(TraceEvent::Atomics, self->slot_, now - wait, wait, "exclusive block",
+                     fmt::format("block {:#x} ({} bytes) with a locked instruction: others parked after {:.3f}us",
+                                 address, size, double(wait) / 1000.0),
+                     {{"block", fmt::format("{:#x}", address)}, {"size", size}, {"wait_ns", wait}});
+    }
   }
 }
 

@@ -8,6 +8,13 @@
 
 namespace mmu {
 
+namespace {
+uint64_t steady_ns() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+}
+}  // namespace
+
 Reclaimer::Reclaimer(FramePool& pool, SwapDevice* swap, const ReclaimerConfig& config)
     : pool_(pool), swap_(swap), config_(config) {
   // Set before any vCPU runs: the pool calls it from allocating threads without a lock.
@@ -86,10 +93,22 @@ bool Reclaimer::wait_for_frames(const std::function<void()>& serve) {
     if (failed() || failed_rounds_.load(std::memory_order_acquire) >= failures_at_start + 2) break;
     if (serve) serve();
     if (i % 8 == 7) wake();
-    std::this_thread::sleep_for(std::chrono::microseconds(50));
+    // Sleep until a batch frees frames or a shootdown needs this vCPU's acknowledgement.
+    std::unique_lock lk(waiters_lock_);
+    const uint64_t seen = nudges_;
+    waiters_cv_.wait_for(lk, std::chrono::microseconds(200), [&] { return nudges_ != seen; });
   }
   waiters_.fetch_sub(1, std::memory_order_acq_rel);
   return ok;
+}
+
+void Reclaimer::nudge_waiters() {
+  if (waiters_.load(std::memory_order_acquire) == 0) return;
+  {
+    std::lock_guard lk(waiters_lock_);
+    ++nudges_;
+  }
+  waiters_cv_.notify_all();
 }
 
 uint64_t Reclaimer::reclaim(uint64_t target, unsigned max_sweeps) {
@@ -121,10 +140,19 @@ uint64_t Reclaimer::sweep(uint64_t target) {
   uint64_t freed = 0;
   auto flush = [&](size_t i) {
     if (batches[i].empty()) return;
+    ReclaimBatchReport report;
+    if (observer_) report.start_ns = steady_ns();
     const ReclaimOutcome r = spaces[i]->reclaim_frames(config_.slot, batches[i]);
+    if (observer_) {
+      report.end_ns = steady_ns();
+      report.frames = static_cast<uint32_t>(batches[i].size());
+      report.outcome = r;
+      observer_(report);
+    }
     batches[i].clear();
     freed += r.freed;
     pool_.drain_cache(config_.slot);
+    if (r.freed) nudge_waiters();
     if (r.io_error) {
       report_failure("swap write failed on " + swap_->description() + ": " +
                      std::strerror(swap_->last_error()));

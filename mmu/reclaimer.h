@@ -43,6 +43,14 @@ struct ReclaimOutcome {
   bool io_error = false;
 };
 
+// One batch handed to an address space, as a tracer sees it.
+struct ReclaimBatchReport {
+  uint64_t start_ns = 0;  // steady_clock
+  uint64_t end_ns = 0;
+  uint32_t frames = 0;    // candidates looked at
+  ReclaimOutcome outcome;
+};
+
 class Reclaimer {
  public:
   // `swap` may be null: then nothing can be reclaimed and faults on an empty pool fail at once.
@@ -63,6 +71,9 @@ class Reclaimer {
   // From a fault that found no frame, holding no lock: true once frames are available again,
   // false when reclaim cannot make progress. `serve` is called while waiting (the mailbox).
   bool wait_for_frames(const std::function<void()>& serve);
+  // Wakes the faults waiting in wait_for_frames so they serve their mailbox now: the emulator
+  // calls it after posting a shootdown (the reclaimer's own flush waits for them).
+  void nudge_waiters();
 
   // One synchronous round: reclaims until `target` frames are available or two full sweeps
   // in a row free nothing (or `max_sweeps` sweeps are done). Returns the frames freed. The
@@ -72,6 +83,8 @@ class Reclaimer {
   // Called once, from the reclaimer, when a swap write fails: the emulator ends the guest.
   void set_fatal_hook(std::function<void(const std::string&)> hook) { fatal_hook_ = std::move(hook); }
   bool failed() const { return failed_.load(std::memory_order_acquire); }
+  // Called after every batch, from the reclaiming thread (set before start()).
+  void set_batch_observer(std::function<void(const ReclaimBatchReport&)> observer) { observer_ = std::move(observer); }
 
   SwapDevice* swap() const { return swap_; }
   VcpuId slot() const { return config_.slot; }
@@ -100,11 +113,15 @@ class Reclaimer {
   std::thread thread_;
 
   std::atomic<uint32_t> waiters_{0};
+  std::mutex waiters_lock_;
+  std::condition_variable waiters_cv_;
+  uint64_t nudges_ = 0;  // guarded by waiters_lock_
   std::atomic<uint64_t> rounds_{0};
   std::atomic<uint64_t> failed_rounds_{0};
   std::atomic<uint64_t> wakeups_{0};
   std::atomic<bool> failed_{false};
   std::function<void(const std::string&)> fatal_hook_;
+  std::function<void(const ReclaimBatchReport&)> observer_;
 };
 
 }  // namespace mmu

@@ -1,5 +1,6 @@
 // Pieces of the emulator that can be checked without running a guest.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
 #include <linux/futex.h>
 #include <poll.h>
@@ -93,6 +94,28 @@ class SyscallHandler : public testing::Test {
   std::unique_ptr<emu::GuestProcess> proc_;
   std::unique_ptr<emu::Vcpu> vcpu_;
 };
+
+// mremap that has to move a read-only mapping: the data arrives, the protection is kept, and
+// the old range is gone (the copy used to go through a permission-checked write and fail).
+TEST_F(SyscallHandler, MremapMovesAReadOnlyMappingWithItsData) {
+  auto c = call();
+  const int64_t a = emu::sys::mmap(c, 0, 2 * mmu::kPageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_GT(a, 0);
+  const uint64_t addr = static_cast<uint64_t>(a);
+  ASSERT_TRUE(proc_->memory().write_value(0, addr + 8, uint64_t{0x1234567890}));
+  ASSERT_EQ(emu::sys::mprotect(c, addr, 2 * mmu::kPageSize, PROT_READ), 0);
+  // Block growth in place so the mapping has to move.
+  ASSERT_EQ(emu::sys::mmap(c, addr + 2 * mmu::kPageSize, mmu::kPageSize, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0),
+            static_cast<int64_t>(addr + 2 * mmu::kPageSize));
+  const int64_t moved = emu::sys::mremap(c, addr, 2 * mmu::kPageSize, 8 * mmu::kPageSize, MREMAP_MAYMOVE, 0);
+  ASSERT_GT(moved, 0) << moved;
+  ASSERT_NE(static_cast<uint64_t>(moved), addr);
+  uint64_t v = 0;
+  ASSERT_TRUE(proc_->memory().read_value(0, static_cast<uint64_t>(moved) + 8, v));
+  EXPECT_EQ(v, 0x1234567890u);
+  EXPECT_FALSE(proc_->memory().write_value(0, static_cast<uint64_t>(moved) + 8, v)) << "protection kept";
+  EXPECT_FALSE(proc_->memory().read_value(0, addr + 8, v)) << "old range unmapped";
+}
 
 TEST_F(SyscallHandler, ClockNanosleepReturnsNegativeErrno) {
   auto c = call();
