@@ -34,21 +34,37 @@ int fault_signal(mmu::FaultOutcome outcome) {
 
 std::string disassemble_at(Vcpu& vcpu, uint64_t ip) {
   uint8_t code[16];
-  size_t n = 0;
-  // As many bytes as are readable (the instruction may end at a mapping's edge).
-  while (n < sizeof code && vcpu.process().memory().read(vcpu.slot(), ip + n, code + n, 1)) ++n;
+  size_t n = sizeof code;
+  // Usually all 16 bytes are readable; else as many as are (the instruction may end at a
+  // mapping's edge), a byte at a time.
+  if (!vcpu.process().memory().read(vcpu.slot(), ip, code, n)) {
+    n = 0;
+    while (n < sizeof code && vcpu.process().memory().read(vcpu.slot(), ip + n, code + n, 1)) ++n;
+  }
   if (n == 0) return "<unreadable>";
-  csh cs;
-  if (cs_open(CS_ARCH_X86, vcpu.arch() == GuestArch::I386 ? CS_MODE_32 : CS_MODE_64, &cs) != CS_ERR_OK)
-    return "<no disassembler>";
+  // One handle per thread and mode: the tracer disassembles every fault.
+  struct Handles {
+    csh h[2] = {0, 0};
+    bool open[2] = {false, false};
+    ~Handles() {
+      for (int i = 0; i < 2; ++i)
+        if (open[i]) cs_close(&h[i]);
+    }
+  };
+  thread_local Handles handles;
+  const int mode = vcpu.arch() == GuestArch::I386 ? 0 : 1;
+  if (!handles.open[mode]) {
+    if (cs_open(CS_ARCH_X86, mode == 0 ? CS_MODE_32 : CS_MODE_64, &handles.h[mode]) != CS_ERR_OK)
+      return "<no disassembler>";
+    handles.open[mode] = true;
+  }
   cs_insn* insn = nullptr;
   std::string text = "<undecodable>";
-  if (cs_disasm(cs, code, n, ip, 1, &insn) == 1) {
+  if (cs_disasm(handles.h[mode], code, n, ip, 1, &insn) == 1) {
     text = insn->mnemonic;
     if (insn->op_str[0]) text += std::string(" ") + insn->op_str;
     cs_free(insn, 1);
   }
-  cs_close(&cs);
   return text;
 }
 
