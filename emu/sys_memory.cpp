@@ -127,6 +127,7 @@ int64_t madvise(Call& c, uint64_t addr, uint64_t len, int advice) {
   if (addr & (mmu::kPageSize - 1)) return -EINVAL;
   if (advice != MADV_DONTNEED) return 0;  // hints: accepted
   const uint64_t end = addr + ((len + mmu::kPageSize - 1) & ~(mmu::kPageSize - 1));
+  const bool code = touches_code(c, addr, end);
   // Dropping private pages means the next touch sees zeros (or the file): the same as
   // mapping the range afresh with the same properties.
   for (const mmu::Vma& vma : c.mem.space().vmas(c.v)) {
@@ -135,6 +136,7 @@ int64_t madvise(Call& c, uint64_t addr, uint64_t len, int advice) {
     const mmu::MmResult r = c.mem.space().map(c.v, like(vma, s, e, mmu::MapPlacement::Fixed));
     if (!r.ok()) return -mmu::to_errno(r.error);
   }
+  if (code) c.proc.flush_code();  // the pages' translated blocks must not outlive them
   return 0;
 }
 

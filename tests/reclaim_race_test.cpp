@@ -18,6 +18,7 @@ constexpr unsigned kWorkers = 3;
 constexpr unsigned kChurn = kWorkers;       // munmap/mmap thread
 constexpr unsigned kProtect = kWorkers + 1; // mprotect thread
 constexpr unsigned kThreads = kWorkers + 2;
+static_assert(kProtect == kThreads - 1, "the mprotect thread is the last one");
 constexpr VcpuId kReclaimerSlot = kThreads;
 constexpr uint64_t kPoolBytes = uint64_t{8} << 20;
 constexpr uint64_t kWorkingSetPages = 3 * (kPoolBytes / kPageSize);
