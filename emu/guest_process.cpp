@@ -284,7 +284,11 @@ void GuestProcess::exit_group(int status) {
 }
 
 void GuestProcess::kill_by_signal(int signal, const std::string& message) {
-  if (!exiting() && !message.empty()) {
+  // Several vCPUs can die at once (all out of memory, say): one line, from the first, whose
+  // signal is also the exit status.
+  std::lock_guard lk(fatal_lock_);
+  if (exiting()) return;
+  if (!message.empty()) {
     std::fflush(stdout);
     std::fprintf(stderr, "emu: %s\n", message.c_str());
   }

@@ -179,6 +179,7 @@ class GuestProcess final : public mmu::TlbShootdown, public HostAccessTracker {
   std::atomic<uint64_t> flush_generation_{0};
 
   std::mutex exit_lock_;
+  std::mutex fatal_lock_;  // one fatal message and status when several vCPUs die together
   std::condition_variable exit_cv_;
   std::atomic<bool> exiting_{false};
   int exit_status_ = 0;
