@@ -77,10 +77,7 @@ std::unique_ptr<GuestProcess> GuestProcess::create(const EmulatorConfig& config,
   p->space_->set_wait_hook([raw = p.get()](mmu::VcpuId v) {
     if (Vcpu* vcpu = raw->by_slot_[v].load(std::memory_order_acquire)) vcpu->serve_flushes();
   });
-  if (p->reclaimer_) {
-    p->reclaimer_->attach(*p->space_);
-    p->reclaimer_->start();
-  }
+  if (p->reclaimer_) p->reclaimer_->attach(*p->space_);  // started by run(), once the loader is done
   return p;
 }
 
@@ -101,7 +98,7 @@ GuestProcess::~GuestProcess() {
     if (t.thread.joinable()) t.thread.join();
   if (reclaimer_) {
     reclaimer_->stop();
-    reclaimer_->detach(*space_);
+    if (space_) reclaimer_->detach(*space_);
   }
   if (tracer_) {
     std::string error;
@@ -145,6 +142,9 @@ int GuestProcess::run(const ElfImage& image, const std::vector<std::string>& arg
   const uint64_t sp = build_initial_stack(memory_, kLoader, arch_, loaded, argv.empty() ? image.path() : argv[0],
                                           argv, envp, error);
   if (sp == 0) return -1;
+  // The loader writes guest memory from no vCPU's slot, which no shootdown waits for: the
+  // reclaimer may only run once that is over.
+  if (reclaimer_) reclaimer_->start();
 
   VcpuStart start;
   const auto& ids = general_register_ids(arch_);

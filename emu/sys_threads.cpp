@@ -120,10 +120,8 @@ int64_t futex(Call& c, uint64_t addr, int op, uint32_t val, uint64_t timeout, ui
     case FUTEX_WAIT_BITSET: {
       const uint32_t bitset = cmd == FUTEX_WAIT ? FUTEX_BITSET_MATCH_ANY : val3;
       if (bitset == 0) return -EINVAL;
-      // The frame holding the word must stay this page's until the compare is done.
-      auto pin = c.mem.pin(c.v);
-      const uint32_t* word = c.mem.word(c.v, addr, mmu::Access::Read);
-      if (!word) return -EFAULT;
+      // The timeout first: reading it may fault, and a fault may serve a shootdown, which
+      // must not happen between translating the word and comparing it.
       FutexTable::Deadline deadline;
       if (timeout) {
         int64_t sec = 0, nsec = 0;
@@ -136,6 +134,10 @@ int64_t futex(Call& c, uint64_t addr, int op, uint32_t val, uint64_t timeout, ui
         else
           deadline = deadline_at((op & FUTEX_CLOCK_REALTIME) ? CLOCK_REALTIME : CLOCK_MONOTONIC, sec, nsec);
       }
+      // The frame holding the word must stay this page's until the compare is done.
+      auto pin = c.mem.pin(c.v);
+      const uint32_t* word = c.mem.word(c.v, addr, mmu::Access::Read);
+      if (!word) return -EFAULT;
       counters.add(EmuCounter::FutexWaits);
       return c.proc.futexes().wait(addr, word, val, bitset, deadline, [&] { pin.release(); });
     }

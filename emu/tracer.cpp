@@ -123,7 +123,9 @@ void Tracer::record(TraceEvent e, uint32_t track, uint64_t start_ns, uint64_t du
   if (config_.json_path.empty() || finished_.load(std::memory_order_acquire)) return;
   Track& t = tracks_[track];
   std::lock_guard g(t.lock);
-  if (t.events.size() >= kMaxEventsPerTrack) {
+  // Checked again under the track's lock: finish() takes each lock after setting the flag,
+  // so an event either makes it into the file or is counted as dropped.
+  if (t.events.size() >= kMaxEventsPerTrack || finished_.load(std::memory_order_acquire)) {
     dropped_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
@@ -161,6 +163,11 @@ bool Tracer::finish(std::string* error) {
   f << out.dump() << "\n";
   if (!f) {
     *error = "cannot write " + config_.json_path;
+    return false;
+  }
+  if (const uint64_t dropped = events_dropped()) {
+    *error = "--trace-json kept at most " + std::to_string(kMaxEventsPerTrack) + " events per track: " +
+             std::to_string(dropped) + " dropped (narrow it with --trace-addr or --trace-vcpu)";
     return false;
   }
   return true;

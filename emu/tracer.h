@@ -79,7 +79,8 @@ class Tracer {
     std::vector<nlohmann::json> events;
     std::string name;
   };
-  static constexpr size_t kMaxEventsPerTrack = size_t{1} << 20;
+  // A fault event takes about 2 KB as JSON in memory: at most ~0.5 GB per busy vCPU.
+  static constexpr size_t kMaxEventsPerTrack = size_t{1} << 18;
 
   const TraceConfig config_;
   const uint32_t vcpu_tracks_;

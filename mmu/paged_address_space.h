@@ -23,6 +23,7 @@ class PagedAddressSpace final : public AddressSpace {
   PagedAddressSpace(FramePool& pool, const AddressSpaceConfig& config, FrameNumber root)
       : AddressSpace(pool, config, F::kVirtLimit), root_(root) {
     init_table(root_, F::kLevels, 0);
+    if (config_.swap) config_.swap->limit_slots(Pte::kMaxSwapSlot + 1);
   }
 
   ~PagedAddressSpace() override {
@@ -232,11 +233,7 @@ class PagedAddressSpace final : public AddressSpace {
       const uint32_t copy = pool_.descriptor(victim.frame).swap_copy.exchange(0, std::memory_order_acq_rel);
       victim.swap_slot = copy ? copy - 1 : kNoSwapSlot;
       victim.needs_write = victim.swap_slot == kNoSwapSlot || victim.before.is_dirty();
-      if (victim.swap_slot == kNoSwapSlot) victim.swap_slot = swap.allocate();
-      if (victim.swap_slot != kNoSwapSlot && victim.swap_slot > Pte::kMaxSwapSlot) {  // beyond this format's ptes
-        swap.free(victim.swap_slot);
-        victim.swap_slot = kNoSwapSlot;
-      }
+      if (victim.swap_slot == kNoSwapSlot) victim.swap_slot = swap.allocate();  // limit_slots() keeps it in range
       if (victim.swap_slot == kNoSwapSlot) {
         stats.add(MmuCounter::SwapFull);
         outcome.swap_full = true;

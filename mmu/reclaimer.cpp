@@ -79,6 +79,10 @@ void Reclaimer::run() {
 }
 
 bool Reclaimer::wait_for_frames(const std::function<void()>& serve) {
+  // Always once: a fault that keeps failing to allocate while frames look available (an
+  // injected failure, say) passes through here on every retry, and must not hold up a
+  // shootdown waiting for it.
+  if (serve) serve();
   if (!swap_ || failed()) return pool_.available_frames() > 0;
   const uint64_t failures_at_start = failed_rounds_.load(std::memory_order_acquire);
   waiters_.fetch_add(1, std::memory_order_acq_rel);

@@ -100,6 +100,21 @@ SwapDevice::SwapDevice(int fd, uint64_t slots, std::string description)
 
 SwapDevice::~SwapDevice() { ::close(fd_); }
 
+void SwapDevice::limit_slots(uint64_t slots) {
+  MutexGuard g(lock_);
+  if (slots >= slot_count_) return;
+  // Slots past the limit become permanently "in use", as the bits past the end are.
+  for (uint64_t s = slots; s < slot_count_; ++s) {
+    if (s % 64 == 0 && s + 64 <= slot_count_) {
+      in_use_[s / 64] = ~uint64_t{0};
+      s += 63;
+      continue;
+    }
+    in_use_[s / 64] |= uint64_t{1} << (s % 64);
+  }
+  slot_count_ = slots;
+}
+
 SwapSlot SwapDevice::allocate() {
   MutexGuard g(lock_);
   const size_t words = in_use_.size();

@@ -38,6 +38,9 @@ class SwapDevice {
   SwapDevice(const SwapDevice&) = delete;
   SwapDevice& operator=(const SwapDevice&) = delete;
 
+  // Uses only the first `slots` slots (a 2-level i386 pte holds 20 bits of slot number):
+  // called by an address space before anything is swapped.
+  void limit_slots(uint64_t slots);
   // A free slot, or kNoSwapSlot when swap is full.
   SwapSlot allocate();
   void free(SwapSlot s);

@@ -8,6 +8,7 @@
 
 #include <cstring>
 
+#include "mmu/schemes/pte_bit_scheme.h"
 #include "mmu_test_support.h"
 
 namespace mmu::testing {
@@ -211,6 +212,42 @@ TEST_P(ReclaimTest, TableConstructorFailureWaitsAndSucceeds) {
   EXPECT_EQ(count(MmuCounter::FaultOutOfMemory), 0u);
   reclaim_all();
   EXPECT_EQ(count_bad(base, 4, 9), 0u);
+}
+
+// ptebit: the reclaimer keeps an entry locked in transition while it waits for shootdown
+// acknowledgements; a fault that spun on that lock without serving its mailbox would deadlock
+// with it. A change meeting such an entry must give up at once (the fault then waits on the
+// transition entry, serving its mailbox), and leave the entry as it was.
+TEST(PteBitScheme, ChangeOnAnEntryLockedInTransitionGivesUp) {
+  using F = X86_64Format;
+  using Pte = PageTableEntry<F>;
+  auto pool = make_pool(1 << 20, 2);
+  MmuCounters counters(2);
+  SpinLock table_lock;
+  SchemeEnv env{table_lock, *pool, counters.slot(0)};
+  const F::Entry locked_transition = Pte::transition(5).raw() | Pte::kLockBit;
+  F::Entry word = locked_transition;
+  const EntrySlot<F> slot{&word, 1, 1};
+  const auto r = PteBitScheme<F>::update(env, slot, [](Pte) { return std::optional<Pte>(Pte()); });
+  EXPECT_FALSE(r.applied);
+  EXPECT_EQ(r.before.kind(), EntryKind::Transition);
+  EXPECT_EQ(word, locked_transition);
+  // Once the holder stores the final entry (unlocking it), changes go through again.
+  PteBitScheme<F>::unlock_to(slot, Pte::swap(9));
+  const auto again = PteBitScheme<F>::update(env, slot, [](Pte) { return std::optional<Pte>(Pte()); });
+  EXPECT_TRUE(again.applied);
+  EXPECT_EQ(word, F::Entry{0});
+}
+
+TEST(SwapDevice, I386LimitKeepsSlotsInRange) {
+  auto swap = make_swap(16 * kPageSize);
+  swap->limit_slots(5);
+  std::set<SwapSlot> got;
+  for (int i = 0; i < 5; ++i) got.insert(swap->allocate());
+  EXPECT_EQ(*got.rbegin(), 4u);
+  EXPECT_EQ(swap->allocate(), kNoSwapSlot);
+  EXPECT_EQ(swap->slot_count(), 5u);
+  for (SwapSlot s : got) swap->free(s);
 }
 
 TEST(SwapDevice, RejectsBadSizesAndPaths) {

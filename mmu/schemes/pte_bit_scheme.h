@@ -10,6 +10,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 
 #include "mmu/schemes/entry_slot.h"
 
@@ -21,8 +22,12 @@ struct PteBitScheme : EntryAtATime<F, PteBitScheme<F>> {
   using Pte = PageTableEntry<F>;
   using Entry = typename F::Entry;
 
-  // Sets the lock bit; returns the entry value with the bit set.
-  static Entry lock_entry(const EntrySlot<F>& slot, MmuCounters::Slot& stats) {
+  // Sets the lock bit; returns the entry value with the bit set. Gives up (nullopt) on an
+  // entry locked in transition: its holder (the reclaimer, or a swap-in) keeps it locked while
+  // it waits for shootdown acknowledgements or I/O, so spinning here without serving this
+  // vCPU's mailbox could deadlock; the caller retries and waits on the transition entry the
+  // way every fault does, serving its mailbox.
+  static std::optional<Entry> lock_entry(const EntrySlot<F>& slot, MmuCounters::Slot& stats) {
     auto ref = slot.ref();
     stats.add(MmuCounter::LockAcquisitions);
     Entry cur = ref.load(std::memory_order_relaxed);
@@ -30,13 +35,19 @@ struct PteBitScheme : EntryAtATime<F, PteBitScheme<F>> {
         ref.compare_exchange_strong(cur, cur | Pte::kLockBit, std::memory_order_acquire, std::memory_order_relaxed))
       return cur | Pte::kLockBit;
     const auto start = std::chrono::steady_clock::now();
+    bool in_transition = false;
     spin_until([&] {
       cur = ref.load(std::memory_order_relaxed);
+      if ((cur & Pte::kLockBit) && Pte(cur).without_lock().kind() == EntryKind::Transition) {
+        in_transition = true;
+        return true;
+      }
       return !(cur & Pte::kLockBit) && ref.compare_exchange_weak(cur, cur | Pte::kLockBit,
                                                                 std::memory_order_acquire,
                                                                 std::memory_order_relaxed);
     });
     record_contention(stats, start);
+    if (in_transition) return std::nullopt;
     return cur | Pte::kLockBit;
   }
 
@@ -65,7 +76,9 @@ struct PteBitScheme : EntryAtATime<F, PteBitScheme<F>> {
   // one unchanged when the change declines) unless the caller keeps the entry locked.
   template <class Change>
   static UpdateResult<F> change_locked(SchemeEnv& env, const EntrySlot<F>& slot, Change&& change, bool stay_locked) {
-    Entry cur = lock_entry(slot, env.stats);
+    const std::optional<Entry> locked = lock_entry(slot, env.stats);
+    if (!locked) return {Pte(slot.ref().load(std::memory_order_relaxed)).without_lock(), false};
+    Entry cur = *locked;
     auto ref = slot.ref();
     for (;;) {
       const Pte seen = Pte(cur).without_lock();

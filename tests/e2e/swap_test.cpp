@@ -19,11 +19,9 @@ namespace fs = std::filesystem;
 std::string guest(const std::string& arch, const std::string& name) {
   return std::string(EMU_GUEST_DIR) + "/" + arch + "/" + name;
 }
-// Lines on stderr, leaving out LeakSanitizer's "Suppressions used" summary that sanitizer
-// builds append at exit (Unicorn's known per-engine leak is suppressed there).
+// Lines emu wrote on stderr (sanitizer builds append a leak-suppression summary).
 int count_lines(const std::string& err) {
-  const size_t report = err.find("-----------------------------------------------------\nSuppressions used:");
-  const std::string own = err.substr(0, report);
+  const std::string own = emu_test::without_sanitizer_report(err);
   return static_cast<int>(std::count(own.begin(), own.end(), '\n'));
 }
 
