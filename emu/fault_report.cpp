@@ -41,6 +41,10 @@ std::string disassemble_at(Vcpu& vcpu, uint64_t ip) {
     n = 0;
     while (n < sizeof code && vcpu.process().memory().read(vcpu.slot(), ip + n, code + n, 1)) ++n;
   }
+  return disassemble(vcpu.arch(), code, n, ip);
+}
+
+std::string disassemble(GuestArch arch, const uint8_t* code, size_t n, uint64_t ip) {
   if (n == 0) return "<unreadable>";
   // One handle per thread and mode: the tracer disassembles every fault.
   struct Handles {
@@ -52,7 +56,7 @@ std::string disassemble_at(Vcpu& vcpu, uint64_t ip) {
     }
   };
   thread_local Handles handles;
-  const int mode = vcpu.arch() == GuestArch::I386 ? 0 : 1;
+  const int mode = arch == GuestArch::I386 ? 0 : 1;
   if (!handles.open[mode]) {
     if (cs_open(CS_ARCH_X86, mode == 0 ? CS_MODE_32 : CS_MODE_64, &handles.h[mode]) != CS_ERR_OK)
       return "<no disassembler>";

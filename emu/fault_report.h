@@ -14,5 +14,7 @@ std::string describe_fault(Vcpu& vcpu, const GuestFault& fault);
 std::string describe_signal(Vcpu& vcpu, int signal);
 // "mov dword ptr [rax], 1", or "<unreadable>".
 std::string disassemble_at(Vcpu& vcpu, uint64_t ip);
+// The same from up to 16 bytes already read.
+std::string disassemble(GuestArch arch, const uint8_t* code, size_t n, uint64_t ip);
 
 }  // namespace emu

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cstring>
+#include <optional>
 #include <utility>
 
 #include "emu/fault_report.h"
@@ -26,6 +29,24 @@ constexpr std::pair<MmuCounter, const char*> kPaths[] = {
     {MmuCounter::FaultStackGrowth, "stack-growth"}, {MmuCounter::AccessedDirtySet, "accessed-dirty-set"},
     {MmuCounter::TranslateHit, "walk"},
 };
+
+// The instruction at `ip`, read without going through the fault handler: tracing must not
+// fault pages in, set accessed bits or move the counters it reads.
+std::string peek_instruction(Vcpu& vcpu, uint64_t ip) {
+  mmu::AddressSpace& space = vcpu.process().space();
+  uint8_t code[16];
+  size_t n = 0;
+  while (n < sizeof code) {
+    const uint64_t at = ip + n;
+    const std::optional<mmu::PhysAddr> page = space.peek(vcpu.slot(), mmu::page_floor(at));
+    if (!page) break;
+    const size_t offset = at & (mmu::kPageSize - 1);
+    const size_t chunk = std::min<size_t>(sizeof code - n, mmu::kPageSize - offset);
+    std::memcpy(code + n, space.pool().host(*page) + offset, chunk);
+    n += chunk;
+  }
+  return n ? disassemble(vcpu.arch(), code, n, ip) : "<not mapped>";
+}
 
 const char* access_word(mmu::Access a) {
   switch (a) {
@@ -55,7 +76,7 @@ mmu::Translation traced_translate(Vcpu& vcpu, Tracer& tracer, uint64_t vaddr, mm
     }
   }
   const uint64_t ip = access == mmu::Access::Fetch ? vaddr : vcpu.reg(vcpu.arch() == GuestArch::I386 ? UC_X86_REG_EIP : UC_X86_REG_RIP);
-  const std::string insn = disassemble_at(vcpu, ip);
+  const std::string insn = peek_instruction(vcpu, ip);
   const std::string outcome(mmu::to_string(t.outcome));
   if (tracer.on(TraceEvent::Faults)) {
     tracer.record(

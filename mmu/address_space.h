@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -51,6 +52,11 @@ class AddressSpace {
   // The fault handler: a guest-physical page and the permissions it grants now, or why not.
   // Called on every emulated TLB miss, by any vCPU, concurrently.
   virtual Translation translate(VcpuId v, VirtAddr addr, Access access) = 0;
+  // Where `addr` is mapped right now, without handling any fault or setting accessed bits:
+  // for observers (a tracer reading the faulting instruction) that must not change what they
+  // watch. nullopt when no present entry maps it. The page stays valid only while the caller
+  // serves no shootdown.
+  virtual std::optional<PhysAddr> peek(VcpuId v, VirtAddr addr) = 0;
 
   // mmap: returns the mapped address. Fixed placement replaces what was there.
   MmResult map(VcpuId v, const MapRequest& request) EMU_EXCLUDES(mmap_lock_);

@@ -70,6 +70,18 @@ class PagedAddressSpace final : public AddressSpace {
     }
   }
 
+  std::optional<PhysAddr> peek(VcpuId v, VirtAddr addr) override {
+    if (addr >= F::kVirtLimit) return std::nullopt;
+    MmapReadGuard guard(mmap_lock_, v);
+    FrameNumber table = root_;
+    for (int level = F::kLevels;; --level) {
+      const Pte e = slot_at(table, level, addr).load();
+      if (!e.is_present()) return std::nullopt;
+      if (level == 1 || (F::can_be_large(level) && e.is_large())) return translation(e, level, addr).page;
+      table = e.frame();
+    }
+  }
+
   ReclaimOutcome reclaim_frames(VcpuId v, std::span<const FrameNumber> frames) override {
     ReclaimOutcome outcome;
     auto& stats = counters_.slot(v);

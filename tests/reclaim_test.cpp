@@ -129,6 +129,26 @@ TEST_P(ReclaimTest, AccessedPagesGetASecondChance) {
   EXPECT_EQ(count(MmuCounter::Reclaimed), 8u);
 }
 
+// peek() is for observers: it reports the mapping without faulting pages in or marking them
+// accessed, so a peeked page is still reclaimed as cold.
+TEST_P(ReclaimTest, PeekNeitherFaultsNorAges) {
+  const VirtAddr base = map_pages(2);
+  EXPECT_FALSE(as->peek(kVcpu, base).has_value());
+  const auto before = as->counters().sum();
+  write_pages(base, 1, 4);
+  const Translation t = as->translate(kVcpu, base, Access::Read);
+  ASSERT_TRUE(t.ok());
+  reclaimer->reclaim(pool->frame_count(), 1);  // clears the accessed bit
+  const auto after_fault = as->counters().sum();
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(as->peek(kVcpu, base), std::optional<PhysAddr>(t.page));
+  EXPECT_FALSE(as->peek(kVcpu, base + kPageSize).has_value()) << "never touched: not faulted in by peek";
+  EXPECT_EQ(as->counters().sum(), after_fault) << "peek counted something";
+  reclaimer->reclaim(pool->frame_count(), 1);
+  EXPECT_EQ(count(MmuCounter::Reclaimed), 1u) << "peeked page still cold";
+  EXPECT_NE(before, after_fault);
+  EXPECT_EQ(count_bad(base, 1, 4), 0u);
+}
+
 TEST_P(ReclaimTest, UnmapReleasesSwapSlotsAndCopies) {
   const VirtAddr base = map_pages(64);
   write_pages(base, 64, 1);

@@ -109,6 +109,23 @@ TEST(Trace, AddressAndVcpuFiltersApply) {
   for (const auto& line : vf) EXPECT_NE(line.find("vcpu 1 "), std::string::npos) << line;
 }
 
+// Watching must not change what is watched: the faulting instruction is read without the
+// fault handler, so a single-vCPU run counts exactly the same MMU events traced or not.
+TEST(Trace, TracingDoesNotChangeWhatTheMmuDoes) {
+  const std::string plain = testing::TempDir() + "/emu_trace_plain.json";
+  const std::string traced = testing::TempDir() + "/emu_trace_traced.json";
+  ASSERT_EQ(run_process({EMU_BINARY, "--stats-json", plain, guest("hello")}).status, 0);
+  ASSERT_EQ(run_process({EMU_BINARY, "--trace", "faults,locks", "--trace-file", "/dev/null", "--stats-json", traced,
+                         guest("hello")}).status,
+            0);
+  std::ifstream a(plain), b(traced);
+  const auto ja = nlohmann::json::parse(a), jb = nlohmann::json::parse(b);
+  for (const auto& [name, value] : ja.at("mmu").items()) {
+    if (name == "lock_wait_ns") continue;  // a time, not an event count
+    EXPECT_EQ(value, jb.at("mmu").at(name)) << name;
+  }
+}
+
 TEST(Trace, OffMeansNothing) {
   const auto r = run_process({EMU_BINARY, guest("hello")});
   ASSERT_EQ(r.status, 0);
