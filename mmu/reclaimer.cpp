@@ -27,13 +27,13 @@ Reclaimer::~Reclaimer() {
 }
 
 void Reclaimer::attach(AddressSpace& space) {
-  std::lock_guard g(spaces_lock_);
+  MutexGuard g(spaces_lock_);
   spaces_.push_back(&space);
 }
 
 void Reclaimer::detach(AddressSpace& space) {
-  std::lock_guard round(round_lock_);  // no round is using it once this returns
-  std::lock_guard g(spaces_lock_);
+  MutexGuard round(round_lock_);  // no round is using it once this returns
+  MutexGuard g(spaces_lock_);
   spaces_.erase(std::remove(spaces_.begin(), spaces_.end(), &space), spaces_.end());
 }
 
@@ -116,7 +116,7 @@ void Reclaimer::nudge_waiters() {
 }
 
 uint64_t Reclaimer::reclaim(uint64_t target, unsigned max_sweeps) {
-  std::lock_guard g(round_lock_);
+  MutexGuard g(round_lock_);
   rounds_.fetch_add(1, std::memory_order_relaxed);
   uint64_t total = 0;
   int empty_sweeps = 0;
@@ -136,7 +136,7 @@ uint64_t Reclaimer::sweep(uint64_t target) {
   if (limit < pool_.frame_count() || !swap_) return 0;
   std::vector<AddressSpace*> spaces;
   {
-    std::lock_guard g(spaces_lock_);
+    MutexGuard g(spaces_lock_);
     spaces = spaces_;
   }
   if (spaces.empty()) return 0;

@@ -22,6 +22,8 @@
 #include <vector>
 
 #include "mmu/frame_pool.h"
+#include "mmu/spin_lock.h"
+#include "mmu/thread_annotations.h"
 #include "mmu/swap_device.h"
 #include "mmu/types.h"
 
@@ -95,16 +97,16 @@ class Reclaimer {
   void run();
   // Sweeps from the hand over up to one full turn, one batch per address space at a time;
   // returns frames freed (stops early once `target` frames are available).
-  uint64_t sweep(uint64_t target);
+  uint64_t sweep(uint64_t target) EMU_REQUIRES(round_lock_);
   void report_failure(const std::string& message);
 
   FramePool& pool_;
   SwapDevice* swap_;
   const ReclaimerConfig config_;
-  std::mutex spaces_lock_;
-  std::vector<AddressSpace*> spaces_;
-  std::mutex round_lock_;  // one round at a time (the thread, or a test calling reclaim())
-  FrameNumber hand_ = 1;   // guarded by round_lock_
+  Mutex spaces_lock_;
+  std::vector<AddressSpace*> spaces_ EMU_GUARDED_BY(spaces_lock_);
+  Mutex round_lock_;  // one round at a time (the thread, or a test calling reclaim())
+  FrameNumber hand_ EMU_GUARDED_BY(round_lock_) = 1;
 
   std::mutex wake_lock_;
   std::condition_variable wake_cv_;
