@@ -85,7 +85,6 @@ class AddressSpace {
   // empty), flushes every TLB once for the batch, writes the pages to swap and frees the
   // frames. Takes the mmap lock for read; called with no other lock held.
   virtual ReclaimOutcome reclaim_frames(VcpuId v, std::span<const FrameNumber> frames) = 0;
-  SwapDevice* swap() const { return config_.swap; }
 
   // Called in every wait loop of a vCPU (mmap lock, entries in transition): the emulator
   // serves its mailbox there.

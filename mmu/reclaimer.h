@@ -88,7 +88,6 @@ class Reclaimer {
   // Called after every batch, from the reclaiming thread (set before start()).
   void set_batch_observer(std::function<void(const ReclaimBatchReport&)> observer) { observer_ = std::move(observer); }
 
-  SwapDevice* swap() const { return swap_; }
   VcpuId slot() const { return config_.slot; }
   uint64_t rounds() const { return rounds_.load(std::memory_order_relaxed); }
   uint64_t wakeups() const { return wakeups_.load(std::memory_order_relaxed); }
