@@ -2,9 +2,12 @@
 
 #include <stdexcept>
 
+#include "emu/capstone_lock.h"
+
 namespace emu {
 
 AtomicBlockDetector::AtomicBlockDetector(GuestArch arch) : table_(new Entry[kEntries]) {
+  std::lock_guard g(capstone_lock());
   if (cs_open(CS_ARCH_X86, arch == GuestArch::I386 ? CS_MODE_32 : CS_MODE_64, &handle_) != CS_ERR_OK)
     throw std::runtime_error("capstone: cannot open an x86 disassembler");
   cs_option(handle_, CS_OPT_DETAIL, CS_OPT_ON);
@@ -20,6 +23,7 @@ bool AtomicBlockDetector::contains_atomic(std::span<const uint8_t> code, uint64_
   const uint8_t* p = code.data();
   size_t left = code.size();
   uint64_t pc = address;
+  std::lock_guard g(capstone_lock());
   while (left > 0 && cs_disasm_iter(handle_, &p, &left, &pc, insn_)) {
     const cs_x86& x = insn_->detail->x86;
     if (x.prefix[0] == X86_PREFIX_LOCK) return true;

@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstring>
 
+#include "emu/capstone_lock.h"
 #include "emu/guest_process.h"
 
 namespace emu {
@@ -56,6 +57,7 @@ std::string disassemble(GuestArch arch, const uint8_t* code, size_t n, uint64_t 
     }
   };
   thread_local Handles handles;
+  std::lock_guard g(capstone_lock());
   const int mode = arch == GuestArch::I386 ? 0 : 1;
   if (!handles.open[mode]) {
     if (cs_open(CS_ARCH_X86, mode == 0 ? CS_MODE_32 : CS_MODE_64, &handles.h[mode]) != CS_ERR_OK)
