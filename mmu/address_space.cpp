@@ -23,9 +23,11 @@ AddressSpace::AddressSpace(FramePool& pool, const AddressSpaceConfig& config, Vi
 AddressSpace::~AddressSpace() = default;
 
 void AddressSpace::teardown() {
-  MmapWriteGuard g(mmap_lock_, 0);
-  auto batch = make_batch(0);
-  zap_range_locked(batch, 0, 0, limit_);
+  const VcpuId v = teardown_slot_;
+  MmapWriteGuard g(mmap_lock_, v);
+  auto batch = make_batch(v);
+  // Whole tables only: a shared one is dropped, never copied, so this cannot fail.
+  if (!zap_range_locked(batch, v, 0, limit_)) std::abort();
   vmas_.remove(0, limit_);
   batch.finish();
 }
@@ -79,7 +81,8 @@ MmResult AddressSpace::map_locked(ShootdownBatch& batch, VcpuId v, const MapRequ
   switch (req.placement) {
     case MapPlacement::Fixed:
       start = req.addr;
-      if (vmas_.overlaps(start, start + length)) unmap_locked(batch, v, start, start + length);
+      if (vmas_.overlaps(start, start + length) && !unmap_locked(batch, v, start, start + length))
+        return MmResult::failure(MmError::NoMemory);
       break;
     case MapPlacement::FixedNoReplace:
       start = req.addr;
@@ -118,9 +121,10 @@ MmResult AddressSpace::map_locked(ShootdownBatch& batch, VcpuId v, const MapRequ
   return MmResult::success(start);
 }
 
-void AddressSpace::unmap_locked(ShootdownBatch& batch, VcpuId v, VirtAddr start, VirtAddr end) {
-  zap_range_locked(batch, v, start, end);
+bool AddressSpace::unmap_locked(ShootdownBatch& batch, VcpuId v, VirtAddr start, VirtAddr end) {
+  if (!zap_range_locked(batch, v, start, end)) return false;
   vmas_.remove(start, end);
+  return true;
 }
 
 MmResult AddressSpace::unmap(VcpuId v, VirtAddr addr, uint64_t length) {
@@ -132,7 +136,7 @@ MmResult AddressSpace::unmap(VcpuId v, VirtAddr addr, uint64_t length) {
   auto batch = make_batch(v);
   MmapWriteGuard g(mmap_lock_, v);
   counters_.slot(v).add(MmuCounter::MunmapCalls);
-  unmap_locked(batch, v, addr, addr + *len);
+  if (!unmap_locked(batch, v, addr, addr + *len)) return MmResult::failure(MmError::NoMemory);
   return MmResult::success(0);
 }
 
@@ -147,7 +151,7 @@ MmResult AddressSpace::protect(VcpuId v, VirtAddr addr, uint64_t length, uint8_t
   counters_.slot(v).add(MmuCounter::MprotectCalls);
   const VirtAddr end = addr + *len;
   if (!vmas_.fully_mapped(addr, end)) return MmResult::failure(MmError::NoMemory);
-  change_protection_locked(batch, v, addr, end, prot);
+  if (!change_protection_locked(batch, v, addr, end, prot)) return MmResult::failure(MmError::NoMemory);
   vmas_.protect(addr, end, prot);
   return MmResult::success(0);
 }
@@ -174,10 +178,48 @@ VirtAddr AddressSpace::brk(VcpuId v, VirtAddr new_end) {
     r.name = "[heap]";
     if (!map_locked(batch, v, r).ok()) return brk_end_;
   } else if (new_top < old_top) {
-    unmap_locked(batch, v, new_top, old_top);
+    if (!unmap_locked(batch, v, new_top, old_top)) return brk_end_;
   }
   brk_end_ = new_end;
   return brk_end_;
+}
+
+std::unique_ptr<AddressSpace> AddressSpace::fork(VcpuId v, const AddressSpaceConfig& child_config, ForkTables tables,
+                                                std::string* error) {
+  AddressSpaceConfig c = child_config;
+  c.paging = config_.paging;
+  c.scheme = config_.scheme;
+  // Out of frames half way, everything the attempt took goes back and, as a fault would, fork
+  // waits for the reclaimer (with no lock held) and tries again.
+  for (int attempt = 0;; ++attempt) {
+    auto child = fork_once(v, c, tables, error);
+    if (child || !config_.reclaimer || attempt == 8) return child;
+    counters_.slot(v).add(MmuCounter::FaultMemoryWaits);
+    if (!config_.reclaimer->wait_for_frames([&] { mmap_lock_.wait_once(v); })) return nullptr;
+  }
+}
+
+std::unique_ptr<AddressSpace> AddressSpace::fork_once(VcpuId v, const AddressSpaceConfig& c, ForkTables tables,
+                                                     std::string* error) {
+  auto child = make_address_space(pool_, c, error, v);
+  if (!child) return nullptr;
+  {
+    // The parent's batch finishes after its lock is released: its writable translations
+    // are gone before fork returns, so no write lands in a page the child now shares.
+    auto batch = make_batch(v);
+    MmapWriteGuard g(mmap_lock_, v);
+    MmapWriteGuard cg(child->mmap_lock_, v);
+    vmas_.for_each([&](const Vma& vma) { child->vmas_.insert(Vma(vma)); });
+    child->brk_base_ = brk_base_;
+    child->brk_end_ = brk_end_;
+    if (!fork_tables_locked(batch, v, *child, tables)) {
+      if (error) *error = "out of guest memory for the child's page tables";
+      return nullptr;  // the child's destructor gives back what was copied so far
+    }
+    counters_.slot(v).add(MmuCounter::Forks);
+    child->rss_add(v, rss_pages());
+  }
+  return child;
 }
 
 AddressSpace::StackGrowth AddressSpace::stack_growth_for_locked(VirtAddr addr) const {

@@ -86,6 +86,20 @@ class AddressSpace {
   // frames. Takes the mmap lock for read; called with no other lock held.
   virtual ReclaimOutcome reclaim_frames(VcpuId v, std::span<const FrameNumber> frames) = 0;
 
+  // fork(): a child with the same mappings, each private page copy-on-write. With
+  // ForkTables::Share the pte tables themselves are shared (seed 004): counted, made
+  // read-only in the parent and the child, and copied by whichever space first changes an
+  // entry in one. `child` names the child's owner tag, TLBs, swap and reclaimer; paging and
+  // scheme are the parent's. nullptr and *error when frames run out (nothing is left
+  // behind). The parent's TLBs are flushed of the writable translations fork took away.
+  std::unique_ptr<AddressSpace> fork(VcpuId v, const AddressSpaceConfig& child, ForkTables tables,
+                                     std::string* error) EMU_EXCLUDES(mmap_lock_);
+
+  // The slot the destructor gives frames back through (frame caches are per slot, one thread
+  // each): a space destroyed while other threads use the pool must name the destroying
+  // thread's slot first. 0 by default.
+  void set_teardown_slot(VcpuId v) { teardown_slot_ = v; }
+
   // Called in every wait loop of a vCPU (mmap lock, entries in transition): the emulator
   // serves its mailbox there.
   void set_wait_hook(WaitHook hook) { mmap_lock_.set_wait_hook(std::move(hook)); }
@@ -98,10 +112,20 @@ class AddressSpace {
 
   // Page-table side of unmap/protect, with the mmap lock held for write. They record what
   // must be flushed and freed in the batch, which the caller finishes after the change.
-  virtual void zap_range_locked(ShootdownBatch& batch, VcpuId v, VirtAddr start, VirtAddr end)
+  // False when a table shared by fork had to be copied and no frame was free: a zap then
+  // changed nothing, a protection change may have done part of the range (as Linux's).
+  [[nodiscard]] virtual bool zap_range_locked(ShootdownBatch& batch, VcpuId v, VirtAddr start, VirtAddr end)
       EMU_REQUIRES(mmap_lock_) = 0;
-  virtual void change_protection_locked(ShootdownBatch& batch, VcpuId v, VirtAddr start, VirtAddr end,
-                                        uint8_t prot) EMU_REQUIRES(mmap_lock_) = 0;
+  [[nodiscard]] virtual bool change_protection_locked(ShootdownBatch& batch, VcpuId v, VirtAddr start, VirtAddr end,
+                                                      uint8_t prot) EMU_REQUIRES(mmap_lock_) = 0;
+  // The page-table side of fork(), both mmap locks held for write: copies or shares every
+  // table into `child` (a fresh space of the same type). False: out of frames.
+  [[nodiscard]] virtual bool fork_tables_locked(ShootdownBatch& batch, VcpuId v, AddressSpace& child, ForkTables tables)
+      EMU_REQUIRES(mmap_lock_) = 0;
+  // Drops a reference a flushed batch held (ShootdownBatch::finish): frees the frame when
+  // it was the last, and for a page table first drops what the table maps.
+  friend class ShootdownBatch;
+  virtual void release_after_flush(VcpuId v, FrameNumber f) = 0;
 
   enum class StackGrowth : uint8_t { NotAStack, Grow };
   // A fault below a grows-down VMA that may extend it (checked again under the write lock).
@@ -117,9 +141,10 @@ class AddressSpace {
     }
   }
   bool table_ctor_should_fail();
-  ShootdownBatch make_batch(VcpuId v) { return ShootdownBatch(*this, *tlbs_, pool_, counters_.slot(v), v); }
+  ShootdownBatch make_batch(VcpuId v) { return ShootdownBatch(*this, *tlbs_, counters_.slot(v), v); }
   // Unmaps everything; derived destructors call it while the tables still exist.
   void teardown();
+  VcpuId teardown_slot_ = 0;
 
   FramePool& pool_;
   const AddressSpaceConfig config_;
@@ -133,7 +158,9 @@ class AddressSpace {
 
  private:
   MmResult map_locked(ShootdownBatch& batch, VcpuId v, const MapRequest& request) EMU_REQUIRES(mmap_lock_);
-  void unmap_locked(ShootdownBatch& batch, VcpuId v, VirtAddr start, VirtAddr end) EMU_REQUIRES(mmap_lock_);
+  std::unique_ptr<AddressSpace> fork_once(VcpuId v, const AddressSpaceConfig& child, ForkTables tables,
+                                          std::string* error) EMU_EXCLUDES(mmap_lock_);
+  [[nodiscard]] bool unmap_locked(ShootdownBatch& batch, VcpuId v, VirtAddr start, VirtAddr end) EMU_REQUIRES(mmap_lock_);
 
   struct alignas(64) RssSlot {
     std::atomic<int64_t> value{0};
@@ -149,8 +176,8 @@ class AddressSpace {
 
 // Builds the address space for config.paging x config.scheme over `pool`; nullptr and a
 // reason in *error if the pool cannot back that format (i386 entries reach 4 GiB) or has no
-// frame for the root table.
+// frame for the root table. The root comes through slot `v` (the calling thread's).
 std::unique_ptr<AddressSpace> make_address_space(FramePool& pool, const AddressSpaceConfig& config,
-                                                 std::string* error);
+                                                 std::string* error, VcpuId v = 0);
 
 }  // namespace mmu

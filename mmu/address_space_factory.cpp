@@ -10,7 +10,8 @@ namespace mmu {
 namespace {
 
 template <class F>
-std::unique_ptr<AddressSpace> make_for_format(FramePool& pool, const AddressSpaceConfig& config, std::string* error) {
+std::unique_ptr<AddressSpace> make_for_format(FramePool& pool, const AddressSpaceConfig& config, std::string* error,
+                                              VcpuId v) {
   if (pool.bytes() > F::kMaxPhys) {
     if (error)
       *error = std::string(to_string(F::kMode)) + " page-table entries address at most " +
@@ -18,7 +19,7 @@ std::unique_ptr<AddressSpace> make_for_format(FramePool& pool, const AddressSpac
                std::to_string(pool.bytes() >> 20) + " MiB";
     return nullptr;
   }
-  const FrameNumber root = pool.allocate(0, FrameState::PageTable, FrameFill::Zero);
+  const FrameNumber root = pool.allocate(v, FrameState::PageTable, FrameFill::Zero);
   if (root == kNoFrame) {
     if (error) *error = "no free frame for the root page table";
     return nullptr;
@@ -29,7 +30,7 @@ std::unique_ptr<AddressSpace> make_for_format(FramePool& pool, const AddressSpac
     case SchemeKind::Atomic: return std::make_unique<PagedAddressSpace<F, AtomicScheme<F>>>(pool, config, root);
     case SchemeKind::PteBit: return std::make_unique<PagedAddressSpace<F, PteBitScheme<F>>>(pool, config, root);
   }
-  pool.free(0, root);
+  pool.free(v, root);
   if (error) *error = "unknown locking scheme";
   return nullptr;
 }
@@ -37,12 +38,12 @@ std::unique_ptr<AddressSpace> make_for_format(FramePool& pool, const AddressSpac
 }  // namespace
 
 std::unique_ptr<AddressSpace> make_address_space(FramePool& pool, const AddressSpaceConfig& config,
-                                                 std::string* error) {
+                                                 std::string* error, VcpuId v) {
   switch (config.paging) {
-    case PagingMode::I386: return make_for_format<I386Format>(pool, config, error);
-    case PagingMode::Pae: return make_for_format<PaeFormat>(pool, config, error);
-    case PagingMode::X86_64: return make_for_format<X86_64Format>(pool, config, error);
-    case PagingMode::La57: return make_for_format<La57Format>(pool, config, error);
+    case PagingMode::I386: return make_for_format<I386Format>(pool, config, error, v);
+    case PagingMode::Pae: return make_for_format<PaeFormat>(pool, config, error, v);
+    case PagingMode::X86_64: return make_for_format<X86_64Format>(pool, config, error, v);
+    case PagingMode::La57: return make_for_format<La57Format>(pool, config, error, v);
   }
   if (error) *error = "unknown paging mode";
   return nullptr;

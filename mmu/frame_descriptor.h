@@ -12,7 +12,7 @@ namespace mmu {
 
 enum class FrameState : uint8_t {
   Free,
-  Anon,       // private data page mapped by one pte (rmap says which)
+  Anon,       // private data page, mapped by `refs` page tables (rmap names one pte)
   PageTable,  // holds a page table of some level
   Zero,       // the shared zero frame, never freed
   Internal,   // owned by a user of the pool that is not an address space (tests, loaders)
@@ -22,9 +22,11 @@ struct FrameDescriptor {
   std::atomic<FrameState> state{FrameState::Free};
   // Page-table level held (1 = pte table) while state is PageTable.
   std::atomic<uint8_t> table_level{0};
-  // Accessed-bit history kept by the reclaimer's aging.
-  std::atomic<uint8_t> age{0};
-  std::atomic<uint8_t> flags{0};
+  // References (set to 1 when allocated). An anon page: the pte tables mapping it, more
+  // than one once fork copied a table (copy-on-write until its count is back to 1). A pte
+  // table: the upper entries pointing at it, more than one while fork shares it (seed 004).
+  // Bounded by the address spaces alive at once, far below 2^16 (each has a vCPU).
+  std::atomic<uint16_t> refs{0};
   // Address space that owns the frame (page table or anon page), for the reclaimer.
   std::atomic<uint32_t> owner{0};
   // Reverse map: guest-physical address of the pte that maps this anon frame.

@@ -192,8 +192,7 @@ void FramePool::claim(FrameNumber f, FrameState state) {
   if (!d.state.compare_exchange_strong(expected, state, std::memory_order_acq_rel))
     corrupted("allocated a frame that is in use", f);
   d.table_level.store(0, std::memory_order_relaxed);
-  d.age.store(0, std::memory_order_relaxed);
-  d.flags.store(0, std::memory_order_relaxed);
+  d.refs.store(1, std::memory_order_relaxed);
   d.owner.store(0, std::memory_order_relaxed);
   d.rmap_pte.store(0, std::memory_order_relaxed);
   d.swap_copy.store(0, std::memory_order_relaxed);
@@ -224,6 +223,19 @@ FrameNumber FramePool::allocate(VcpuId v, FrameState state, FrameFill fill) {
   if (fill == FrameFill::Zero) zero_fill(frame_ptr(f), 0, kPageSize);
   stats.add(PoolCounter::Allocations);
   return f;
+}
+
+void FramePool::add_ref(FrameNumber f) {
+  if (f == zero_frame()) return;
+  if (descriptors_[f].refs.fetch_add(1, std::memory_order_relaxed) == UINT16_MAX) corrupted("frame reference count overflow", f);
+}
+
+bool FramePool::drop_ref(FrameNumber f) {
+  if (f == zero_frame()) return false;
+  // acq_rel: the last dropper frees the frame and must see every other holder's writes.
+  const uint16_t before = descriptors_[f].refs.fetch_sub(1, std::memory_order_acq_rel);
+  if (before == 0) corrupted("dropped a reference the frame did not have", f);
+  return before == 1;
 }
 
 void FramePool::free(VcpuId v, FrameNumber f) {

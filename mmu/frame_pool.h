@@ -72,6 +72,12 @@ class FramePool {
   // caller's slot: one thread at a time per slot.
   [[nodiscard]] FrameNumber allocate(VcpuId v, FrameState state, FrameFill fill);
   void free(VcpuId v, FrameNumber f);
+  // Sharing a frame between page tables (fork): one more reference, and one less; true when
+  // the dropped one was the last, the caller then frees (a table after releasing what it
+  // maps). The zero frame is never counted.
+  void add_ref(FrameNumber f);
+  [[nodiscard]] bool drop_ref(FrameNumber f);
+  uint16_t refs(FrameNumber f) const { return descriptors_[f].refs.load(std::memory_order_acquire); }
 
   uint64_t free_frames() const;
   // Free frames any slot can get: the shared list and the part of the pool not grown into

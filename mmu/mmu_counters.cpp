@@ -13,7 +13,9 @@ std::string_view counter_name(MmuCounter c) {
       "mmap_calls",          "munmap_calls",       "mprotect_calls",      "reclaim_scanned",
       "reclaim_aged",        "reclaimed",          "reclaim_clean_dropped", "swap_outs",
       "swap_out_errors",     "swap_full",          "swap_in_errors",      "fault_memory_waits",
-      "code_invalidations",
+      "code_invalidations",  "forks",              "fork_tables_shared",  "fork_tables_copied",
+      "unshares_copied",     "unshares_exclusive", "shared_tables_dropped", "fault_cow_copy",
+      "fault_cow_reuse",
   };
   static_assert(std::size(kNames) == static_cast<size_t>(MmuCounter::kCount));
   return kNames[static_cast<size_t>(c)];

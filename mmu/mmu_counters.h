@@ -46,6 +46,15 @@ enum class MmuCounter : uint16_t {
   SwapInErrors,         // reads that failed (the fault ends in SIGBUS)
   FaultMemoryWaits,     // faults that found no free frame and waited for the reclaimer
   CodeInvalidations,    // reclaim batches that unmapped executable pages
+  // fork (seed 004)
+  Forks,                // address spaces forked from this one
+  ForkTablesShared,     // pte tables shared with a child instead of copied (--pt-share on)
+  ForkTablesCopied,     // pte tables copied for a child (--pt-share off)
+  UnsharesCopied,       // first change through a shared table: it was copied (count > 1)
+  UnsharesExclusive,    // ... it was ours alone by then (count 1): made writable in place
+  SharedTablesDropped,  // shared tables unmapped whole: our reference dropped, nothing copied
+  FaultCowCopy,         // write to a page still shared with another process: copied
+  FaultCowReuse,        // write to a copy-on-write page no one else maps any more: reused
   kCount
 };
 

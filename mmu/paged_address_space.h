@@ -29,7 +29,7 @@ class PagedAddressSpace final : public AddressSpace {
   ~PagedAddressSpace() override {
     teardown();
     release_table(root_);
-    pool_.free(0, root_);
+    pool_.free(teardown_slot_, root_);
   }
 
   VirtAddr virt_limit() const override { return F::kVirtLimit; }
@@ -155,10 +155,13 @@ class PagedAddressSpace final : public AddressSpace {
     }
     return false;
   }
-  static Translation translation(Pte e, int level, VirtAddr addr) {
+  // `read_only`: reached through a table shared by fork, so not writable whatever the pte.
+  static Translation translation(Pte e, int level, VirtAddr addr, bool read_only = false) {
     const PhysAddr base = e.address(level);
     const PhysAddr offset = level > 1 ? (addr & (F::span(level) - 1)) : 0;
-    return {FaultOutcome::Ok, page_floor(base + offset), perms_of(e)};
+    uint8_t perms = perms_of(e);
+    if (read_only) perms &= static_cast<uint8_t>(~kPermWrite);
+    return {FaultOutcome::Ok, page_floor(base + offset), perms};
   }
 
   // Sets A (and D for a write) the way the hardware walker does: atomically, and only on the
@@ -216,6 +219,14 @@ class PagedAddressSpace final : public AddressSpace {
     if (t.state.load(std::memory_order_acquire) != FrameState::PageTable ||
         t.table_level.load(std::memory_order_relaxed) != 1 || t.owner.load(std::memory_order_relaxed) != config_.id)
       return false;
+    // Pages and tables fork shares are left alone: their other mappers' ptes and TLBs are
+    // not ours to change. Only a table our own writable PMD entry points at is ours alone
+    // (the mmap lock keeps it so: only our fork could share it again).
+    if (d.refs.load(std::memory_order_acquire) != 1 || t.refs.load(std::memory_order_acquire) != 1) return false;
+    const auto pmd = pmd_slot(d.vaddr.load(std::memory_order_relaxed));
+    if (!pmd) return false;
+    const Pte p = pmd->load();
+    if (!p.is_writable() || p.frame() != table) return false;
     out = Slot{reinterpret_cast<Entry*>(pool_.host(at)), table, 1};
     return true;
   }
@@ -244,6 +255,11 @@ class PagedAddressSpace final : public AddressSpace {
     for (Victim& victim : victims) {
       const uint32_t copy = pool_.descriptor(victim.frame).swap_copy.exchange(0, std::memory_order_acq_rel);
       victim.swap_slot = copy ? copy - 1 : kNoSwapSlot;
+      if (victim.swap_slot != kNoSwapSlot && victim.before.is_dirty() && swap.extra_refs(victim.swap_slot) > 0) {
+        // The old copy is another process's page now (fork): write ours elsewhere.
+        swap.free(victim.swap_slot);
+        victim.swap_slot = kNoSwapSlot;
+      }
       victim.needs_write = victim.swap_slot == kNoSwapSlot || victim.before.is_dirty();
       if (victim.swap_slot == kNoSwapSlot) victim.swap_slot = swap.allocate();  // limit_slots() keeps it in range
       if (victim.swap_slot == kNoSwapSlot) {
@@ -373,20 +389,24 @@ class PagedAddressSpace final : public AddressSpace {
       EMU_REQUIRES_SHARED(mmap_lock_) {
     for (;;) {
       // Fast path: a lock-free walk, as the hardware walker would do.
+      // A pte table shared by fork is reached through a read-only PMD entry: as on x86, the
+      // write permission is that of every level, so a write comes to the slow path.
       FrameNumber table = root_;
       int level = F::kLevels;
       Slot slot = slot_at(table, level, addr);
       Pte e = slot.load();
+      bool shared = false;
       while (level > 1 && e.is_present() && !(F::can_be_large(level) && e.is_large())) {
+        if (level == 2) shared = !e.is_writable();
         table = e.frame();
         --level;
         slot = slot_at(table, level, addr);
         e = slot.load();
       }
-      if (e.is_present() && permits(e, access)) {
+      if (e.is_present() && permits(e, access) && !(shared && access == Access::Write)) {
         Pte now;
         if (mark_accessed(slot, e, access, stats, &now)) {
-          out = translation(now, level, addr);
+          out = translation(now, level, addr, shared);
           return Step::Done;
         }
         stats.add(MmuCounter::FaultRetry);
@@ -420,6 +440,205 @@ class PagedAddressSpace final : public AddressSpace {
 
   enum class Populate : uint8_t { Ok, OutOfMemory };
 
+  // ---- fork: table sharing (seed 004) and copy-on-write ----
+
+  // Seed 004's unshare, for the pte table behind PMD entry `pmd` (seen as `seen`, read-only
+  // because shared). Under this space's share lock (the "local mm->page_table_lock" the seed
+  // relies on: it only orders this space's own vCPUs; nothing is locked across spaces):
+  //  - count 1: every other space has let go, the table is ours; pages still counted twice
+  //    lose their write bit, and the PMD entry gets its write bit back. No copy, no count.
+  //  - count > 1: copy it (each page it maps gains a reference and is write-protected in
+  //    the copy), install the copy, drop our reference; whoever drops the last one releases
+  //    the table. Racing unsharers each copy; only the last drop frees (put_page_testzero).
+  // The old table's translations stay valid for our TLBs: the copy maps the same frames,
+  // no more permissively. False: no frame for the copy.
+  bool unshare_table(VcpuId v, const Slot& pmd, Pte seen, VirtAddr addr, MmuCounters::Slot& stats) {
+    auto env_ = env(stats);
+    MutexUniqueGuard g(share_lock_);
+    const Pte cur = pmd.load();
+    if (cur.identity() != seen.identity()) return true;  // another vCPU of ours did it
+    const FrameNumber shared = cur.frame();
+    auto* entries = reinterpret_cast<Entry*>(pool_.frame_ptr(shared));
+    if (pool_.refs(shared) == 1) {
+      for (unsigned i = 0; i < F::entries(1); ++i) {
+        const Slot slot{entries + i, shared, 1};
+        (void)S::update(env_, slot, [&](Pte e) -> std::optional<Pte> {
+          if (!e.is_present() || !e.is_writable() || pool_.refs(e.frame()) == 1) return std::nullopt;
+          return e.without(Pte::kWritable);
+        });
+        claim_page(slot);
+      }
+      claim_table(shared);
+      (void)S::update(env_, pmd, [&](Pte e) -> std::optional<Pte> { return e.with(Pte::kWritable); });
+      stats.add(MmuCounter::UnsharesExclusive);
+      return true;
+    }
+    const FrameNumber copy = alloc_table(v, 1, addr, stats);
+    if (copy == kNoFrame) return false;
+    auto* to = reinterpret_cast<Entry*>(pool_.frame_ptr(copy));
+    for (unsigned i = 0; i < F::entries(1); ++i) {
+      const Pte e = Pte(std::atomic_ref<Entry>(entries[i]).load(std::memory_order_acquire)).without_lock();
+      std::atomic_ref<Entry>(to[i]).store(share_entry(e).raw(), std::memory_order_relaxed);
+    }
+    (void)S::update(env_, pmd, [&](Pte) -> std::optional<Pte> { return Pte::table(PhysAddr{copy} << kPageShift, 2); });
+    stats.add(MmuCounter::UnsharesCopied);
+    g.unlock();
+    // Our reference goes only once no vCPU of ours can still be walking the old table (the
+    // walk is lock-free; a vCPU acknowledges a shootdown only between walks): after that
+    // it may be another space's alone, changed or freed.
+    auto batch = make_batch(v);
+    batch.invalidate(addr & ~(F::span(2) - 1), F::span(2));
+    batch.free_after_flush(shared);
+    return true;
+  }
+
+  // What a copy of pte `e` holds, counted: a page gains a reference and loses its write bit
+  // (copy-on-write, in both copies: the caller write-protects the original), a swap entry
+  // gains a slot reference. Only entries no fault is working on reach here: tables are
+  // copied under the mmap lock held for write, or shared, where nothing changes an entry.
+  Pte share_entry(Pte e) {
+    switch (e.kind()) {
+      case EntryKind::None: return Pte();
+      case EntryKind::Present:
+        pool_.add_ref(e.frame());
+        return e.without(Pte::kWritable);
+      case EntryKind::ProtNone: pool_.add_ref(e.frame()); return e;
+      case EntryKind::Swap: config_.swap->dup(static_cast<SwapSlot>(e.swap_slot())); return e;
+      case EntryKind::Transition: break;
+    }
+    std::fprintf(stderr, "emu mmu: a page in transition met while copying a page table\n");
+    std::abort();
+  }
+
+  // The reclaimer finds a page through its owner tag and reverse map: once a table or page
+  // is ours alone again, point them at us (stale ones are only ever skipped).
+  void claim_table(FrameNumber table) { pool_.descriptor(table).owner.store(config_.id, std::memory_order_relaxed); }
+  void claim_page(const Slot& slot) {
+    const Pte e = slot.load();
+    if (!e.is_present() || e.frame() == FramePool::zero_frame() || pool_.refs(e.frame()) != 1) return;
+    FrameDescriptor& d = pool_.descriptor(e.frame());
+    d.owner.store(config_.id, std::memory_order_relaxed);
+    d.rmap_pte.store(slot.paddr(pool_), std::memory_order_release);
+  }
+
+  // A table no space references any more (the last drop): what it maps loses a reference
+  // (no TLB holds a translation through it: each space flushed before letting go), then the
+  // frame goes.
+  void free_table(VcpuId v, FrameNumber table) {
+    const int level = pool_.descriptor(table).table_level.load(std::memory_order_relaxed);
+    auto* entries = reinterpret_cast<Entry*>(pool_.frame_ptr(table));
+    for (unsigned i = 0; i < F::entries(level); ++i) {
+      const Pte e = Pte(std::atomic_ref<Entry>(entries[i]).load(std::memory_order_acquire)).without_lock();
+      if (level > 1 && e.is_present() && !(F::can_be_large(level) && e.is_large())) {
+        if (pool_.drop_ref(e.frame())) free_table(v, e.frame());
+        continue;
+      }
+      if (level == 1) drop_leaf(v, e);
+    }
+    release_table(table);
+    pool_.free(v, table);
+  }
+  // One reference less to what a pte maps; the page or swap slot goes with the last.
+  void drop_leaf(VcpuId v, Pte e) {
+    if (e.kind() == EntryKind::Swap) config_.swap->free(static_cast<SwapSlot>(e.swap_slot()));
+    if (e.kind() != EntryKind::Present && e.kind() != EntryKind::ProtNone) return;
+    if (!pool_.drop_ref(e.frame())) return;
+    drop_swap_copy(e.frame());
+    pool_.free(v, e.frame());
+  }
+
+  void release_after_flush(VcpuId v, FrameNumber f) override {
+    if (!pool_.drop_ref(f)) return;
+    if (pool_.descriptor(f).state.load(std::memory_order_acquire) == FrameState::PageTable) {
+      free_table(v, f);
+      return;
+    }
+    drop_swap_copy(f);
+    pool_.free(v, f);
+  }
+
+  // Both mmap locks held for write: no fault, reclaim or swap-in runs in the parent, so no
+  // entry is in transition and none changes but through us.
+  bool fork_tables_locked(ShootdownBatch& batch, VcpuId v, AddressSpace& child_base, ForkTables tables) override {
+    auto& child = static_cast<PagedAddressSpace&>(child_base);
+    return fork_table(batch, v, child, root_, child.root_, F::kLevels, 0, tables, counters_.slot(v));
+  }
+
+  bool fork_table(ShootdownBatch& batch, VcpuId v, PagedAddressSpace& child, FrameNumber from, FrameNumber to,
+                  int level, VirtAddr base, ForkTables tables, MmuCounters::Slot& stats) {
+    auto env_ = env(stats);
+    auto* dst = reinterpret_cast<Entry*>(pool_.frame_ptr(to));
+    const uint64_t span = F::span(level);
+    for (unsigned i = 0; i < F::entries(level); ++i) {
+      const VirtAddr a = base + span * i;
+      const Slot slot{reinterpret_cast<Entry*>(pool_.frame_ptr(from)) + i, from, level};
+      Pte e = slot.load().without_lock();
+      if (e.is_none()) continue;
+      if (level == 1) {
+        // A private page: write-protected here too, so each side's next write copies it.
+        if (e.is_present() && e.is_writable()) {
+          (void)S::update(env_, slot, [](Pte cur) -> std::optional<Pte> { return cur.without(Pte::kWritable); });
+          batch.invalidate(a);
+          e = slot.load().without_lock();
+        }
+        std::atomic_ref<Entry>(dst[i]).store(share_entry(e).raw(), std::memory_order_relaxed);
+        continue;
+      }
+      if (!e.is_present() || (F::can_be_large(level) && e.is_large())) {
+        std::atomic_ref<Entry>(dst[i]).store(e.raw(), std::memory_order_relaxed);  // tests' large pages
+        continue;
+      }
+      if (level == 2 && tables == ForkTables::Share) {
+        // Seed 004's share: count first; a table at count 1 is made read-only (a count above
+        // 1 means it already is), and the parent's writable translations through it go.
+        pool_.add_ref(e.frame());
+        if (e.is_writable()) {
+          (void)S::update(env_, slot, [](Pte cur) -> std::optional<Pte> { return cur.without(Pte::kWritable); });
+          batch.invalidate(a, span);
+        }
+        std::atomic_ref<Entry>(dst[i]).store(e.without(Pte::kWritable).raw(), std::memory_order_relaxed);
+        stats.add(MmuCounter::ForkTablesShared);
+        continue;
+      }
+      const FrameNumber copy = child.alloc_table(v, level - 1, a, stats);
+      if (copy == kNoFrame) return false;
+      std::atomic_ref<Entry>(dst[i]).store(Pte::table(PhysAddr{copy} << kPageShift, level).raw(), std::memory_order_relaxed);
+      if (level == 2) stats.add(MmuCounter::ForkTablesCopied);
+      if (!fork_table(batch, v, child, e.frame(), copy, level - 1, a, tables, stats)) return false;
+    }
+    return true;
+  }
+
+  // A write to a present page the VMA allows writing but the pte does not: the zero page
+  // or a page fork left counted twice gets a private copy; a page whose other mappers are
+  // all gone is reused in place (do_wp_page's reuse).
+  Leaf write_protected(VcpuId v, VirtAddr addr, const Slot& slot, Pte seen, const Vma& vma, MmuCounters::Slot& stats,
+                       Translation& out) {
+    const FrameNumber old = seen.frame();
+    if (old == FramePool::zero_frame()) return copy_on_write(v, addr, slot, seen, vma, stats, out);
+    if (pool_.refs(old) == 1) {
+      claim_page(slot);
+      const Pte want = Pte::page(seen.address(), true, (vma.prot & kProtExec) || !F::kHasNx, true, true);
+      return install(v, addr, slot, seen, want, kNoFrame, stats, out, MmuCounter::FaultCowReuse);
+    }
+    const FrameNumber f = pool_.allocate(v, FrameState::Anon, FrameFill::Uninitialized);
+    if (f == kNoFrame) return out_of_memory(out);
+    std::memcpy(pool_.frame_ptr(f), pool_.frame_ptr(old), kPageSize);
+    FrameDescriptor& d = pool_.descriptor(f);
+    d.owner.store(config_.id, std::memory_order_relaxed);
+    d.vaddr.store(page_floor(addr), std::memory_order_relaxed);
+    d.rmap_pte.store(slot.paddr(pool_), std::memory_order_release);
+    const Pte want = Pte::page(PhysAddr{f} << kPageShift, true, (vma.prot & kProtExec) || !F::kHasNx, true, true);
+    const Leaf r = install(v, addr, slot, seen, want, f, stats, out, MmuCounter::FaultCowCopy);
+    if (r == Leaf::Done) {
+      rss_add(v, -1);  // install counted the new frame; the old one is no longer ours
+      auto batch = make_batch(v);
+      batch.invalidate(page_floor(addr));
+      batch.free_after_flush(old);  // our reference, after our TLBs let go of it
+    }
+    return r;
+  }
+
   // Walks from the root, allocating missing tables (pte_alloc/pmd_alloc: allocate first,
   // then publish through the scheme; the loser of a race frees its table). Leaves `slot` at
   // the leaf entry: level 1, or a large page above it.
@@ -448,6 +667,12 @@ class PagedAddressSpace final : public AddressSpace {
         e = slot.load();
       }
       if (F::can_be_large(level) && e.is_large()) return Populate::Ok;
+      if (level == 2 && !e.is_writable()) {
+        // Every change below a table shared by fork starts by unsharing it (seed 004).
+        if (!unshare_table(v, slot, e, addr, stats)) return Populate::OutOfMemory;
+        ++level;  // look at this entry again: it now points at a table of our own
+        continue;
+      }
       table = e.frame();
     }
   }
@@ -524,7 +749,7 @@ class PagedAddressSpace final : public AddressSpace {
           out = {FaultOutcome::SegvAccessError};
           return Leaf::Done;
         }
-        if (write && !e.is_writable() && e.frame() == FramePool::zero_frame()) return copy_on_write(v, addr, slot, e, vma, stats, out);
+        if (write && !e.is_writable() && writable) return write_protected(v, addr, slot, e, vma, stats, out);
         if (permits(e, access)) return Leaf::Retry;  // fixed meanwhile; the fast path takes it
         // The VMA allows more than the entry (mprotect upgraded it): upgrade in place. No
         // flush: cached copies are only less permissive.
@@ -532,8 +757,8 @@ class PagedAddressSpace final : public AddressSpace {
         return install(v, addr, slot, e, want, kNoFrame, stats, out, MmuCounter::FaultWriteUpgrade);
       }
       case EntryKind::ProtNone: {
-        const bool zero = e.frame() == FramePool::zero_frame();
-        const Pte want = Pte::page(e.address(), writable && !zero, exec, true, e.is_dirty());
+        const bool shared = e.frame() == FramePool::zero_frame() || pool_.refs(e.frame()) > 1;
+        const Pte want = Pte::page(e.address(), writable && !shared, exec, true, e.is_dirty());
         return install(v, addr, slot, e, want, kNoFrame, stats, out, MmuCounter::FaultWriteUpgrade);
       }
       case EntryKind::Transition:
@@ -568,9 +793,37 @@ class PagedAddressSpace final : public AddressSpace {
 
   // ---- unmap and protection change: the mmap lock is held for write ----
 
-  void zap_range_locked(ShootdownBatch& batch, VcpuId v, VirtAddr start, VirtAddr end) override {
+  bool zap_range_locked(ShootdownBatch& batch, VcpuId v, VirtAddr start, VirtAddr end) override {
     auto& stats = counters_.slot(v);
+    // A shared table the range covers only in part must be copied first, and copying can
+    // fail: do it for both ends before anything changes (only the ends can be partial).
+    if (start >= end) return true;
+    if (!unshare_if_partial(v, start, start, end, stats) || !unshare_if_partial(v, end - 1, start, end, stats))
+      return false;
     zap_table(batch, v, root_, F::kLevels, 0, start, end, stats);
+    return true;
+  }
+
+  // The PMD entry of the pte table covering `addr`, if there is one (large pages aside).
+  std::optional<Slot> pmd_slot(VirtAddr addr) const {
+    FrameNumber table = root_;
+    for (int level = F::kLevels; level > 2; --level) {
+      const Pte e = slot_at(table, level, addr).load();
+      if (!e.is_present() || (F::can_be_large(level) && e.is_large())) return std::nullopt;
+      table = e.frame();
+    }
+    const Slot pmd = slot_at(table, 2, addr);
+    const Pte e = pmd.load();
+    if (!e.is_present() || (F::can_be_large(2) && e.is_large())) return std::nullopt;
+    return pmd;
+  }
+  bool unshare_if_partial(VcpuId v, VirtAddr addr, VirtAddr start, VirtAddr end, MmuCounters::Slot& stats) {
+    const auto pmd = pmd_slot(addr);
+    if (!pmd) return true;
+    const Pte e = pmd->load();
+    const VirtAddr base = addr & ~(F::span(2) - 1);
+    if (e.is_writable() || (start <= base && base + F::span(2) <= end)) return true;
+    return unshare_table(v, *pmd, e, addr, stats);
   }
 
   // Clears the entries of `table` (covering from `base`) that fall in [start, end). Returns
@@ -598,12 +851,21 @@ class PagedAddressSpace final : public AddressSpace {
       const Slot slot = slot_at(table, level, a);
       const Pte e = slot.load();
       if (e.is_none()) continue;
+      if (level == 2 && e.is_present() && !(F::can_be_large(level) && e.is_large()) && !e.is_writable()) {
+        // A table shared by fork, covered whole (zap_range_locked unshared partial ones):
+        // our reference goes after our TLBs flush; the last one frees it (seed 004).
+        rss_add(v, -present_pages(e.frame()));
+        (void)S::update(env_, slot, [](Pte) -> std::optional<Pte> { return Pte(); });
+        batch.invalidate(a, span);
+        batch.free_after_flush(e.frame());
+        stats.add(MmuCounter::SharedTablesDropped);
+        continue;
+      }
       if (e.is_present() && !(F::can_be_large(level) && e.is_large())) {
         const FrameNumber child = e.frame();
         if (!zap_table(batch, v, child, level - 1, a, start, end, stats)) continue;
         (void)S::update(env_, slot, [](Pte) -> std::optional<Pte> { return Pte(); });
-        release_table(child);
-        batch.free_after_flush(child);
+        batch.free_after_flush(child);  // empty now: release_after_flush frees it
         stats.add(MmuCounter::TablesFreed);
         continue;
       }
@@ -616,17 +878,25 @@ class PagedAddressSpace final : public AddressSpace {
     return table_is_empty(table, level);
   }
 
-  // Accounts for a pte just cleared: flush its translation, free its frame after the flush,
-  // and its swap slot (a swap entry, or the copy a resident page kept).
+  // Accounts for a pte just cleared: flush its translation, drop its frame's reference after
+  // the flush (the frame and the swap copy it kept go with the last), free its swap slot.
   void forget_leaf(ShootdownBatch& batch, VcpuId v, Pte old, VirtAddr a, uint64_t span) {
     if (old.kind() == EntryKind::Present) batch.invalidate(a, span);
     if (old.kind() == EntryKind::Swap && config_.swap) config_.swap->free(static_cast<SwapSlot>(old.swap_slot()));
     if ((old.kind() == EntryKind::Present || old.kind() == EntryKind::ProtNone) &&
         old.frame() != FramePool::zero_frame()) {
       rss_add(v, -1);
-      drop_swap_copy(old.frame());
       batch.free_after_flush(old.frame());
     }
+  }
+  int64_t present_pages(FrameNumber table) const {
+    auto* entries = reinterpret_cast<Entry*>(pool_.frame_ptr(table));
+    int64_t n = 0;
+    for (unsigned i = 0; i < F::entries(1); ++i) {
+      const Pte e(std::atomic_ref<Entry>(entries[i]).load(std::memory_order_relaxed));
+      n += (e.kind() == EntryKind::Present || e.kind() == EntryKind::ProtNone) && e.frame() != FramePool::zero_frame();
+    }
+    return n;
   }
 
   // Entries outside a zapped range, or children that kept entries, keep a table alive.
@@ -638,7 +908,7 @@ class PagedAddressSpace final : public AddressSpace {
     return true;
   }
 
-  void change_protection_locked(ShootdownBatch& batch, VcpuId v, VirtAddr start, VirtAddr end,
+  bool change_protection_locked(ShootdownBatch& batch, VcpuId v, VirtAddr start, VirtAddr end,
                                 uint8_t prot) override {
     auto& stats = counters_.slot(v);
     auto env_ = env(stats);
@@ -649,11 +919,20 @@ class PagedAddressSpace final : public AddressSpace {
       // Find the pte table covering `a`, skipping unpopulated upper entries whole.
       FrameNumber table = root_;
       int level = F::kLevels;
+      bool unshared = false;
       for (; level > 1; --level) {
-        const Pte e = slot_at(table, level, a).load();
+        const Slot upper = slot_at(table, level, a);
+        const Pte e = upper.load();
         if (!e.is_present() || (F::can_be_large(level) && e.is_large())) break;
+        if (level == 2 && !e.is_writable()) {
+          // Shared by fork: ours to change only once copied.
+          if (!unshare_table(v, upper, e, a, stats)) return false;
+          unshared = true;
+          break;
+        }
         table = e.frame();
       }
+      if (unshared) continue;
       if (level > 1) {
         a = (a & ~(F::span(level) - 1)) + F::span(level);
         continue;
@@ -662,8 +941,9 @@ class PagedAddressSpace final : public AddressSpace {
       bool downgraded = false;
       (void)S::update(env_, slot, [&](Pte cur) -> std::optional<Pte> {
         if (cur.kind() != EntryKind::Present && cur.kind() != EntryKind::ProtNone) return std::nullopt;
-        const bool zero = cur.frame() == FramePool::zero_frame();
-        const Pte want = accessible ? Pte::page(cur.address(), writable && !zero, exec, cur.is_accessed(), cur.is_dirty())
+        // The zero page, and pages fork left counted twice, stay read-only: copy-on-write.
+        const bool shared = cur.frame() == FramePool::zero_frame() || pool_.refs(cur.frame()) > 1;
+        const Pte want = accessible ? Pte::page(cur.address(), writable && !shared, exec, cur.is_accessed(), cur.is_dirty())
                                     : Pte::protnone(cur.frame(), cur.is_accessed(), cur.is_dirty());
         downgraded = cur.is_present() && (!want.is_present() || (cur.is_writable() && !want.is_writable()) ||
                                           (cur.is_executable() && !want.is_executable()));
@@ -672,9 +952,12 @@ class PagedAddressSpace final : public AddressSpace {
       if (downgraded) batch.invalidate(a);
       a += kPageSize;
     }
+    return true;
   }
 
   const FrameNumber root_;
+  // Orders this space's own unsharing vCPUs (seed 004's local page_table_lock).
+  Mutex share_lock_;
 };
 
 }  // namespace mmu

@@ -14,9 +14,8 @@ class ShootdownBatch {
  public:
   static constexpr size_t kMaxRanges = 16;
 
-  ShootdownBatch(const AddressSpace& space, TlbShootdown& tlbs, FramePool& pool, MmuCounters::Slot& stats,
-                 VcpuId vcpu)
-      : space_(space), tlbs_(tlbs), pool_(pool), stats_(stats), vcpu_(vcpu) {}
+  ShootdownBatch(AddressSpace& space, TlbShootdown& tlbs, MmuCounters::Slot& stats, VcpuId vcpu)
+      : space_(space), tlbs_(tlbs), stats_(stats), vcpu_(vcpu) {}
   ~ShootdownBatch() { finish(); }
   ShootdownBatch(const ShootdownBatch&) = delete;
   ShootdownBatch& operator=(const ShootdownBatch&) = delete;
@@ -30,28 +29,18 @@ class ShootdownBatch {
       ranges_.push_back({page, page + length});
     }
   }
-  // A frame (data or page table) to free once nobody can reach it through a TLB.
+  // A reference to a frame (data or page table) to drop once nobody can reach it through a
+  // TLB of this space; the frame is freed when that was its last reference.
   void free_after_flush(FrameNumber f) { frames_.push_back(f); }
   bool empty() const { return ranges_.empty() && frames_.empty(); }
 
-  // Flushes (if anything was invalidated) and frees. Call with no page-table lock held.
-  void finish() {
-    if (!ranges_.empty()) {
-      stats_.add(MmuCounter::Shootdowns);
-      stats_.add(MmuCounter::ShootdownPages, pages_);
-      if (ranges_.size() > kMaxRanges) ranges_.clear();  // empty list: flush everything
-      tlbs_.flush(space_, ranges_, vcpu_);
-    }
-    for (FrameNumber f : frames_) pool_.free(vcpu_, f);
-    ranges_.clear();
-    frames_.clear();
-    pages_ = 0;
-  }
+  // Flushes (if anything was invalidated), then drops the references. Call with no
+  // page-table lock held.
+  void finish();
 
  private:
-  const AddressSpace& space_;
+  AddressSpace& space_;
   TlbShootdown& tlbs_;
-  FramePool& pool_;
   MmuCounters::Slot& stats_;
   VcpuId vcpu_;
   std::vector<VirtRange> ranges_;

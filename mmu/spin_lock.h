@@ -106,4 +106,23 @@ class EMU_SCOPED_CAPABILITY MutexGuard {
   Mutex& m_;
 };
 
+// MutexGuard that can let go early (before a shootdown that other lock waiters must answer).
+class EMU_SCOPED_CAPABILITY MutexUniqueGuard {
+ public:
+  explicit MutexUniqueGuard(Mutex& m) EMU_ACQUIRE(m) : m_(m) { m.lock(); }
+  ~MutexUniqueGuard() EMU_RELEASE() {
+    if (held_) m_.unlock();
+  }
+  void unlock() EMU_RELEASE() {
+    held_ = false;
+    m_.unlock();
+  }
+  MutexUniqueGuard(const MutexUniqueGuard&) = delete;
+  MutexUniqueGuard& operator=(const MutexUniqueGuard&) = delete;
+
+ private:
+  Mutex& m_;
+  bool held_ = true;
+};
+
 }  // namespace mmu

@@ -115,6 +115,21 @@ void SwapDevice::limit_slots(uint64_t slots) {
   slot_count_ = slots;
 }
 
+void SwapDevice::dup(SwapSlot s) {
+  MutexGuard g(lock_);
+  if (s >= slot_count_ || !(in_use_[s / 64] & (uint64_t{1} << (s % 64)))) {
+    std::fprintf(stderr, "emu mmu: swap slot %u duplicated while free or out of range\n", s);
+    std::abort();
+  }
+  ++extra_refs_[s];
+}
+
+uint32_t SwapDevice::extra_refs(SwapSlot s) {
+  MutexGuard g(lock_);
+  const auto it = extra_refs_.find(s);
+  return it == extra_refs_.end() ? 0 : it->second;
+}
+
 SwapSlot SwapDevice::allocate() {
   MutexGuard g(lock_);
   const size_t words = in_use_.size();
@@ -136,6 +151,10 @@ void SwapDevice::free(SwapSlot s) {
   if (s >= slot_count_ || !(in_use_[s / 64] & (uint64_t{1} << (s % 64)))) {
     std::fprintf(stderr, "emu mmu: swap slot %u freed twice or out of range\n", s);
     std::abort();
+  }
+  if (auto it = extra_refs_.find(s); it != extra_refs_.end()) {
+    if (--it->second == 0) extra_refs_.erase(it);
+    return;
   }
   in_use_[s / 64] &= ~(uint64_t{1} << (s % 64));
   used_.fetch_sub(1, std::memory_order_relaxed);

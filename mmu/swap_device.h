@@ -15,6 +15,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "mmu/spin_lock.h"
@@ -43,7 +44,13 @@ class SwapDevice {
   void limit_slots(uint64_t slots);
   // A free slot, or kNoSwapSlot when swap is full.
   SwapSlot allocate();
+  // Drops one reference to `s`; the slot is free again when none is left.
   void free(SwapSlot s);
+  // One more reference to a slot in use: a forked address space's copy of a swap entry (the
+  // kernel's swap_duplicate). Each reference is dropped by its own free().
+  void dup(SwapSlot s);
+  // References beyond the first (0 for a slot mapped once).
+  uint32_t extra_refs(SwapSlot s);
   bool write(SwapSlot s, const void* page) {
     uint8_t* const one = const_cast<uint8_t*>(static_cast<const uint8_t*>(page));  // iovec wants non-const
     return write_run(s, std::span<uint8_t* const>(&one, 1)) == 1;
@@ -84,7 +91,10 @@ class SwapDevice {
   std::string description_;
   Mutex lock_;
   std::vector<uint64_t> in_use_ EMU_GUARDED_BY(lock_);  // bitmap, one bit per slot
-  size_t cursor_ EMU_GUARDED_BY(lock_) = 0;             // next-fit: swap-outs stay sequential
+  size_t cursor_ EMU_GUARDED_BY(lock_) = 0;
+  // Slots mapped by more than one swap entry (after fork) and their extra references: few,
+  // and only while forked processes share swapped pages, so a map beats a count per slot.
+  std::unordered_map<SwapSlot, uint32_t> extra_refs_ EMU_GUARDED_BY(lock_);             // next-fit: swap-outs stay sequential
   std::atomic<uint64_t> used_{0};
   std::atomic<uint64_t> bytes_written_{0};
   std::atomic<uint64_t> bytes_read_{0};

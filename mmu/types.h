@@ -42,6 +42,9 @@ enum class PagingMode : uint8_t { I386, Pae, X86_64, La57 };
 enum class SchemeKind : uint8_t { Global, Split, Atomic, PteBit };
 // Seed 000 patch 7: one shared atomic RSS counter vs per-vCPU counters summed on demand.
 enum class RssMode : uint8_t { SharedAtomic, PerVcpu };
+// How fork() gives the child its page tables: copied (every private page counted twice and
+// write-protected), or shared whole until first changed (seed 004).
+enum class ForkTables : uint8_t { Copy, Share };
 
 std::string_view to_string(PagingMode m);
 std::string_view to_string(SchemeKind s);

@@ -93,6 +93,27 @@ class ReferenceWalker {
     visit(root_, f_.levels, 0, on_table, on_leaf);
   }
 
+  // Every entry that is not empty, along every path from the root: a table reached from
+  // several places (shared by fork) is visited each time.
+  void for_each_entry(const std::function<void(uint64_t table, int level, unsigned index, uint64_t va, uint64_t raw)>& fn) const {
+    visit_all(root_, f_.levels, 0, fn);
+  }
+  // Whether a write through every level to `va` is allowed (x86 ANDs the W bits; the PAE
+  // PDPT has none).
+  bool path_writable(uint64_t va) const {
+    uint64_t table = root_;
+    for (int level = f_.levels; level >= 1; --level) {
+      const unsigned idx = (va >> shift(level)) & ((1u << bits(level)) - 1);
+      const uint64_t e = read_entry(table, idx);
+      if (!(e & 1)) return false;
+      const bool pae_top = f_.levels == 3 && level == 3;
+      if (!pae_top && !(e & 2)) return false;
+      if (level == 1 || is_large(e, level)) return true;
+      table = e & addr_mask();
+    }
+    return false;
+  }
+
   // Non-present entries that are not empty (swap, transition, protnone), by address.
   void for_each_nonpresent(const std::function<void(uint64_t va, uint64_t raw)>& fn) const {
     visit_np(root_, f_.levels, 0, fn);
@@ -111,6 +132,16 @@ class ReferenceWalker {
       } else {
         on_leaf(va, walk(va));
       }
+    }
+  }
+  void visit_all(uint64_t table, int level, uint64_t base,
+                 const std::function<void(uint64_t, int, unsigned, uint64_t, uint64_t)>& fn) const {
+    for (unsigned i = 0; i < (1u << bits(level)); ++i) {
+      const uint64_t e = read_entry(table, i);
+      if (!(e & ~0x200ull)) continue;
+      const uint64_t va = base + (uint64_t{i} << shift(level));
+      fn(table, level, i, va, e);
+      if ((e & 1) && level > 1 && !is_large(e, level)) visit_all(e & addr_mask(), level - 1, va, fn);
     }
   }
   void visit_np(uint64_t table, int level, uint64_t base, const std::function<void(uint64_t, uint64_t)>& fn) const {
