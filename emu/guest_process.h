@@ -20,6 +20,7 @@
 #include "emu/elf_image.h"
 #include "emu/emu_counters.h"
 #include "emu/exclusive_gate.h"
+#include "emu/fd_table.h"
 #include "emu/futex_table.h"
 #include "emu/tracer.h"
 #include "emu/guest_memory.h"
@@ -86,6 +87,8 @@ class GuestProcess final : public mmu::TlbShootdown, public HostAccessTracker {
   int pid() const { return pid_; }
   // The guest program's absolute path (what /proc/self/exe names for the guest).
   const std::string& exe_path() const { return exe_path_; }
+  // The guest's file descriptors and current directory (not emu's: see fd_table.h).
+  FdTable& files() { return files_; }
 
   // Threads.
   bool multi_vcpu() const { return live_vcpus_.load(std::memory_order_relaxed) > 1; }
@@ -166,6 +169,7 @@ class GuestProcess final : public mmu::TlbShootdown, public HostAccessTracker {
   EmuCounters counters_;
   const int pid_;
   std::string exe_path_;
+  FdTable files_ = FdTable::with_stdio();
 
   std::mutex vcpus_lock_;
   std::vector<std::shared_ptr<Vcpu>> vcpus_;          // live, by slot (nullptr: free)

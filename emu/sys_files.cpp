@@ -1,6 +1,8 @@
-// File syscalls, passed through to the host like qemu-user does: guest fds are host fds.
+// File syscalls, passed through to the host: each guest fd becomes the host fd of its HostFile
+// (fd_table.h), each guest path is looked up from the guest's directory (sys_paths.h).
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -9,11 +11,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
-#include <cstring>
 #include <vector>
 
 #include "emu/guest_process.h"
 #include "emu/sys_handlers.h"
+#include "emu/sys_paths.h"
 
 namespace emu::sys {
 
@@ -21,12 +23,6 @@ namespace {
 
 // One host call moves at most this much; a larger read or write returns short, as Linux may.
 constexpr size_t kMaxChunk = size_t{8} << 20;
-
-int64_t host_result(long r) { return r < 0 ? -errno : r; }
-
-bool read_path(Call& c, uint64_t addr, std::string& out) {
-  return addr != 0 && c.mem.read_string(c.v, addr, PATH_MAX, out);
-}
 
 // The i386 `struct stat64` (96 bytes, packed: long long is 4-byte aligned there).
 #pragma pack(push, 4)
@@ -92,53 +88,85 @@ bool read_iovecs(Call& c, uint64_t iov, uint64_t count, std::vector<std::pair<ui
 }
 
 // poll and ppoll: the guest's pollfd array (the same layout on both ABIs) in and out around
-// the host's ppoll. `timeout` nullptr: wait without one.
+// the host's ppoll, with each guest fd the host's for the call and the guest's again in what
+// is written back. `timeout` nullptr: wait without one.
 int64_t poll_fds(Call& c, uint64_t fds, uint64_t n, const timespec* timeout) {
-  if (n > 4096) return -EINVAL;
-  std::vector<pollfd> p(n);
-  if (n && !c.mem.read(c.v, fds, p.data(), n * sizeof(pollfd))) return -EFAULT;
-  const int r = ::ppoll(p.data(), n, timeout, nullptr);
+  if (n > static_cast<uint64_t>(c.proc.files().limit())) return -EINVAL;  // Linux: more than RLIMIT_NOFILE
+  std::vector<pollfd> guest(n);
+  if (n && !c.mem.read(c.v, fds, guest.data(), n * sizeof(pollfd))) return -EFAULT;
+  std::vector<pollfd> host = guest;
+  std::vector<std::shared_ptr<HostFile>> held(n);
+  int not_open = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    if (guest[i].fd < 0) continue;  // ignored, as on Linux (and on the host)
+    held[i] = c.proc.files().get(guest[i].fd);
+    host[i].fd = held[i] ? held[i]->fd() : -1;
+    not_open += !held[i];
+  }
+  // A fd that is not open is POLLNVAL, and counts as ready: Linux then does not wait.
+  static constexpr timespec kNoWait{0, 0};
+  const int r = ::ppoll(host.data(), n, not_open ? &kNoWait : timeout, nullptr);
   if (r < 0) return -errno;
-  return (n == 0 || c.mem.write(c.v, fds, p.data(), n * sizeof(pollfd))) ? r : -EFAULT;
+  for (uint64_t i = 0; i < n; ++i) {
+    guest[i].revents = host[i].revents;
+    if (guest[i].fd >= 0 && !held[i]) guest[i].revents = POLLNVAL;
+  }
+  return (n == 0 || c.mem.write(c.v, fds, guest.data(), n * sizeof(pollfd))) ? r + not_open : -EFAULT;
 }
 
 }  // namespace
 
 int64_t plain(long host_nr, uint64_t a0, uint64_t a1, uint64_t a2) { return host_result(::syscall(host_nr, a0, a1, a2)); }
 
+int64_t fd_call(Call& c, long host_nr, int fd, uint64_t a1, uint64_t a2) {
+  const auto f = c.proc.files().get(fd);
+  if (!f) return -EBADF;
+  return host_result(::syscall(host_nr, f->fd(), a1, a2));
+}
+
 int64_t read(Call& c, int fd, uint64_t buf, uint64_t n) {
+  const auto f = c.proc.files().get(fd);
+  if (!f) return -EBADF;
   std::vector<uint8_t> tmp(std::min<uint64_t>(n, kMaxChunk));
-  const long r = ::read(fd, tmp.data(), tmp.size());
+  const long r = ::read(f->fd(), tmp.data(), tmp.size());
   if (r < 0) return -errno;
   return c.mem.write(c.v, buf, tmp.data(), r) ? r : -EFAULT;
 }
 
 int64_t write(Call& c, int fd, uint64_t buf, uint64_t n) {
+  const auto f = c.proc.files().get(fd);
+  if (!f) return -EBADF;
   std::vector<uint8_t> tmp(std::min<uint64_t>(n, kMaxChunk));
   if (!c.mem.read(c.v, buf, tmp.data(), tmp.size())) return -EFAULT;
-  return host_result(::write(fd, tmp.data(), tmp.size()));
+  return host_result(::write(f->fd(), tmp.data(), tmp.size()));
 }
 
 int64_t pread(Call& c, int fd, uint64_t buf, uint64_t n, int64_t off) {
+  const auto f = c.proc.files().get(fd);
+  if (!f) return -EBADF;
   std::vector<uint8_t> tmp(std::min<uint64_t>(n, kMaxChunk));
-  const long r = ::pread(fd, tmp.data(), tmp.size(), off);
+  const long r = ::pread(f->fd(), tmp.data(), tmp.size(), off);
   if (r < 0) return -errno;
   return c.mem.write(c.v, buf, tmp.data(), r) ? r : -EFAULT;
 }
 
 int64_t pwrite(Call& c, int fd, uint64_t buf, uint64_t n, int64_t off) {
+  const auto f = c.proc.files().get(fd);
+  if (!f) return -EBADF;
   std::vector<uint8_t> tmp(std::min<uint64_t>(n, kMaxChunk));
   if (!c.mem.read(c.v, buf, tmp.data(), tmp.size())) return -EFAULT;
-  return host_result(::pwrite(fd, tmp.data(), tmp.size(), off));
+  return host_result(::pwrite(f->fd(), tmp.data(), tmp.size(), off));
 }
 
 int64_t readv(Call& c, int fd, uint64_t iov, uint64_t count) {
+  const auto f = c.proc.files().get(fd);
+  if (!f) return -EBADF;
   std::vector<std::pair<uint64_t, uint64_t>> v;
   if (!read_iovecs(c, iov, count, v)) return count > 1024 ? -EINVAL : -EFAULT;
   uint64_t total = 0;
   for (auto& [p, len] : v) total += len;
   std::vector<uint8_t> tmp(std::min<uint64_t>(total, kMaxChunk));
-  const long r = ::read(fd, tmp.data(), tmp.size());
+  const long r = ::read(f->fd(), tmp.data(), tmp.size());
   if (r < 0) return -errno;
   uint64_t done = 0;
   for (auto& [p, len] : v) {
@@ -150,6 +178,8 @@ int64_t readv(Call& c, int fd, uint64_t iov, uint64_t count) {
 }
 
 int64_t writev(Call& c, int fd, uint64_t iov, uint64_t count) {
+  const auto f = c.proc.files().get(fd);
+  if (!f) return -EBADF;
   std::vector<std::pair<uint64_t, uint64_t>> v;
   if (!read_iovecs(c, iov, count, v)) return count > 1024 ? -EINVAL : -EFAULT;
   std::vector<uint8_t> tmp;
@@ -159,61 +189,75 @@ int64_t writev(Call& c, int fd, uint64_t iov, uint64_t count) {
     tmp.resize(at + n);
     if (n && !c.mem.read(c.v, p, tmp.data() + at, n)) return -EFAULT;
   }
-  return host_result(::write(fd, tmp.data(), tmp.size()));
+  return host_result(::write(f->fd(), tmp.data(), tmp.size()));
 }
 
 int64_t openat(Call& c, int dirfd, uint64_t path, int flags, int mode) {
-  std::string p;
-  if (!read_path(c, path, p)) return -EFAULT;
-  return host_result(::openat(dirfd, p.c_str(), flags, mode));
+  HostPath hp;
+  if (const int64_t r = host_path(c, dirfd, path, hp)) return r;
+  // Close-on-exec on the host whatever the guest asked: the guest's flag is kept in the table.
+  const int host_fd = ::openat(hp.dirfd, hp.path.c_str(), flags | O_CLOEXEC, mode);
+  if (host_fd < 0) return -errno;
+  return c.proc.files().install(std::make_shared<HostFile>(host_fd), (flags & O_CLOEXEC) != 0);
 }
 
-int64_t close(Call&, int fd) { return host_result(::close(fd)); }
-
-int64_t lseek(Call&, int fd, int64_t off, int whence) { return host_result(::lseek(fd, off, whence)); }
+int64_t lseek(Call& c, int fd, int64_t off, int whence) {
+  const auto f = c.proc.files().get(fd);
+  if (!f) return -EBADF;
+  return host_result(::lseek(f->fd(), off, whence));
+}
 
 int64_t llseek(Call& c, int fd, uint64_t hi, uint64_t lo, uint64_t result, int whence) {
-  const off_t r = ::lseek(fd, static_cast<off_t>((hi << 32) | (lo & 0xffffffffu)), whence);
+  const auto f = c.proc.files().get(fd);
+  if (!f) return -EBADF;
+  const off_t r = ::lseek(f->fd(), static_cast<off_t>((hi << 32) | (lo & 0xffffffffu)), whence);
   if (r < 0) return -errno;
   const int64_t value = r;
   return c.mem.write_value(c.v, result, value) ? 0 : -EFAULT;
 }
 
 int64_t fstatat(Call& c, int dirfd, uint64_t path, uint64_t buf, int flags) {
-  std::string p;
-  if (!c.mem.read_string(c.v, path, PATH_MAX, p)) return -EFAULT;
+  HostPath hp;
+  if (const int64_t r = host_path(c, dirfd, path, hp)) return r;
   struct stat st {};
-  if (::fstatat(dirfd, p.c_str(), &st, flags) != 0) return -errno;
+  if (::fstatat(hp.dirfd, hp.path.c_str(), &st, flags) != 0) return -errno;
   return store_stat(c, st, buf);
 }
 
 int64_t fstat(Call& c, int fd, uint64_t buf) {
+  const auto f = c.proc.files().get(fd);
+  if (!f) return -EBADF;
   struct stat st {};
-  if (::fstat(fd, &st) != 0) return -errno;
+  if (::fstat(f->fd(), &st) != 0) return -errno;
   return store_stat(c, st, buf);
 }
 
 int64_t statx(Call& c, int dirfd, uint64_t path, int flags, unsigned mask, uint64_t buf) {
-  std::string p;
-  if (!c.mem.read_string(c.v, path, PATH_MAX, p)) return -EFAULT;
+  HostPath hp;
+  if (const int64_t r = host_path(c, dirfd, path, hp)) return r;
   struct statx sx {};  // the same layout for every architecture
-  if (::statx(dirfd, p.c_str(), flags, mask, &sx) != 0) return -errno;
+  if (::statx(hp.dirfd, hp.path.c_str(), flags, mask, &sx) != 0) return -errno;
   return c.mem.write(c.v, buf, &sx, sizeof sx) ? 0 : -EFAULT;
 }
 
 int64_t getdents64(Call& c, int fd, uint64_t buf, uint64_t n) {
+  const auto f = c.proc.files().get(fd);
+  if (!f) return -EBADF;
   std::vector<uint8_t> tmp(std::min<uint64_t>(n, 1 << 20));
-  const long r = ::syscall(SYS_getdents64, fd, tmp.data(), tmp.size());
+  const long r = ::syscall(SYS_getdents64, f->fd(), tmp.data(), tmp.size());
   if (r < 0) return -errno;
   return c.mem.write(c.v, buf, tmp.data(), r) ? r : -EFAULT;
 }
 
 int64_t ioctl(Call& c, int fd, uint64_t request, uint64_t arg) {
+  const auto f = c.proc.files().get(fd);
+  if (!f) return -EBADF;
   // Only terminal queries busybox and glibc make; their structures have one layout on both
   // architectures (the kernel's termios is 36 bytes).
   size_t size = 0;
   bool out = true;
   switch (request) {
+    case FIONCLEX: case FIOCLEX: return c.proc.files().set_cloexec(fd, request == FIOCLEX);  // the guest fd's flag
     case 0x5401: size = 36; break;                          // TCGETS
     case 0x5402: case 0x5403: case 0x5404: size = 36; out = false; break;  // TCSETS*
     case 0x5413: size = 8; break;                           // TIOCGWINSZ
@@ -223,54 +267,27 @@ int64_t ioctl(Call& c, int fd, uint64_t request, uint64_t arg) {
   }
   uint8_t tmp[64] = {};
   if (!out && !c.mem.read(c.v, arg, tmp, size)) return -EFAULT;
-  const long r = ::syscall(SYS_ioctl, fd, request, tmp);
+  const long r = ::syscall(SYS_ioctl, f->fd(), request, tmp);
   if (r < 0) return -errno;
   if (out && !c.mem.write(c.v, arg, tmp, size)) return -EFAULT;
   return r;
 }
 
-int64_t fcntl(Call&, int fd, int cmd, uint64_t arg) {
-  switch (cmd) {
-    case F_DUPFD: case F_GETFD: case F_SETFD: case F_GETFL: case F_SETFL: case F_DUPFD_CLOEXEC:
-      return host_result(::fcntl(fd, cmd, static_cast<long>(arg)));
-    default:
-      return -EINVAL;  // locks and the rest: not passed through
-  }
-}
-
-int64_t dup(Call&, int fd) { return host_result(::dup(fd)); }
-
-int64_t dup3(Call&, int fd, int fd2, int flags, bool dup2_semantics) {
-  if (dup2_semantics) return host_result(::dup2(fd, fd2));
-  return host_result(::dup3(fd, fd2, flags));
-}
-
-int64_t pipe2(Call& c, uint64_t fds, int flags) {
-  int p[2];
-  if (::pipe2(p, flags) != 0) return -errno;
-  if (!c.mem.write(c.v, fds, p, sizeof p)) {
-    ::close(p[0]);
-    ::close(p[1]);
-    return -EFAULT;
-  }
-  return 0;
-}
-
 int64_t faccessat(Call& c, int dirfd, uint64_t path, int mode, int flags) {
-  std::string p;
-  if (!read_path(c, path, p)) return -EFAULT;
-  return host_result(::syscall(SYS_faccessat2, dirfd, p.c_str(), mode, flags));
+  HostPath hp;
+  if (const int64_t r = host_path(c, dirfd, path, hp)) return r;
+  return host_result(::syscall(SYS_faccessat2, hp.dirfd, hp.path.c_str(), mode, flags));
 }
 
 int64_t readlinkat(Call& c, int dirfd, uint64_t path, uint64_t buf, uint64_t n) {
-  std::string p;
-  if (!read_path(c, path, p)) return -EFAULT;
+  HostPath hp;
+  if (const int64_t r = host_path(c, dirfd, path, hp, StdLinks::Keep)) return r;
   std::string target;
-  if (p == "/proc/self/exe" || p == "/proc/" + std::to_string(c.proc.pid()) + "/exe") {
+  if (hp.path == "/proc/self/exe" || hp.path == "/proc/" + std::to_string(c.proc.pid()) + "/exe") {
     target = c.proc.exe_path();  // the guest program, not emu
   } else {
     std::vector<char> tmp(PATH_MAX);
-    const ssize_t r = ::readlinkat(dirfd, p.c_str(), tmp.data(), tmp.size());
+    const ssize_t r = ::readlinkat(hp.dirfd, hp.path.c_str(), tmp.data(), tmp.size());
     if (r < 0) return -errno;
     target.assign(tmp.data(), r);
   }
@@ -278,30 +295,17 @@ int64_t readlinkat(Call& c, int dirfd, uint64_t path, uint64_t buf, uint64_t n) 
   return c.mem.write(c.v, buf, target.data(), len) ? static_cast<int64_t>(len) : -EFAULT;
 }
 
-int64_t getcwd(Call& c, uint64_t buf, uint64_t n) {
-  std::vector<char> tmp(PATH_MAX);
-  if (!::getcwd(tmp.data(), tmp.size())) return -errno;
-  const size_t len = std::strlen(tmp.data()) + 1;
-  if (len > n) return -ERANGE;
-  return c.mem.write(c.v, buf, tmp.data(), len) ? static_cast<int64_t>(len) : -EFAULT;
-}
-
-int64_t path_call(Call& c, long host_nr, uint64_t path, uint64_t arg1, uint64_t arg2) {
-  std::string p;
-  if (!read_path(c, path, p)) return -EFAULT;
-  return host_result(::syscall(host_nr, p.c_str(), arg1, arg2));
-}
-
 int64_t path_at_call(Call& c, long host_nr, int dirfd, uint64_t path, uint64_t arg1, uint64_t arg2) {
-  std::string p;
-  if (!read_path(c, path, p)) return -EFAULT;
-  return host_result(::syscall(host_nr, dirfd, p.c_str(), arg1, arg2));
+  HostPath hp;
+  if (const int64_t r = host_path(c, dirfd, path, hp)) return r;
+  return host_result(::syscall(host_nr, hp.dirfd, hp.path.c_str(), arg1, arg2));
 }
 
 int64_t two_path_at_call(Call& c, long host_nr, int dirfd1, uint64_t path1, int dirfd2, uint64_t path2, uint64_t arg) {
-  std::string p1, p2;
-  if (!read_path(c, path1, p1) || !read_path(c, path2, p2)) return -EFAULT;
-  return host_result(::syscall(host_nr, dirfd1, p1.c_str(), dirfd2, p2.c_str(), arg));
+  HostPath hp1, hp2;
+  if (const int64_t r = host_path(c, dirfd1, path1, hp1)) return r;
+  if (const int64_t r = host_path(c, dirfd2, path2, hp2)) return r;
+  return host_result(::syscall(host_nr, hp1.dirfd, hp1.path.c_str(), hp2.dirfd, hp2.path.c_str(), arg));
 }
 
 int64_t poll(Call& c, uint64_t fds, uint64_t n, int timeout_ms) {
@@ -322,6 +326,9 @@ int64_t ppoll(Call& c, uint64_t fds, uint64_t n, uint64_t timeout, bool time64) 
 }
 
 int64_t sendfile(Call& c, int out_fd, int in_fd, uint64_t offset_ptr, uint64_t count, bool offset_64) {
+  const auto out = c.proc.files().get(out_fd);
+  const auto in = c.proc.files().get(in_fd);
+  if (!out || !in) return -EBADF;
   off_t off = 0;
   if (offset_ptr) {
     if (offset_64) {
@@ -334,7 +341,7 @@ int64_t sendfile(Call& c, int out_fd, int in_fd, uint64_t offset_ptr, uint64_t c
       off = o;
     }
   }
-  const ssize_t r = ::sendfile(out_fd, in_fd, offset_ptr ? &off : nullptr, std::min<uint64_t>(count, kMaxChunk));
+  const ssize_t r = ::sendfile(out->fd(), in->fd(), offset_ptr ? &off : nullptr, std::min<uint64_t>(count, kMaxChunk));
   if (r < 0) return -errno;
   if (offset_ptr) {
     const bool ok = offset_64 ? c.mem.write_value(c.v, offset_ptr, static_cast<int64_t>(off))

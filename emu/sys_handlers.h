@@ -12,7 +12,8 @@
 
 namespace emu::sys {
 
-// Files (sys_files.cpp)
+// Files (sys_files.cpp). Guest fds and dirfds are the process's (FdTable), relative paths are
+// looked up from its current directory.
 int64_t read(Call& c, int fd, uint64_t buf, uint64_t n);
 int64_t write(Call& c, int fd, uint64_t buf, uint64_t n);
 int64_t pread(Call& c, int fd, uint64_t buf, uint64_t n, int64_t off);
@@ -20,7 +21,6 @@ int64_t pwrite(Call& c, int fd, uint64_t buf, uint64_t n, int64_t off);
 int64_t readv(Call& c, int fd, uint64_t iov, uint64_t count);
 int64_t writev(Call& c, int fd, uint64_t iov, uint64_t count);
 int64_t openat(Call& c, int dirfd, uint64_t path, int flags, int mode);
-int64_t close(Call& c, int fd);
 int64_t lseek(Call& c, int fd, int64_t off, int whence);
 int64_t llseek(Call& c, int fd, uint64_t hi, uint64_t lo, uint64_t result, int whence);
 // `kind`: the guest's stat layout (x86_64 stat, i386 stat64).
@@ -29,20 +29,29 @@ int64_t fstat(Call& c, int fd, uint64_t buf);
 int64_t statx(Call& c, int dirfd, uint64_t path, int flags, unsigned mask, uint64_t buf);
 int64_t getdents64(Call& c, int fd, uint64_t buf, uint64_t n);
 int64_t ioctl(Call& c, int fd, uint64_t request, uint64_t arg);
-int64_t fcntl(Call& c, int fd, int cmd, uint64_t arg);
-int64_t dup(Call& c, int fd);
-int64_t dup3(Call& c, int fd, int fd2, int flags, bool dup2_semantics);
-int64_t pipe2(Call& c, uint64_t fds, int flags);
 int64_t faccessat(Call& c, int dirfd, uint64_t path, int mode, int flags);
 int64_t readlinkat(Call& c, int dirfd, uint64_t path, uint64_t buf, uint64_t n);
-int64_t getcwd(Call& c, uint64_t buf, uint64_t n);
-int64_t path_call(Call& c, long host_nr, uint64_t path, uint64_t arg1, uint64_t arg2);  // chdir, mkdir, unlink, ...
+// The *at calls that take one path and plain numbers (mkdirat, unlinkat, fchmodat); the old
+// calls (mkdir, unlink, ...) come here as their *at forms with AT_FDCWD.
 int64_t path_at_call(Call& c, long host_nr, int dirfd, uint64_t path, uint64_t arg1, uint64_t arg2);
 int64_t two_path_at_call(Call& c, long host_nr, int dirfd1, uint64_t path1, int dirfd2, uint64_t path2, uint64_t arg);
-int64_t plain(long host_nr, uint64_t a0 = 0, uint64_t a1 = 0, uint64_t a2 = 0);  // no pointers: pass through
+int64_t plain(long host_nr, uint64_t a0 = 0, uint64_t a1 = 0, uint64_t a2 = 0);  // no pointers, no fds: pass through
+// A call on one fd and plain numbers (fsync, ftruncate, fchmod): the fd is the host's of the guest's.
+int64_t fd_call(Call& c, long host_nr, int fd, uint64_t a1 = 0, uint64_t a2 = 0);
 int64_t poll(Call& c, uint64_t fds, uint64_t n, int timeout_ms);
 int64_t ppoll(Call& c, uint64_t fds, uint64_t n, uint64_t timeout, bool time64);
 int64_t sendfile(Call& c, int out_fd, int in_fd, uint64_t offset_ptr, uint64_t count, bool offset_64);
+
+// The descriptor table and the current directory (sys_fds.cpp)
+int64_t close(Call& c, int fd);
+int64_t dup(Call& c, int fd);
+int64_t dup3(Call& c, int fd, int fd2, int flags, bool dup2_semantics);
+// `fcntl64`: i386's fcntl64, which alone takes the *LK64 commands.
+int64_t fcntl(Call& c, int fd, int cmd, uint64_t arg, bool fcntl64);
+int64_t pipe2(Call& c, uint64_t fds, int flags);
+int64_t chdir(Call& c, uint64_t path);
+int64_t fchdir(Call& c, int fd);
+int64_t getcwd(Call& c, uint64_t buf, uint64_t n);
 
 // Memory (sys_memory.cpp)
 int64_t mmap(Call& c, uint64_t addr, uint64_t len, int prot, int flags, int fd, uint64_t offset);

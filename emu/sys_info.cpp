@@ -22,18 +22,30 @@ int64_t uname(Call& c, uint64_t buf) {
   return c.mem.write(c.v, buf, &u, sizeof u) ? 0 : -EFAULT;  // six 65-byte strings on both ABIs
 }
 
+namespace {
+// The host process's limits, but for the number of open files: the guest's fd table has its
+// own (emu's host limit counts emu's fds and every guest process's together).
+int limit_of(Call& c, int resource, struct rlimit64& r) {
+  if (resource == RLIMIT_NOFILE) {
+    r.rlim_cur = r.rlim_max = static_cast<rlim64_t>(c.proc.files().limit());
+    return 0;
+  }
+  return ::getrlimit64(static_cast<__rlimit_resource>(resource), &r);
+}
+}  // namespace
+
 int64_t prlimit64(Call& c, int pid, int resource, uint64_t new_limit, uint64_t old_limit) {
   if (pid != 0 && pid != c.proc.pid()) return -ESRCH;
   if (new_limit) return -EPERM;  // limits are the host process's; the guest may only look
   struct rlimit64 r {};
-  if (::getrlimit64(static_cast<__rlimit_resource>(resource), &r) != 0) return -errno;
+  if (limit_of(c, resource, r) != 0) return -errno;
   const uint64_t v[2] = {r.rlim_cur, r.rlim_max};
   return (!old_limit || c.mem.write(c.v, old_limit, v, sizeof v)) ? 0 : -EFAULT;
 }
 
 int64_t getrlimit(Call& c, int resource, uint64_t limit) {
   struct rlimit64 r {};
-  if (::getrlimit64(static_cast<__rlimit_resource>(resource), &r) != 0) return -errno;
+  if (limit_of(c, resource, r) != 0) return -errno;
   if (!c.i386) {
     const uint64_t v[2] = {r.rlim_cur, r.rlim_max};
     return c.mem.write(c.v, limit, v, sizeof v) ? 0 : -EFAULT;

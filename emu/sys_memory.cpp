@@ -88,11 +88,12 @@ int64_t mmap(Call& c, uint64_t addr, uint64_t len, int prot, int flags, int fd, 
   if (!(flags & MAP_ANONYMOUS)) {
     // Shared writable file mappings would need write-back: not supported yet.
     if (type != MAP_PRIVATE && (prot & PROT_WRITE)) return -ENODEV;
+    const auto file = c.proc.files().get(fd);
     struct stat st {};
-    if (::fstat(fd, &st) != 0) return -EBADF;
+    if (!file || ::fstat(file->fd(), &st) != 0) return -EBADF;
     const uint64_t file_bytes = st.st_size > static_cast<off_t>(offset) ? st.st_size - offset : 0;
     std::vector<uint8_t> bytes(std::min<uint64_t>(len, file_bytes));
-    const ssize_t got = bytes.empty() ? 0 : ::pread(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset));
+    const ssize_t got = bytes.empty() ? 0 : ::pread(file->fd(), bytes.data(), bytes.size(), static_cast<off_t>(offset));
     if (got < 0) return -errno;
     bytes.resize(got);
     req.kind = mmu::VmaKind::FilePrivate;

@@ -32,17 +32,17 @@ int64_t dispatch_i386(Call& c, uint64_t nr, bool* known) {
     case 4: return write(c, fd, a[1], a[2]);
     case 5: return openat(c, AT_FDCWD, a[0], s32(a[1]), s32(a[2]));
     case 6: return close(c, fd);
-    case 10: return path_call(c, SYS_unlink, a[0], 0, 0);
-    case 12: return path_call(c, SYS_chdir, a[0], 0, 0);
+    case 10: return path_at_call(c, SYS_unlinkat, AT_FDCWD, a[0], 0, 0);
+    case 12: return chdir(c, a[0]);
     case 13: return time(c, a[0]);
-    case 15: return path_call(c, SYS_chmod, a[0], a[1], 0);
+    case 15: return path_at_call(c, SYS_fchmodat, AT_FDCWD, a[0], a[1], 0);
     case 19: return lseek(c, fd, s32(a[1]), s32(a[2]));
     case 20: return c.proc.pid();
     case 33: return faccessat(c, AT_FDCWD, a[0], s32(a[1]), 0);
     case 37: return kill(c, s32(a[0]), s32(a[1]));
     case 38: return two_path_at_call(c, SYS_renameat, AT_FDCWD, a[0], AT_FDCWD, a[1], 0);
-    case 39: return path_call(c, SYS_mkdir, a[0], a[1], 0);
-    case 40: return path_call(c, SYS_rmdir, a[0], 0, 0);
+    case 39: return path_at_call(c, SYS_mkdirat, AT_FDCWD, a[0], a[1], 0);
+    case 40: return path_at_call(c, SYS_unlinkat, AT_FDCWD, a[0], AT_REMOVEDIR, 0);
     case 41: return dup(c, fd);
     case 42: return pipe2(c, a[0], 0);
     case 45: return brk(c, a[0]);
@@ -51,7 +51,8 @@ int64_t dispatch_i386(Call& c, uint64_t nr, bool* known) {
     case 50: return plain(SYS_getegid);
     case 24: return plain(SYS_getuid);
     case 54: return ioctl(c, fd, a[1], a[2]);
-    case 55: case 221: return fcntl(c, fd, s32(a[1]), a[2]);
+    case 55: return fcntl(c, fd, s32(a[1]), a[2], false);
+    case 221: return fcntl(c, fd, s32(a[1]), a[2], true);
     case 57: return plain(SYS_setpgid, a[0], a[1]);
     case 60: return plain(SYS_umask, a[0]);
     case 63: return dup3(c, fd, s32(a[1]), 0, true);
@@ -64,20 +65,20 @@ int64_t dispatch_i386(Call& c, uint64_t nr, bool* known) {
     case 85: return readlinkat(c, AT_FDCWD, a[0], a[1], a[2]);
     case 90: return old_mmap(c, a[0]);
     case 91: return munmap(c, a[0], a[1]);
-    case 93: return plain(SYS_ftruncate, a[0], static_cast<uint64_t>(static_cast<int64_t>(s32(a[1]))));
-    case 94: return plain(SYS_fchmod, a[0], a[1]);
+    case 93: return fd_call(c, SYS_ftruncate, fd, static_cast<uint64_t>(static_cast<int64_t>(s32(a[1]))));
+    case 94: return fd_call(c, SYS_fchmod, fd, a[1]);
     case 116: return sysinfo(c, a[0]);
-    case 118: return plain(SYS_fsync, a[0]);
+    case 118: return fd_call(c, SYS_fsync, fd);
     case 120: return clone(c, a[0], a[1], a[2], a[4], a[3]);  // i386: flags, stack, ptid, tls, ctid
     case 122: return uname(c, a[0]);
     case 125: return mprotect(c, a[0], a[1], s32(a[2]));
     case 132: return plain(SYS_getpgid, a[0]);
-    case 133: return plain(SYS_fchdir, a[0]);
+    case 133: return fchdir(c, fd);
     case 140: return llseek(c, fd, a[1], a[2], a[3], s32(a[4]));
     case 145: return readv(c, fd, a[1], a[2]);
     case 146: return writev(c, fd, a[1], a[2]);
     case 147: return plain(SYS_getsid, a[0]);
-    case 148: return plain(SYS_fdatasync, a[0]);
+    case 148: return fd_call(c, SYS_fdatasync, fd);
     case 158: return plain(SYS_sched_yield);
     case 162: return nanosleep(c, a[0], a[1], false);
     case 163: return mremap(c, a[0], a[1], a[2], s32(a[3]), a[4]);
@@ -90,7 +91,7 @@ int64_t dispatch_i386(Call& c, uint64_t nr, bool* known) {
     case 183: return getcwd(c, a[0], a[1]);
     case 186: return 0;  // sigaltstack
     case 192: return mmap(c, a[0], a[1], s32(a[2]), s32(a[3]), s32(a[4]), a[5] * 4096);  // mmap2: offset in pages
-    case 194: return plain(SYS_ftruncate, a[0], static_cast<uint64_t>(pair64(a[1], a[2])));
+    case 194: return fd_call(c, SYS_ftruncate, fd, static_cast<uint64_t>(pair64(a[1], a[2])));
     case 195: return fstatat(c, AT_FDCWD, a[0], a[1], 0);
     case 196: return fstatat(c, AT_FDCWD, a[0], a[1], AT_SYMLINK_NOFOLLOW);
     case 197: return fstat(c, fd, a[1]);

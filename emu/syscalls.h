@@ -1,6 +1,7 @@
 // The Linux syscall layer: x86_64 `syscall` and i386 `int 0x80` arrive here from the vCPU's
-// hooks. Files pass through to the host like qemu-user does; memory goes to the MMU; threads
-// become vCPUs. Every guest pointer goes through GuestMemory (EFAULT, never a host crash).
+// hooks. Files pass through to the host, each guest fd through its process's own table
+// (fd_table.h); memory goes to the MMU; threads become vCPUs. Every guest pointer goes
+// through GuestMemory (EFAULT, never a host crash).
 #pragma once
 
 #include <array>

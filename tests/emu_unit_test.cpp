@@ -5,12 +5,16 @@
 #include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <climits>
+#include <cstring>
 #include <ctime>
 #include <memory>
 #include <string>
@@ -233,7 +237,7 @@ TEST_F(SyscallHandler, FarFutexTimeoutWaitsForTheWake) {
   }
 }
 
-// A pipe, and a guest pollfd asking for its read end to become readable.
+// A pipe, its read end a guest fd, and a guest pollfd asking for it to become readable.
 class PollHandler : public SyscallHandler {
  protected:
   static constexpr uint64_t kPollFd = kPage + 128;
@@ -241,7 +245,9 @@ class PollHandler : public SyscallHandler {
   void SetUp() override {
     SyscallHandler::SetUp();
     ASSERT_EQ(::pipe(pipe_), 0);
-    const pollfd p{pipe_[0], POLLIN, 0};
+    const int guest_fd = proc_->files().install(std::make_shared<emu::HostFile>(::dup(pipe_[0])), false);
+    ASSERT_GE(guest_fd, 0);
+    const pollfd p{guest_fd, POLLIN, 0};
     ASSERT_TRUE(proc_->memory().write_value(0, kPollFd, p));
   }
   void TearDown() override {
@@ -278,6 +284,234 @@ TEST_F(PollHandler, PpollRejectsInvalidTimeout) {
   EXPECT_EQ(emu::sys::ppoll(c, kPollFd, 1, kPage, true), -EINVAL);
   put_timespec(kPage, 0, 1000000000);
   EXPECT_EQ(emu::sys::ppoll(c, kPollFd, 1, kPage, true), -EINVAL);
+}
+
+TEST_F(PollHandler, FdNotOpenIsPollnvalWithoutWaiting) {
+  auto c = call();
+  const pollfd in[3] = {{77, POLLIN, 0}, {-1, POLLIN, 0}, {1, 0, 0}};
+  ASSERT_TRUE(proc_->memory().write(0, kPollFd, in, sizeof in));
+  EXPECT_EQ(emu::sys::poll(c, kPollFd, 3, -1), 1) << "returns at once, counting the bad fd";
+  pollfd out[3];
+  ASSERT_TRUE(proc_->memory().read(0, kPollFd, out, sizeof out));
+  EXPECT_EQ(out[0].fd, 77) << "the guest's fds come back, not the host's";
+  EXPECT_EQ(out[0].revents, POLLNVAL);
+  EXPECT_EQ(out[1].revents, 0) << "a negative fd is ignored";
+  EXPECT_EQ(out[2].fd, 1);
+}
+
+// Descriptor and directory syscalls: the guest's table, never emu's own fds or directory.
+class FdHandler : public SyscallHandler {
+ protected:
+  static constexpr uint64_t kPath = kPage + 256;
+  static constexpr uint64_t kBuf = kPage + 1024;
+
+  void SetUp() override {
+    SyscallHandler::SetUp();
+    dir_ = testing::TempDir() + "/emu_fd_handler_XXXXXX";
+    ASSERT_NE(::mkdtemp(dir_.data()), nullptr);
+    char real[PATH_MAX];
+    ASSERT_NE(::realpath(dir_.c_str(), real), nullptr);
+    dir_ = real;
+  }
+  void TearDown() override {
+    ::rmdir(dir_.c_str());
+    SyscallHandler::TearDown();
+  }
+  uint64_t path(const std::string& p) {
+    EXPECT_TRUE(proc_->memory().write(0, kPath, p.c_str(), p.size() + 1));
+    return kPath;
+  }
+  static std::shared_ptr<emu::HostFile> dev_null() {
+    return std::make_shared<emu::HostFile>(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  }
+  std::string guest_cwd() {
+    auto c = call();
+    const int64_t n = emu::sys::getcwd(c, kBuf, 512);
+    if (n <= 0) return "error " + std::to_string(n);
+    std::string s(n - 1, '\0');
+    EXPECT_TRUE(proc_->memory().read(0, kBuf, s.data(), s.size()));
+    return s;
+  }
+
+  std::string dir_;
+};
+
+TEST_F(FdHandler, CloseOfTheGuestsStdoutLeavesEmusOpen) {
+  if (::fcntl(1, F_GETFD) == -1) GTEST_SKIP() << "this test runs without a stdout";
+  auto c = call();
+  EXPECT_EQ(emu::sys::close(c, 1), 0);
+  EXPECT_NE(::fcntl(1, F_GETFD), -1);
+  EXPECT_EQ(emu::sys::write(c, 1, kPage, 1), -EBADF);
+  EXPECT_EQ(emu::sys::close(c, 1), -EBADF);
+}
+
+TEST_F(FdHandler, Dup2AndDup3OntoTheSameFd) {
+  auto c = call();
+  const int fd = proc_->files().install(dev_null(), false);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(emu::sys::dup3(c, fd, fd, 0, /*dup2_semantics=*/true), fd);
+  EXPECT_NE(proc_->files().get(fd), nullptr) << "dup2 onto itself closes nothing";
+  EXPECT_EQ(emu::sys::dup3(c, fd, fd, 0, false), -EINVAL);
+  EXPECT_EQ(emu::sys::dup3(c, fd, 5, O_NONBLOCK, false), -EINVAL);
+  EXPECT_EQ(emu::sys::dup3(c, 50, 50, 0, true), -EBADF);
+  EXPECT_EQ(emu::sys::dup3(c, fd, -1, 0, true), -EBADF);
+  EXPECT_EQ(emu::sys::dup3(c, fd, 9, O_CLOEXEC, false), 9);
+  EXPECT_EQ(emu::sys::fcntl(c, 9, F_GETFD, 0, true), FD_CLOEXEC);
+  EXPECT_EQ(emu::sys::fcntl(c, 9, F_DUPFD, 4, true), 4);
+  EXPECT_EQ(emu::sys::fcntl(c, 4, F_GETFD, 0, true), 0);
+  EXPECT_EQ(emu::sys::fcntl(c, 4, F_DUPFD, 1 << 20, true), -EINVAL);
+}
+
+TEST_F(FdHandler, PipeEndsAreGuestFdsWithTheGuestsFlags) {
+  auto c = call();
+  ASSERT_EQ(emu::sys::pipe2(c, kBuf, O_CLOEXEC), 0);
+  int fds[2];
+  ASSERT_TRUE(proc_->memory().read(0, kBuf, fds, sizeof fds));
+  EXPECT_NE(fds[0], fds[1]);
+  EXPECT_EQ(proc_->files().cloexec(fds[0]), 1);
+  EXPECT_EQ(proc_->files().cloexec(fds[1]), 1);
+  EXPECT_TRUE(::fcntl(proc_->files().get(fds[0])->fd(), F_GETFD) & FD_CLOEXEC);
+  ASSERT_TRUE(proc_->memory().write(0, kPage, "ping", 4));
+  EXPECT_EQ(emu::sys::write(c, fds[1], kPage, 4), 4);
+  EXPECT_EQ(emu::sys::read(c, fds[0], kPage + 8, 4), 4);
+  char got[4];
+  ASSERT_TRUE(proc_->memory().read(0, kPage + 8, got, 4));
+  EXPECT_EQ(std::string(got, 4), "ping");
+  const int next_free = proc_->files().install(dev_null(), false);
+  ASSERT_EQ(proc_->files().close(next_free), 0);
+  EXPECT_EQ(emu::sys::pipe2(c, 0x1, 0), -EFAULT);
+  EXPECT_EQ(proc_->files().install(dev_null(), false), next_free) << "no fds left behind by the failed pipe2";
+}
+
+TEST_F(FdHandler, ChdirIsTheGuestsAndRelativePathsFollowIt) {
+  char emu_cwd[PATH_MAX];
+  ASSERT_NE(::getcwd(emu_cwd, sizeof emu_cwd), nullptr);
+  auto c = call();
+  ASSERT_EQ(emu::sys::chdir(c, path(dir_)), 0);
+  EXPECT_EQ(guest_cwd(), dir_);
+  char now[PATH_MAX];
+  EXPECT_STREQ(::getcwd(now, sizeof now), emu_cwd) << "emu's own directory did not move";
+  EXPECT_EQ(emu::sys::getcwd(c, kBuf, dir_.size()), -ERANGE) << "no room for the NUL";
+
+  ASSERT_EQ(emu::sys::path_at_call(c, SYS_mkdirat, AT_FDCWD, path("sub"), 0700, 0), 0);
+  ASSERT_EQ(emu::sys::chdir(c, path("sub")), 0);
+  EXPECT_EQ(guest_cwd(), dir_ + "/sub");
+  const int64_t fd = emu::sys::openat(c, AT_FDCWD, path("f"), O_CREAT | O_WRONLY, 0600);
+  ASSERT_GE(fd, 3);
+  struct stat st {};
+  EXPECT_EQ(::stat((dir_ + "/sub/f").c_str(), &st), 0) << "created in the guest's directory";
+  EXPECT_EQ(emu::sys::readlinkat(c, AT_FDCWD, path("/proc/self/fd/" + std::to_string(fd)), kBuf, 512),
+            static_cast<int64_t>(dir_.size() + 6));
+  EXPECT_EQ(emu::sys::chdir(c, path("f")), -ENOTDIR);
+  EXPECT_EQ(emu::sys::fchdir(c, static_cast<int>(fd)), -ENOTDIR);
+  EXPECT_EQ(emu::sys::close(c, static_cast<int>(fd)), 0);
+  EXPECT_EQ(emu::sys::path_at_call(c, SYS_unlinkat, AT_FDCWD, path("f"), 0, 0), 0);
+
+  const int64_t parent = emu::sys::openat(c, AT_FDCWD, path(".."), O_RDONLY | O_DIRECTORY, 0);
+  ASSERT_GE(parent, 0);
+  ASSERT_EQ(emu::sys::fchdir(c, static_cast<int>(parent)), 0);
+  EXPECT_EQ(guest_cwd(), dir_);
+  EXPECT_EQ(emu::sys::path_at_call(c, SYS_unlinkat, static_cast<int>(parent), path("sub"), AT_REMOVEDIR, 0), 0);
+  EXPECT_EQ(emu::sys::path_at_call(c, SYS_unlinkat, 99, path("sub"), AT_REMOVEDIR, 0), -EBADF);
+  EXPECT_EQ(emu::sys::fchdir(c, 99), -EBADF);
+}
+
+// Record locks reach the host fd in the guest's struct flock: an OFD lock taken through one
+// open file description is what F_GETLK on another reports, in each layout.
+TEST_F(FdHandler, RecordLocksInTheGuestsLayout) {
+  const std::string file = dir_ + "/locked";
+  const int fd = ::open(file.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+  ASSERT_GE(fd, 0);
+  ::unlink(file.c_str());
+  const int a = proc_->files().install(std::make_shared<emu::HostFile>(fd), false);
+  const int reopened = ::open(("/proc/self/fd/" + std::to_string(fd)).c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(reopened, 0);
+  const int b = proc_->files().install(std::make_shared<emu::HostFile>(reopened), false);
+
+  // x86_64: the host's struct flock.
+  auto c = call();
+  struct flock lock {};
+  lock.l_type = F_WRLCK;
+  lock.l_start = 10;
+  lock.l_len = 5;
+  ASSERT_TRUE(proc_->memory().write_value(0, kBuf, lock));
+  ASSERT_EQ(emu::sys::fcntl(c, a, F_OFD_SETLK, kBuf, true), 0);
+  struct flock probe {};
+  probe.l_type = F_RDLCK;
+  ASSERT_TRUE(proc_->memory().write_value(0, kBuf, probe));
+  ASSERT_EQ(emu::sys::fcntl(c, b, F_OFD_GETLK, kBuf, true), 0);
+  ASSERT_TRUE(proc_->memory().read_value(0, kBuf, probe));
+  EXPECT_EQ(probe.l_type, F_WRLCK);
+  EXPECT_EQ(probe.l_start, 10);
+  EXPECT_EQ(probe.l_len, 5);
+
+  // i386: fcntl64's flock64 (24 bytes, 64-bit offsets at 4) and the 32-bit flock (16 bytes).
+  emu::sys::Call c32{*vcpu_, *proc_, proc_->memory(), 0, /*i386=*/true, {}};
+  const int16_t rdlck = F_RDLCK;
+  uint8_t wide[24] = {};
+  std::memcpy(wide, &rdlck, 2);
+  ASSERT_TRUE(proc_->memory().write(0, kBuf, wide, sizeof wide));
+  ASSERT_EQ(emu::sys::fcntl(c32, b, 12 /* i386 F_GETLK64 */, kBuf, true), 0);
+  ASSERT_TRUE(proc_->memory().read(0, kBuf, wide, sizeof wide));
+  int16_t type;
+  int64_t start, len;
+  std::memcpy(&type, wide, 2);
+  std::memcpy(&start, wide + 4, 8);
+  std::memcpy(&len, wide + 12, 8);
+  EXPECT_EQ(type, F_WRLCK);
+  EXPECT_EQ(start, 10);
+  EXPECT_EQ(len, 5);
+  EXPECT_EQ(emu::sys::fcntl(c32, b, 12, kBuf, /*fcntl64=*/false), -EINVAL) << "plain fcntl has no *LK64";
+
+  uint8_t narrow[16] = {};
+  std::memcpy(narrow, &rdlck, 2);
+  ASSERT_TRUE(proc_->memory().write(0, kBuf, narrow, sizeof narrow));
+  ASSERT_EQ(emu::sys::fcntl(c32, b, F_GETLK, kBuf, true), 0);
+  ASSERT_TRUE(proc_->memory().read(0, kBuf, narrow, sizeof narrow));
+  int32_t start32, len32;
+  std::memcpy(&type, narrow, 2);
+  std::memcpy(&start32, narrow + 4, 4);
+  std::memcpy(&len32, narrow + 8, 4);
+  EXPECT_EQ(type, F_WRLCK);
+  EXPECT_EQ(start32, 10);
+  EXPECT_EQ(len32, 5);
+}
+
+// /proc and /dev paths that name a guest fd name the host fd behind it, or nothing.
+TEST_F(FdHandler, ProcFdPathsAreTheGuestsFds) {
+  auto c = call();
+  const std::string own_pid = std::to_string(proc_->pid());
+  EXPECT_EQ(emu::sys::readlinkat(c, AT_FDCWD, path("/proc/self/fd/77"), kBuf, 512), -ENOENT);
+  EXPECT_EQ(emu::sys::fstatat(c, AT_FDCWD, path("/dev/fd/77"), kBuf, 0), -ENOENT);
+  ASSERT_EQ(emu::sys::chdir(c, path(dir_)), 0);
+  for (const std::string& p : {std::string("/proc/self/cwd"), std::string("/proc/thread-self/cwd"), "/proc/" + own_pid + "/cwd"}) {
+    const int64_t n = emu::sys::readlinkat(c, AT_FDCWD, path(p), kBuf, 512);
+    ASSERT_EQ(n, static_cast<int64_t>(dir_.size())) << p;
+    std::string got(n, '\0');
+    ASSERT_TRUE(proc_->memory().read(0, kBuf, got.data(), n));
+    EXPECT_EQ(got, dir_) << p;
+  }
+  ASSERT_EQ(emu::sys::path_at_call(c, SYS_mkdirat, AT_FDCWD, path("/proc/self/cwd/made"), 0700, 0), 0);
+  struct stat st {};
+  EXPECT_EQ(::stat((dir_ + "/made").c_str(), &st), 0) << "a path below /proc/self/cwd";
+  ::rmdir((dir_ + "/made").c_str());
+  EXPECT_EQ(emu::sys::readlinkat(c, AT_FDCWD, path("/dev/stdout"), kBuf, 512), 15) << "the symlink itself: /proc/self/fd/1";
+}
+
+TEST_F(FdHandler, GetcwdOfARemovedDirectoryIsEnoent) {
+  auto c = call();
+  const std::string gone = dir_ + "/gone";
+  ASSERT_EQ(::mkdir(gone.c_str(), 0700), 0);
+  ASSERT_EQ(emu::sys::chdir(c, path(gone)), 0);
+  ASSERT_EQ(::rmdir(gone.c_str()), 0);
+  EXPECT_EQ(emu::sys::getcwd(c, kBuf, 512), -ENOENT);
+}
+
+TEST_F(FdHandler, ForkedTablesHaveTheirOwnDirectory) {
+  auto c = call();
+  emu::FdTable child = proc_->files().clone();
+  ASSERT_EQ(emu::sys::chdir(c, path(dir_)), 0);
+  EXPECT_NE(child.cwd(), proc_->files().cwd());
 }
 
 // The stack size of threads created without attributes (std::thread's), for a scope.

@@ -33,6 +33,7 @@ const std::vector<GuestCase>& cases() {
       {"segv_readonly", {"segv"}, "", {}},
       {"segv_null", {"segv", "null"}, "", {}},
       {"sigill", {"segv", "ill"}, "", {}},
+      {"fd_table", {"fd_table"}, "", {}},
   };
   return c;
 }
@@ -68,8 +69,22 @@ std::string param_name(const testing::TestParamInfo<Param>& info) {
 
 INSTANTIATE_TEST_SUITE_P(AllSchemes, GuestProgram,
                          testing::Combine(testing::Values("global", "split", "atomic", "ptebit"),
-                                          testing::Values("x86_64", "i386"), testing::Range<size_t>(0, 11)),
+                                          testing::Values("x86_64", "i386"), testing::Range<size_t>(0, cases().size())),
                          param_name);
+
+// The guest's fds are its own: it closes its 0, 1 and 2 as it ends, and emu's --stats still
+// reach emu's stderr (they used to be the same fds).
+class OwnDescriptors : public testing::TestWithParam<std::string> {};
+
+TEST_P(OwnDescriptors, EmuKeepsItsStderrWhenTheGuestClosesItsOwn) {
+  const auto r = run_process({EMU_BINARY, "--stats", guest(GetParam(), "fd_table")});
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("all ok"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("--- emu stats"), std::string::npos) << r.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(BothArches, OwnDescriptors, testing::Values("x86_64", "i386"),
+                         [](const auto& info) { return info.param; });
 
 // Guest atomics must be exact run after run: a lost update in one round in a thousand fails.
 class AtomicsStress : public testing::TestWithParam<std::tuple<std::string, std::string>> {};
