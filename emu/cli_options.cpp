@@ -22,6 +22,10 @@ void add_cli_options(CLI::App& app, CliOptions& opt) {
   app.add_option("--rss", opt.rss, "RSS counter: shared atomic or per-vCPU")
       ->check(CLI::IsMember({"shared", "per-vcpu"}))
       ->capture_default_str();
+  app.add_option("--pt-share", opt.pt_share,
+                 "on fork, share page-table pages with the child until one side changes them (seed 004), or copy them")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
   app.add_option("--max-vcpus", opt.max_vcpus, "most guest threads at once")->check(CLI::Range(1, 1024))->capture_default_str();
   app.add_flag("--stats", opt.stats, "print a summary of what the MMU and the emulator counted (stderr)");
   app.add_option("--stats-json", opt.stats_json, "write every counter as JSON to this file");
@@ -111,6 +115,7 @@ bool resolve_cli_options(const CliOptions& opt, EmulatorConfig& config, std::str
     }
   }
   config.max_vcpus = opt.max_vcpus;
+  config.fork_tables = opt.pt_share == "on" ? mmu::ForkTables::Share : mmu::ForkTables::Copy;
   return true;
 }
 

@@ -23,6 +23,7 @@ struct CliOptions {
   std::string trace_addr;
   std::string trace_vcpus;
   std::string rss = "per-vcpu";
+  std::string pt_share = "on";
   uint32_t max_vcpus = 64;
   bool stats = false;
   std::string stats_json;

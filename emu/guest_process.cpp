@@ -8,12 +8,14 @@
 #include <chrono>
 #include <csignal>
 #include <climits>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <iterator>
 #include <system_error>
 
 #include "emu/elf_loader.h"
+#include "emu/machine.h"
 #include "emu/initial_stack.h"
 
 namespace emu {
@@ -24,220 +26,352 @@ uint64_t now_ns() {
 }
 }  // namespace
 
-std::unique_ptr<GuestProcess> GuestProcess::create(const EmulatorConfig& config, GuestArch arch, std::string* error) {
-  const mmu::PagingMode paging =
-      config.paging.value_or(arch == GuestArch::I386 ? mmu::PagingMode::I386 : mmu::PagingMode::X86_64);
-  if (arch == GuestArch::X86_64 && (paging == mmu::PagingMode::I386 || paging == mmu::PagingMode::Pae)) {
+namespace {
+// The paging the user asked for when it suits `arch`, else the format's own.
+mmu::PagingMode paging_for(const EmulatorConfig& config, GuestArch arch) {
+  const mmu::PagingMode native = arch == GuestArch::I386 ? mmu::PagingMode::I386 : mmu::PagingMode::X86_64;
+  if (!config.paging) return native;
+  const bool wide = *config.paging == mmu::PagingMode::X86_64 || *config.paging == mmu::PagingMode::La57;
+  return (arch == GuestArch::X86_64) == wide ? *config.paging : native;
+}
+}  // namespace
+
+std::shared_ptr<GuestProcess> GuestProcess::create(Machine& machine, GuestArch arch, int pid, std::string* error) {
+  const EmulatorConfig& config = machine.config();
+  if (arch == GuestArch::X86_64 && config.paging &&
+      (*config.paging == mmu::PagingMode::I386 || *config.paging == mmu::PagingMode::Pae)) {
     *error = "an x86_64 guest needs x86_64 or la57 paging (it addresses more than 32 bits)";
     return nullptr;
   }
-  mmu::FramePoolConfig pc;
-  pc.bytes = config.mem_bytes;
-  pc.vcpu_slots = config.max_vcpus + 1;  // the vCPUs, and the reclaimer
-  // Pre-fault in small steps: a 32 MiB first chunk cost 45 ms, most of a small guest's run.
-  pc.populate_chunk_bytes = uint64_t{4} << 20;
-  auto pool = mmu::FramePool::create(pc, error);
-  if (!pool) return nullptr;
-  std::unique_ptr<GuestProcess> p(new GuestProcess(config, arch, std::move(pool)));
-  if (kTracingCompiledIn && config.trace.events) {
-    p->tracer_ = Tracer::create(config.trace, config.max_vcpus, error);
-    if (!p->tracer_) return nullptr;
-  }
-  if (config.swap_bytes) {
-    p->swap_ = config.swap_file.empty() ? mmu::SwapDevice::open_temporary(config.swap_bytes, error)
-                                        : mmu::SwapDevice::open(config.swap_file, config.swap_bytes, error);
-    if (!p->swap_) return nullptr;
-    mmu::ReclaimerConfig rc;
-    rc.slot = p->reclaimer_slot();
-    p->reclaimer_ = std::make_unique<mmu::Reclaimer>(*p->pool_, p->swap_.get(), rc);
-    // A failed swap write: the page stayed resident, nothing is lost, but the guest cannot
-    // go on with less memory than it needs. It ends with SIGBUS, as the users expect.
-    p->reclaimer_->set_fatal_hook([raw = p.get()](const std::string& why) { raw->kill_by_signal(SIGBUS, "guest killed by SIGBUS: " + why); });
-    if (Tracer* tracer = p->tracer(); tracer && tracer->on(TraceEvent::Reclaim)) {
-      p->reclaimer_->set_batch_observer([tracer](const mmu::ReclaimBatchReport& r) {
-        tracer->record(TraceEvent::Reclaim, tracer->reclaimer_track(), r.start_ns, r.end_ns - r.start_ns, "reclaim batch",
-                       fmt::format("frames={} freed={} swap-full={} io-error={} {:.3f}us", r.frames, r.outcome.freed,
-                                   r.outcome.swap_full, r.outcome.io_error, double(r.end_ns - r.start_ns) / 1000.0),
-                       {{"frames", r.frames}, {"freed", r.outcome.freed}, {"swap_full", r.outcome.swap_full},
-                        {"io_error", r.outcome.io_error}});
-      });
-    }
-  }
-  mmu::AddressSpaceConfig ac;
-  ac.paging = paging;
-  ac.scheme = config.scheme;
-  ac.rss = config.rss;
-  ac.tlbs = p.get();
-  ac.swap = p->swap_.get();
-  ac.reclaimer = p->reclaimer_.get();
-  p->space_ = mmu::make_address_space(*p->pool_, ac, error);
-  if (!p->space_) return nullptr;
-  p->memory_ = GuestMemory(*p->space_, p.get());
-  // Every wait loop in the MMU serves the waiting vCPU's TLB flushes (DESIGN.md decision 5).
-  p->space_->set_wait_hook([raw = p.get()](mmu::VcpuId v) {
-    if (Vcpu* vcpu = raw->by_slot_[v].load(std::memory_order_acquire)) vcpu->serve_flushes();
-  });
-  if (p->reclaimer_) p->reclaimer_->attach(*p->space_);  // started by run(), once the loader is done
+  std::shared_ptr<GuestProcess> p(
+      new GuestProcess(machine, arch, pid, static_cast<int>(::getppid()), std::make_unique<FdTable>(FdTable::with_stdio())));
+  auto space = p->new_space(arch, error);
+  if (!space) return nullptr;
+  p->adopt_space(std::move(space));
   return p;
 }
 
-GuestProcess::GuestProcess(const EmulatorConfig& config, GuestArch arch, std::unique_ptr<mmu::FramePool> pool)
-    : config_(config),
+GuestProcess::GuestProcess(Machine& machine, GuestArch arch, int pid, int ppid, std::unique_ptr<FdTable> files)
+    : machine_(machine),
       arch_(arch),
-      pool_(std::move(pool)),
-      counters_(config.max_vcpus + 1),
-      pid_(static_cast<int>(::getpid())),
-      vcpus_(config.max_vcpus),
-      by_slot_(new std::atomic<Vcpu*>[config.max_vcpus + 1]),
-      next_tid_(pid_ + 1) {
-  for (uint32_t i = 0; i <= config.max_vcpus; ++i) by_slot_[i].store(nullptr);
+      pid_(pid),
+      ppid_(ppid),
+      files_(std::move(files)),
+      vcpus_(machine.config().max_vcpus),
+      by_slot_(new std::atomic<Vcpu*>[machine.config().max_vcpus + 1]) {
+  for (uint32_t i = 0; i <= machine.config().max_vcpus; ++i) by_slot_[i].store(nullptr);
 }
 
-GuestProcess::~GuestProcess() {
-  for (auto& t : threads_)
-    if (t.thread.joinable()) t.thread.join();
-  if (reclaimer_) {
-    reclaimer_->stop();
-    if (space_) reclaimer_->detach(*space_);
-  }
-  if (tracer_) {
-    std::string error;
-    if (!tracer_->finish(&error)) std::fprintf(stderr, "emu: %s\n", error.c_str());
-    tracer_.reset();  // the teardown below is emu's, not the guest's: not traced
-  }
-  space_.reset();  // tables, frames and swap slots go back before the pool and swap do
-  reclaimer_.reset();
-  // Exact accounting: with the space gone, no frame but the zero frame is in use and no
-  // swap slot is taken. Anything else is a bug worth a loud line (the tests look for it).
-  const auto by_state = pool_->count_by_state();
-  const uint64_t in_use = pool_->frame_count() - by_state[static_cast<size_t>(mmu::FrameState::Free)] - 1;
-  if (in_use != 0 || (swap_ && swap_->slots_used() != 0)) {
-    std::fprintf(stderr, "emu: internal error: %llu frames and %llu swap slots leaked\n",
-                 static_cast<unsigned long long>(in_use),
-                 static_cast<unsigned long long>(swap_ ? swap_->slots_used() : 0));
-  }
+GuestProcess::~GuestProcess() { drop_space(0); }
+
+mmu::FramePool& GuestProcess::pool() { return machine_.pool(); }
+EmuCounters& GuestProcess::counters() { return machine_.counters(); }
+const EmulatorConfig& GuestProcess::config() const { return machine_.config(); }
+mmu::SwapDevice* GuestProcess::swap() const { return machine_.swap(); }
+Tracer* GuestProcess::tracer() const { return machine_.tracer(); }
+const mmu::Reclaimer* GuestProcess::reclaimer() const { return machine_.reclaimer(); }
+mmu::VcpuId GuestProcess::reclaimer_slot() const { return machine_.reclaimer_slot(); }
+bool GuestProcess::needs_block_hook() const { return multi_vcpu() || machine_.reclaimer() != nullptr; }
+
+std::unique_ptr<mmu::AddressSpace> GuestProcess::new_space(GuestArch arch, std::string* error, mmu::VcpuId v) {
+  mmu::AddressSpaceConfig ac;
+  ac.paging = paging_for(config(), arch);
+  ac.scheme = config().scheme;
+  ac.rss = config().rss;
+  ac.tlbs = this;
+  ac.swap = machine_.swap();
+  ac.reclaimer = machine_.reclaimer();
+  ac.id = machine_.next_space_id();
+  return mmu::make_address_space(machine_.pool(), ac, error, v);
 }
 
-int GuestProcess::run(const ElfImage& image, const std::vector<std::string>& argv, const std::vector<std::string>& envp,
-                      std::string* error) {
-  constexpr mmu::VcpuId kLoader = 0;  // the first vCPU's slot, used before it exists
-  char resolved[PATH_MAX];
-  exe_path_ = ::realpath(image.path().c_str(), resolved) ? resolved : image.path();
+void GuestProcess::adopt_space(std::unique_ptr<mmu::AddressSpace> space) {
+  space_ = std::move(space);
+  memory_ = GuestMemory(*space_, this);
+  // Every wait loop in the MMU serves the waiting vCPU's TLB flushes (DESIGN.md decision 5).
+  space_->set_wait_hook([this](mmu::VcpuId v) {
+    if (Vcpu* vcpu = by_slot_[v].load(std::memory_order_acquire)) vcpu->serve_flushes();
+  });
+  if (mmu::Reclaimer* r = machine_.reclaimer()) r->attach(*space_);
+}
+
+void GuestProcess::drop_space(mmu::VcpuId slot) {
+  if (!space_) return;
+  if (mmu::Reclaimer* r = machine_.reclaimer()) r->detach(*space_);
+  machine_.retire(*space_);
+  last_space_ = {space_->paging_mode(), space_->scheme(), space_->rss_mode(), space_->rss_pages()};
+  space_->set_teardown_slot(slot);
+  memory_ = GuestMemory();
+  space_.reset();
+}
+
+bool GuestProcess::load(const ElfImage& image, const std::vector<std::string>& argv, const std::vector<std::string>& envp,
+                        mmu::VcpuId slot, mmu::AddressSpace& space, VcpuStart* start, std::string* error) {
   LoadedImage loaded;
-  if (!load_elf(image, *space_, kLoader, loaded, error)) return -1;
-  if (arch_ == GuestArch::I386) {
+  if (!load_elf(image, space, slot, loaded, error)) return false;
+  GuestMemory memory(space, this);
+  if (image.arch() == GuestArch::I386) {
     mmu::MapRequest gdt;
     gdt.addr = kI386GdtAddress;
     gdt.length = mmu::kPageSize;
     gdt.prot = mmu::kProtRead | mmu::kProtWrite;
     gdt.placement = mmu::MapPlacement::FixedNoReplace;
     gdt.name = "[gdt]";
-    if (!space_->map(kLoader, gdt).ok()) {
+    if (!space.map(slot, gdt).ok()) {
       *error = "cannot map the GDT page";
-      return -1;
+      return false;
     }
     for (const auto& [entry, descriptor] : kI386FlatSegments)
-      (void)memory_.write(kLoader, kI386GdtAddress + entry * 8, descriptor.data(), 8);
+      (void)memory.write(slot, kI386GdtAddress + entry * 8, descriptor.data(), 8);
   }
-  const uint64_t sp = build_initial_stack(memory_, kLoader, arch_, loaded, argv.empty() ? image.path() : argv[0],
+  const uint64_t sp = build_initial_stack(memory, slot, image.arch(), loaded, argv.empty() ? image.path() : argv[0],
                                           argv, envp, error);
-  if (sp == 0) return -1;
-  // The loader writes guest memory from no vCPU's slot, which no shootdown waits for: the
-  // reclaimer may only run once that is over.
-  if (reclaimer_) reclaimer_->start();
-
-  VcpuStart start;
-  const auto& ids = general_register_ids(arch_);
+  if (sp == 0) return false;
+  *start = VcpuStart{};
+  const auto& ids = general_register_ids(image.arch());
   for (size_t i = 0; i < ids.size(); ++i) {
-    if (ids[i] == UC_X86_REG_RSP || ids[i] == UC_X86_REG_ESP) start.regs.general[i] = sp;
-    if (ids[i] == UC_X86_REG_RIP || ids[i] == UC_X86_REG_EIP) start.regs.general[i] = loaded.entry;
-    if (ids[i] == UC_X86_REG_EFLAGS) start.regs.general[i] = 0x202;
+    if (ids[i] == UC_X86_REG_RSP || ids[i] == UC_X86_REG_ESP) start->regs.general[i] = sp;
+    if (ids[i] == UC_X86_REG_RIP || ids[i] == UC_X86_REG_EIP) start->regs.general[i] = loaded.entry;
+    if (ids[i] == UC_X86_REG_EFLAGS) start->regs.general[i] = 0x202;
   }
-  std::shared_ptr<Vcpu> first;
-  {
-    std::lock_guard lk(vcpus_lock_);
-    first = std::make_shared<Vcpu>(*this, 0, pid_);
-    vcpus_[0] = first;
-    by_slot_[0].store(first.get(), std::memory_order_release);
-    live_vcpus_.store(1);
-  }
-  if (!start_thread(std::move(first), start)) {
-    *error = "cannot create a host thread for the guest";
-    return -1;
-  }
-
-  std::unique_lock lk(exit_lock_);
-  exit_cv_.wait(lk, [&] { return all_threads_done_ || exiting_.load(); });
-  // After exit_group, threads blocked in host calls (a read of a terminal, say) cannot be
-  // interrupted; give the others a moment to reach a sync point, then stop waiting.
-  exit_cv_.wait_for(lk, std::chrono::seconds(2), [&] { return all_threads_done_; });
-  clean_exit_ = all_threads_done_;
-  return exit_status_;
+  char resolved[PATH_MAX];
+  exe_path_ = ::realpath(image.path().c_str(), resolved) ? resolved : image.path();
+  return true;
 }
 
-bool GuestProcess::start_thread(std::shared_ptr<Vcpu> vcpu, VcpuStart start) {
-  const mmu::VcpuId slot = vcpu->slot();
-  HostThread host{{}, std::make_shared<std::atomic<bool>>(false)};
-  // Not under vcpus_lock_: creating a thread takes a while, and can throw.
+bool GuestProcess::start(const ElfImage& image, const std::vector<std::string>& argv,
+                         const std::vector<std::string>& envp, mmu::VcpuId slot, std::string* error) {
+  VcpuStart start;
+  if (!load(image, argv, envp, slot, *space_, &start, error)) return false;
+  // The loader wrote guest memory from a slot no shootdown waits for (no vCPU yet): the
+  // reclaimer may only run once that is over.
+  if (mmu::Reclaimer* r = machine_.reclaimer()) r->start();
+  if (start_vcpu(slot, pid_, start, 0, {}) < 0) {
+    *error = "cannot create a host thread for the guest";
+    return false;
+  }
+  return true;
+}
+
+int GuestProcess::start_vcpu(mmu::VcpuId slot, int tid, const VcpuStart& start, uint64_t clear_child_tid,
+                             const std::function<void(int)>& before_start) {
+  auto vcpu = std::make_shared<Vcpu>(*this, slot, tid);
+  vcpu->clear_child_tid = clear_child_tid;
+  {
+    // Registered but Outside until it runs: flushes and the exclusive gate need not wait for it.
+    std::lock_guard lk(vcpus_lock_);
+    vcpus_[slot] = vcpu;
+    by_slot_[slot].store(vcpu.get(), std::memory_order_release);
+    live_vcpus_.fetch_add(1);
+  }
+  // Guest writes may fault and shoot down, which takes vcpus_lock_: outside it.
+  if (before_start) before_start(tid);
+  auto ended = std::make_shared<std::atomic<bool>>(false);
+  std::thread thread;
   try {
-    host.thread = std::thread([this, vcpu = std::move(vcpu), start = std::move(start), ended = host.ended]() mutable {
-      counters_.slot(vcpu->slot()).add(EmuCounter::VcpusStarted);  // by the slot's own thread
-      if (Tracer* tracer = this->tracer())
-        tracer->name_track(vcpu->slot(), fmt::format("vCPU {} (tid {})", vcpu->slot(), vcpu->tid()));
+    // The thread holds the process: it lives until its last thread is gone.
+    thread = std::thread([self = shared_from_this(), vcpu, start, ended]() mutable {
+      self->counters().slot(vcpu->slot()).add(EmuCounter::VcpusStarted);  // by the slot's own thread
+      if (Tracer* tracer = self->tracer())
+        tracer->name_track(vcpu->slot(), fmt::format("vCPU {} (tid {}, pid {})", vcpu->slot(), vcpu->tid(), self->pid()));
       vcpu->run(start);
       vcpu.reset();  // usually the last reference: the engine is closed here
       ended->store(true, std::memory_order_release);
     });
   } catch (const std::system_error& e) {
     spdlog::warn("cannot create a host thread for a guest thread: {}", e.what());
-    release_slot(slot);
-    return false;
+    std::lock_guard lk(vcpus_lock_);
+    by_slot_[slot].store(nullptr, std::memory_order_release);
+    vcpus_[slot].reset();
+    live_vcpus_.fetch_sub(1);
+    return -EAGAIN;
   }
-  std::lock_guard lk(vcpus_lock_);
-  threads_.push_back(std::move(host));
-  return true;
-}
-
-void GuestProcess::release_slot(mmu::VcpuId slot) {
-  std::lock_guard lk(vcpus_lock_);
-  by_slot_[slot].store(nullptr, std::memory_order_release);
-  vcpus_[slot].reset();
-  live_vcpus_.fetch_sub(1);
-}
-
-std::vector<GuestProcess::HostThread> GuestProcess::take_ended_threads_locked() {
-  const auto running = std::partition(threads_.begin(), threads_.end(), [](const HostThread& t) {
-    return !t.ended->load(std::memory_order_acquire);
-  });
-  std::vector<HostThread> ended(std::make_move_iterator(running), std::make_move_iterator(threads_.end()));
-  threads_.erase(running, threads_.end());
-  return ended;
+  machine_.adopt_thread(std::move(thread), std::move(ended));
+  return 0;
 }
 
 int GuestProcess::spawn_thread(const VcpuStart& start, uint64_t clear_child_tid, int* tid,
                                const std::function<void(int)>& before_start) {
-  std::shared_ptr<Vcpu> vcpu;
-  std::vector<HostThread> ended;
+  if (exiting()) return -EAGAIN;
+  const auto slot = machine_.take_slot();
+  if (!slot) return -EAGAIN;  // as Linux does past RLIMIT_NPROC
+  machine_.join_ended_threads();
+  *tid = machine_.next_id();
+  const int r = start_vcpu(*slot, *tid, start, clear_child_tid, before_start);
+  if (r < 0) machine_.give_slot(*slot);
+  return r;
+}
+
+int GuestProcess::fork(Vcpu& parent, const VcpuStart& start, bool vfork,
+                       const std::function<void(GuestProcess& child, int pid)>& before_start) {
+  const uint64_t t0 = now_ns();
+  if (exiting()) return -EAGAIN;
+  const auto slot = machine_.take_slot();
+  if (!slot) return -EAGAIN;
+  machine_.join_ended_threads();
+  const int pid = machine_.next_id();
+  std::shared_ptr<GuestProcess> child(
+      new GuestProcess(machine_, arch_, pid, pid_, std::unique_ptr<FdTable>(new FdTable(files_->clone()))));
+  child->exe_path_ = exe_path_;
+  {
+    std::lock_guard lk(signal_lock);
+    child->sigactions = sigactions;
+  }
+  mmu::AddressSpaceConfig ac;
+  ac.paging = space_->paging_mode();
+  ac.scheme = space_->scheme();
+  ac.rss = space_->rss_mode();
+  ac.tlbs = child.get();
+  ac.swap = machine_.swap();
+  ac.reclaimer = machine_.reclaimer();
+  ac.id = machine_.next_space_id();
+  std::string error;
+  auto space = space_->fork(parent.slot(), ac, machine_.fork_tables(), &error);
+  if (!space) {
+    spdlog::debug("fork: {}", error);
+    machine_.give_slot(*slot);
+    return -ENOMEM;
+  }
+  child->adopt_space(std::move(space));
+  {
+    std::lock_guard lk(machine_.tree_lock);
+    child->parent_ = weak_from_this();
+    child->vfork_pending_ = vfork;
+    children_.push_back(child);
+  }
+  machine_.add_process(child);
+  if (before_start) before_start(*child, pid);
+  if (child->start_vcpu(*slot, pid, start, 0, {}) < 0) {
+    // No host thread: the child ends before it began, as if killed.
+    child->exit_info_ = {0, SIGKILL};
+    child->exiting_.store(true);
+    child->end(*slot);
+    machine_.give_slot(*slot);
+    return -EAGAIN;
+  }
+  machine_.record_fork(now_ns() - t0);
+  if (vfork) {
+    std::unique_lock lk(machine_.tree_lock);
+    machine_.tree_changed.wait(lk, [&] { return !child->vfork_pending_ || exiting(); });
+  }
+  return pid;
+}
+
+int GuestProcess::exec(Vcpu& vcpu, const ElfImage& image, const std::vector<std::string>& argv,
+                       const std::vector<std::string>& envp, VcpuStart* start) {
+  if (multi_vcpu()) {
+    // Linux ends the other threads first; they are told to stop and given a moment.
+    for_each_other_vcpu(vcpu, [](Vcpu& other) { other.post(kAttnStop); });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (multi_vcpu() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (multi_vcpu()) return -EAGAIN;
+  }
+  std::string error;
+  auto space = new_space(image.arch(), &error, vcpu.slot());
+  if (!space) return -ENOMEM;
+  const std::string old_exe = exe_path_;
+  if (!load(image, argv, envp, vcpu.slot(), *space, start, &error)) {
+    spdlog::debug("execve {}: {}", image.path(), error);
+    exe_path_ = old_exe;
+    space->set_teardown_slot(vcpu.slot());
+    return -ENOEXEC;
+  }
+  // The point of no return: the old image goes (the vCPU reopens its engine before it runs
+  // again, so nothing of the old translations survives).
+  drop_space(vcpu.slot());
+  adopt_space(std::move(space));
+  arch_ = image.arch();
+  files_->close_on_exec();
+  {
+    // Handlers are code of the old image: back to the default action (ignored stays ignored).
+    std::lock_guard lk(signal_lock);
+    for (auto& action : sigactions) {
+      uint64_t handler = 0;
+      std::memcpy(&handler, action.data(), 8);
+      if (handler > 1) action.fill(0);
+    }
+  }
+  machine_.record_exec();
+  release_vfork_parent();
+  return 0;
+}
+
+int GuestProcess::wait_child(int pid, bool block, bool keep, ExitInfo* info) {
+  std::unique_lock lk(machine_.tree_lock);
+  for (;;) {
+    bool any = false;
+    for (auto it = children_.begin(); it != children_.end(); ++it) {
+      GuestProcess& c = **it;
+      if (pid > 0 && c.pid() != pid) continue;
+      any = true;
+      if (!c.ended()) continue;
+      *info = c.exit_info();
+      const int found = c.pid();
+      if (!keep) {
+        machine_.remove_process(found);
+        children_.erase(it);
+      }
+      return found;
+    }
+    if (!any) return -ECHILD;
+    if (!block) return 0;
+    if (exiting()) return -EINTR;
+    machine_.tree_changed.wait(lk);
+  }
+}
+
+void GuestProcess::release_vfork_parent() {
+  {
+    std::lock_guard lk(machine_.tree_lock);
+    if (!vfork_pending_) return;
+    vfork_pending_ = false;
+  }
+  machine_.tree_changed.notify_all();
+}
+
+uint64_t GuestProcess::handler_of(int sig) {
+  uint64_t handler = 0;
+  std::lock_guard lk(signal_lock);
+  std::memcpy(&handler, sigactions[sig].data(), arch_ == GuestArch::I386 ? 4 : 8);
+  return handler;
+}
+
+void GuestProcess::signal_from_outside(int sig) {
+  if (sig == 0) return;
+  const uint64_t handler = sig == SIGKILL ? 0 : handler_of(sig);
+  const bool ignored_by_default = sig == SIGCHLD || sig == SIGURG || sig == SIGWINCH || sig == SIGCONT;
+  if (handler == 1 /* SIG_IGN */ || (handler == 0 && ignored_by_default)) return;
+  kill_by_signal(sig, "");
+}
+
+void GuestProcess::thread_finished(Vcpu& vcpu, int exit_code) {
+  const mmu::VcpuId slot = vcpu.slot();
+  bool last = false;
   {
     std::lock_guard lk(vcpus_lock_);
-    if (exiting()) return -EAGAIN;
-    uint32_t slot = 0;
-    while (slot < vcpus_.size() && vcpus_[slot]) ++slot;
-    if (slot == vcpus_.size()) return -EAGAIN;  // as Linux does past RLIMIT_NPROC
-    *tid = next_tid_.fetch_add(1);
-    vcpu = std::make_shared<Vcpu>(*this, slot, *tid);
-    vcpu->clear_child_tid = clear_child_tid;
-    // Registered but Outside until it runs: flushes and the exclusive gate need not wait for it.
-    vcpus_[slot] = vcpu;
-    by_slot_[slot].store(vcpu.get(), std::memory_order_release);
-    live_vcpus_.fetch_add(1);
-    ended = take_ended_threads_locked();
+    by_slot_[slot].store(nullptr, std::memory_order_release);
+    vcpus_[slot].reset();
+    last = live_vcpus_.fetch_sub(1) == 1;
   }
-  for (auto& t : ended) t.thread.join();
-  // Guest writes may fault and shoot down, which takes vcpus_lock_: outside it.
-  before_start(*tid);
-  // As Linux's clone when it has no memory for the thread.
-  return start_thread(std::move(vcpu), start) ? 0 : -EAGAIN;
+  if (last) {
+    {
+      std::lock_guard lk(exit_lock_);
+      if (!exiting_.load()) exit_info_ = {exit_code & 0xff, 0};
+      exiting_.store(true, std::memory_order_release);
+      exit_cv_.notify_all();
+    }
+    end(slot);
+  }
+  machine_.give_slot(slot);
+}
+
+void GuestProcess::end(mmu::VcpuId slot) {
+  futexes_.shut_down();
+  drop_space(slot);
+  files_->close_all();  // a pipe's readers see end-of-file once every writer is gone
+  release_vfork_parent();
+  machine_.process_ended(*this);
 }
 
 void GuestProcess::for_each_other_vcpu(const Vcpu& self, const std::function<void(Vcpu&)>& fn) {
@@ -250,33 +384,17 @@ void GuestProcess::for_each_other_vcpu(const Vcpu& self, const std::function<voi
   for (auto& v : others) fn(*v);
 }
 
-void GuestProcess::thread_finished(Vcpu& vcpu, int exit_code) {
-  bool last = false;
-  {
-    std::lock_guard lk(vcpus_lock_);
-    by_slot_[vcpu.slot()].store(nullptr, std::memory_order_release);
-    vcpus_[vcpu.slot()].reset();
-    last = live_vcpus_.fetch_sub(1) == 1;
-  }
-  if (last) finish(exit_code);
-}
+void GuestProcess::exit_group(int status) { end_all({status & 0xff, 0}); }
 
-void GuestProcess::finish(int status) {
-  std::lock_guard lk(exit_lock_);
-  if (!exiting_.load()) exit_status_ = status;
-  exiting_.store(true, std::memory_order_release);
-  all_threads_done_ = true;
-  exit_cv_.notify_all();
-}
-
-void GuestProcess::exit_group(int status) {
+void GuestProcess::end_all(ExitInfo info) {
   {
     std::lock_guard lk(exit_lock_);
     if (exiting_.load()) return;
-    exit_status_ = status;
+    exit_info_ = info;
     exiting_.store(true, std::memory_order_release);
     exit_cv_.notify_all();
   }
+  machine_.tree_changed.notify_all();  // a wait4 in this process returns
   futexes_.shut_down();
   std::lock_guard lk(vcpus_lock_);
   for (auto& v : vcpus_)
@@ -292,7 +410,7 @@ void GuestProcess::kill_by_signal(int signal, const std::string& message) {
     std::fflush(stdout);
     std::fprintf(stderr, "emu: %s\n", message.c_str());
   }
-  exit_group(128 + signal);
+  end_all({0, signal});
 }
 
 bool GuestProcess::sleep_until(std::optional<std::chrono::steady_clock::time_point> deadline) {
@@ -334,7 +452,7 @@ void GuestProcess::flush(const mmu::AddressSpace&, std::span<const mmu::VirtRang
   }
   for (auto& v : others) v->request_flush(generation);
   // vCPUs waiting for the reclaimer to free a frame acknowledge from that wait: wake them.
-  if (reclaimer_) reclaimer_->nudge_waiters();
+  if (mmu::Reclaimer* r = machine_.reclaimer()) r->nudge_waiters();
   // Quiescent vCPUs (Outside) flush before they run guest code again; the others answer at
   // their next sync point: a block boundary, a wait loop, the end of a host access.
   for (auto& v : others) {
@@ -345,8 +463,8 @@ void GuestProcess::flush(const mmu::AddressSpace&, std::span<const mmu::VirtRang
     }
   }
   const uint64_t end = now_ns();
-  counters_.slot(requester).add(EmuCounter::ShootdownsRequested);
-  counters_.slot(requester).add(EmuCounter::ShootdownWaitNs, end - start);
+  counters().slot(requester).add(EmuCounter::ShootdownsRequested);
+  counters().slot(requester).add(EmuCounter::ShootdownWaitNs, end - start);
   if (Tracer* tracer = this->tracer(); tracer && tracer->on(TraceEvent::Shootdown) && tracer->wants_vcpu(requester)) {
     tracer->record(TraceEvent::Shootdown, requester, start, end - start, "shootdown",
                    fmt::format("{} range(s){} to {} vCPU(s), acknowledged in {:.3f}us", ranges.size(),
@@ -356,12 +474,12 @@ void GuestProcess::flush(const mmu::AddressSpace&, std::span<const mmu::VirtRang
 }
 
 void GuestProcess::begin_host_access(mmu::VcpuId v) {
-  if (v > config_.max_vcpus) return;
+  if (v > config().max_vcpus) return;
   if (Vcpu* vcpu = by_slot_[v].load(std::memory_order_acquire)) vcpu->begin_host_access();
 }
 
 void GuestProcess::end_host_access(mmu::VcpuId v) {
-  if (v > config_.max_vcpus) return;
+  if (v > config().max_vcpus) return;
   if (Vcpu* vcpu = by_slot_[v].load(std::memory_order_acquire)) vcpu->end_host_access();
 }
 

@@ -39,6 +39,8 @@ struct EmulatorConfig {
   mmu::RssMode rss = mmu::RssMode::PerVcpu;
   uint64_t mem_bytes = uint64_t{1} << 30;
   uint32_t max_vcpus = 64;
+  // fork: page tables shared with the child until first changed (--pt-share on), or copied.
+  mmu::ForkTables fork_tables = mmu::ForkTables::Share;
   // Swap for the reclaimer; 0: none (a guest that outgrows mem_bytes is killed).
   uint64_t swap_bytes = 0;
   // Where the swap goes: a file or a directory; empty: a temporary file under $TMPDIR.
@@ -62,43 +64,56 @@ inline constexpr std::array<std::pair<uint32_t, std::array<uint32_t, 2>>, 4> kI3
     {5, {0x0000ffff, 0x00cff300}},  // user data
 }};
 
-class GuestProcess final : public mmu::TlbShootdown, public HostAccessTracker {
+class Machine;
+
+// How a process ended, as wait4 reports it.
+struct ExitInfo {
+  int code = 0;    // exit status (when signal == 0)
+  int signal = 0;  // the signal that killed it, or 0
+  // The status word of wait4 (WEXITSTATUS / WTERMSIG), and what a shell shows: 128+signal.
+  int wait_status() const { return signal ? signal : (code & 0xff) << 8; }
+  int shell_status() const { return signal ? 128 + signal : code & 0xff; }
+};
+
+class GuestProcess final : public mmu::TlbShootdown,
+                           public HostAccessTracker,
+                           public std::enable_shared_from_this<GuestProcess> {
  public:
-  static std::unique_ptr<GuestProcess> create(const EmulatorConfig& config, GuestArch arch, std::string* error);
+  // A process with an empty address space for `arch` (the loader fills it).
+  static std::shared_ptr<GuestProcess> create(Machine& machine, GuestArch arch, int pid, std::string* error);
   ~GuestProcess() override;
 
-  // Loads the program, starts its first thread and waits for the process to end; returns
-  // the exit status a shell would see (128+signal for a fatal signal). -1 and *error when
-  // the program could not be started.
-  int run(const ElfImage& image, const std::vector<std::string>& argv, const std::vector<std::string>& envp,
-          std::string* error);
+  // Loads `image` into the (empty) address space and starts the first thread on slot
+  // `slot`. False and *error when the program cannot be loaded.
+  bool start(const ElfImage& image, const std::vector<std::string>& argv, const std::vector<std::string>& envp,
+             mmu::VcpuId slot, std::string* error);
 
+  Machine& machine() { return machine_; }
   GuestArch arch() const { return arch_; }
-  // False when run() returned while a thread was still blocked in a host call: the caller
-  // must then leave with _exit instead of destroying the process.
-  bool clean_exit() const { return clean_exit_; }
   mmu::AddressSpace& space() { return *space_; }
-  mmu::FramePool& pool() { return *pool_; }
+  bool has_space() const { return space_ != nullptr; }
+  mmu::FramePool& pool();
   GuestMemory& memory() { return memory_; }
   FutexTable& futexes() { return futexes_; }
   ExclusiveGate& gate() { return gate_; }
-  EmuCounters& counters() { return counters_; }
-  const EmulatorConfig& config() const { return config_; }
+  EmuCounters& counters();
+  const EmulatorConfig& config() const;
   int pid() const { return pid_; }
+  int ppid() const { return ppid_; }
   // The guest program's absolute path (what /proc/self/exe names for the guest).
   const std::string& exe_path() const { return exe_path_; }
   // The guest's file descriptors and current directory (not emu's: see fd_table.h).
-  FdTable& files() { return files_; }
+  FdTable& files() { return *files_; }
 
   // Threads.
   bool multi_vcpu() const { return live_vcpus_.load(std::memory_order_relaxed) > 1; }
   // vCPUs need the block hook (their sync point) when another vCPU or the reclaimer may ask
   // them to flush while they run guest code.
-  bool needs_block_hook() const { return multi_vcpu() || reclaimer_ != nullptr; }
-  mmu::SwapDevice* swap() const { return swap_.get(); }
+  bool needs_block_hook() const;
+  mmu::SwapDevice* swap() const;
   // Null unless --trace was given (and always null with tracing compiled out).
-  Tracer* tracer() const { return kTracingCompiledIn ? tracer_.get() : nullptr; }
-  const mmu::Reclaimer* reclaimer() const { return reclaimer_.get(); }
+  Tracer* tracer() const;
+  const mmu::Reclaimer* reclaimer() const;
   // 0 or -errno; the new thread's tid in *tid. `before_start(tid)` runs before the thread
   // does (the parent stores the tid where clone was asked to).
   int spawn_thread(const VcpuStart& start, uint64_t clear_child_tid, int* tid,
@@ -106,6 +121,37 @@ class GuestProcess final : public mmu::TlbShootdown, public HostAccessTracker {
   void for_each_other_vcpu(const Vcpu& self, const std::function<void(Vcpu&)>& fn);
   // Called by a vCPU's thread as it ends (after its clear_child_tid handling).
   void thread_finished(Vcpu& vcpu, int exit_code);
+
+  // Processes. fork/vfork/clone without CLONE_VM: a child with a copy-on-write copy of this
+  // address space (page tables shared or copied, --pt-share), the same open files, the
+  // same signal dispositions, one thread starting from `start`. The child's pid, or -errno.
+  // `before_start(child)` runs before the child does (CLONE_CHILD_SETTID and the like).
+  // With `vfork` the caller waits until the child has called execve or ended.
+  int fork(Vcpu& parent, const VcpuStart& start, bool vfork,
+           const std::function<void(GuestProcess& child, int pid)>& before_start);
+  // execve from `vcpu`, the process's only thread: a fresh address space with `image`
+  // (either architecture), close-on-exec files closed, handled signals back to default.
+  // On success the vCPU resumes at *start (its engine reopened for the new arch); 0 or
+  // -errno, the old image intact on failure.
+  int exec(Vcpu& vcpu, const ElfImage& image, const std::vector<std::string>& argv,
+           const std::vector<std::string>& envp, VcpuStart* start);
+  // wait4/waitid: a child matching `pid` (-1: any) that has ended, reaped unless
+  // `keep`. Its pid and how it ended; 0 when none has ended and `block` is false; -ECHILD
+  // when there is no such child; -EINTR when this process is ending meanwhile.
+  int wait_child(int pid, bool block, bool keep, ExitInfo* info);
+  // kill(2) for another process: signal 0 only checks it exists; the others end it unless
+  // it ignores them (handlers are not run).
+  void signal_from_outside(int sig);
+  bool ended() const { return ended_.load(std::memory_order_acquire); }
+  // What the last address space was like when it went (for --stats after the end).
+  struct SpaceSummary {
+    mmu::PagingMode paging = mmu::PagingMode::X86_64;
+    mmu::SchemeKind scheme = mmu::SchemeKind::Split;
+    mmu::RssMode rss = mmu::RssMode::PerVcpu;
+    int64_t rss_pages = 0;
+  };
+  SpaceSummary space_summary() const { return last_space_; }
+  ExitInfo exit_info() const { return exit_info_; }
 
   // Ending the process: exit_group, or death by a signal (with one line on stderr).
   void exit_group(int status);
@@ -121,6 +167,8 @@ class GuestProcess final : public mmu::TlbShootdown, public HostAccessTracker {
   // Signal dispositions, as raw guest sigaction bytes (they are only stored and returned).
   std::mutex signal_lock;
   std::array<std::array<uint8_t, 32>, 65> sigactions{};
+  // The guest handler of `sig` (0 default, 1 ignore), under signal_lock.
+  uint64_t handler_of(int sig);
   // Logs an unknown syscall once per number.
   void note_unknown_syscall(uint64_t nr);
 
@@ -134,61 +182,61 @@ class GuestProcess final : public mmu::TlbShootdown, public HostAccessTracker {
   void end_host_access(mmu::VcpuId v) override;
 
   // The slot the reclaimer uses (one past the vCPUs').
-  mmu::VcpuId reclaimer_slot() const { return config_.max_vcpus; }
-  // Counters summed over all vCPU slots (for --stats).
-  mmu::MmuCounters::Snapshot mmu_totals() const { return space_->counters().sum(); }
+  mmu::VcpuId reclaimer_slot() const;
 
  private:
-  // A guest thread's host thread. `ended` is set as its function returns, after the vCPU
-  // has let go of its engine, so joining it then does not wait.
-  struct HostThread {
-    std::thread thread;
-    std::shared_ptr<std::atomic<bool>> ended;
-  };
+  friend class Machine;
+  GuestProcess(Machine& machine, GuestArch arch, int pid, int ppid, std::unique_ptr<FdTable> files);
+  // A fresh, empty address space for a program of `arch`, its root taken through slot `v`.
+  std::unique_ptr<mmu::AddressSpace> new_space(GuestArch arch, std::string* error, mmu::VcpuId v = 0);
+  // Loads `image` into `space` (the ELF, the i386 GDT, the initial stack) through `slot`;
+  // the first thread's registers in *start.
+  bool load(const ElfImage& image, const std::vector<std::string>& argv, const std::vector<std::string>& envp,
+            mmu::VcpuId slot, mmu::AddressSpace& space, VcpuStart* start, std::string* error);
+  // exit_group and death by a signal: every thread is told to stop.
+  void end_all(ExitInfo info);
+  // Gives the process `space` (attached to the reclaimer, flushes routed here).
+  void adopt_space(std::unique_ptr<mmu::AddressSpace> space);
+  // Detaches and destroys the space through `slot` (the caller's), folding its counters in.
+  void drop_space(mmu::VcpuId slot);
+  // Registers a vCPU for `slot`, tid `tid`, and starts its host thread.
+  int start_vcpu(mmu::VcpuId slot, int tid, const VcpuStart& start, uint64_t clear_child_tid,
+                 const std::function<void(int)>& before_start);
+  // The last thread has gone: files closed, memory given back, parent told.
+  void end(mmu::VcpuId slot);
+  // The vfork parent may go on (child exec'd or ended).
+  void release_vfork_parent();
 
-  GuestProcess(const EmulatorConfig& config, GuestArch arch, std::unique_ptr<mmu::FramePool> pool);
-  // Starts the host thread of a vCPU registered in its slot. False when the host cannot
-  // create one; the slot is then released as if the vCPU had never been registered.
-  bool start_thread(std::shared_ptr<Vcpu> vcpu, VcpuStart start);
-  void release_slot(mmu::VcpuId slot);
-  // Takes the host threads whose guest threads are gone out of threads_, for joining
-  // outside vcpus_lock_ (called with it held).
-  std::vector<HostThread> take_ended_threads_locked();
-  void finish(int status);
-
-  const EmulatorConfig config_;
-  const GuestArch arch_;
-  std::unique_ptr<mmu::FramePool> pool_;
-  std::unique_ptr<Tracer> tracer_;
-  std::unique_ptr<mmu::SwapDevice> swap_;
-  std::unique_ptr<mmu::Reclaimer> reclaimer_;
+  Machine& machine_;
+  GuestArch arch_;
   std::unique_ptr<mmu::AddressSpace> space_;
   GuestMemory memory_;
   FutexTable futexes_;
   ExclusiveGate gate_;
-  EmuCounters counters_;
   const int pid_;
+  const int ppid_;
   std::string exe_path_;
-  FdTable files_ = FdTable::with_stdio();
+  std::unique_ptr<FdTable> files_;
+  SpaceSummary last_space_;
 
   std::mutex vcpus_lock_;
   std::vector<std::shared_ptr<Vcpu>> vcpus_;          // live, by slot (nullptr: free)
   // The same, readable without the lock by the slot's own thread (the MMU's wait hook).
   std::unique_ptr<std::atomic<Vcpu*>[]> by_slot_;
-  // Under vcpus_lock_. Joined as new threads are spawned (each keeps its host stack, 8 MiB
-  // of address space, until joined), the rest when the process is destroyed.
-  std::vector<HostThread> threads_;
   std::atomic<int> live_vcpus_{0};
-  std::atomic<int> next_tid_;
   std::atomic<uint64_t> flush_generation_{0};
 
   std::mutex exit_lock_;
   std::mutex fatal_lock_;  // one fatal message and status when several vCPUs die together
   std::condition_variable exit_cv_;
   std::atomic<bool> exiting_{false};
-  int exit_status_ = 0;
-  bool all_threads_done_ = false;
-  bool clean_exit_ = true;
+  ExitInfo exit_info_;
+
+  // The process tree, under machine_.tree_lock.
+  std::weak_ptr<GuestProcess> parent_;
+  std::vector<std::shared_ptr<GuestProcess>> children_;
+  std::atomic<bool> ended_{false};
+  bool vfork_pending_ = false;
 
   std::mutex gdt_lock_;
   std::mutex unknown_lock_;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -13,6 +14,7 @@
 #include "emu/cli_options.h"
 #include "emu/elf_image.h"
 #include "emu/guest_process.h"
+#include "emu/machine.h"
 #include "emu/stats_report.h"
 
 extern char** environ;
@@ -59,8 +61,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "emu: %s\n", elf_error.message.c_str());
     return elf_error.exit_status;
   }
-  auto process = emu::GuestProcess::create(config, image->arch(), &error);
-  if (!process) {
+  // A guest that writes to a pipe nobody reads gets EPIPE (and its own SIGPIPE), not emu.
+  std::signal(SIGPIPE, SIG_IGN);
+  auto machine = emu::Machine::create(config, &error);
+  if (!machine) {
     std::fprintf(stderr, "emu: %s\n", error.c_str());
     return 2;
   }
@@ -68,26 +72,26 @@ int main(int argc, char** argv) {
   for (char** e = environ; *e; ++e) envp.emplace_back(*e);
 
   const auto start = std::chrono::steady_clock::now();
-  const int status = process->run(*image, guest_argv, envp, &error);
+  const int status = machine->run(*image, guest_argv, envp, &error);
   if (status < 0) {
     std::fprintf(stderr, "emu: %s\n", error.c_str());
-    return 126;
+    return status == -2 ? 2 : 126;
   }
   std::fflush(stdout);
-  if (emu::Tracer* tracer = process->tracer(); tracer && !tracer->finish(&error))
+  if (emu::Tracer* tracer = machine->tracer(); tracer && !tracer->finish(&error))
     std::fprintf(stderr, "emu: %s\n", error.c_str());
   emu::RunSummary summary{guest_argv[0], status,
                           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
-  if (opt.stats) emu::print_stats(stderr, *process, summary);
+  if (opt.stats) emu::print_stats(stderr, *machine, summary);
   if (!opt.stats_json.empty()) {
     std::ofstream out(opt.stats_json);
     if (!out) {
       std::fprintf(stderr, "emu: cannot write %s\n", opt.stats_json.c_str());
     } else {
-      out << emu::stats_json(*process, summary).dump(2) << "\n";
+      out << emu::stats_json(*machine, summary).dump(2) << "\n";
     }
   }
-  if (!process->clean_exit()) {
+  if (!machine->clean_exit()) {
     // A guest thread is still blocked in a host call: leave without tearing down under it.
     std::fflush(nullptr);
     _exit(status);

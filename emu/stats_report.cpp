@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "emu/machine.h"
+
 namespace emu {
 
 namespace {
@@ -15,23 +17,35 @@ nlohmann::json counters_json(const Counters& counters) {
 }
 }  // namespace
 
-nlohmann::json stats_json(GuestProcess& p, const RunSummary& run) {
+nlohmann::json stats_json(Machine& m, const RunSummary& run) {
+  GuestProcess& p = *m.first();
+  const auto space = p.space_summary();
   nlohmann::json j;
   j["program"] = run.program;
   j["arch"] = std::string(to_string(p.arch()));
   j["exit_status"] = run.exit_status;
   j["wall_seconds"] = run.wall_seconds;
-  j["scheme"] = std::string(mmu::to_string(p.space().scheme()));
-  j["paging"] = std::string(mmu::to_string(p.space().paging_mode()));
-  j["rss_mode"] = std::string(mmu::to_string(p.space().rss_mode()));
-  j["guest_memory_bytes"] = p.pool().bytes();
-  j["rss_pages_at_exit"] = p.space().rss_pages();
-  j["free_frames_at_exit"] = p.pool().free_frames();
-  j["mmu"] = counters_json<mmu::MmuCounter>(p.space().counters());
-  j["frame_pool"] = counters_json<mmu::PoolCounter>(p.pool().counters());
-  j["emulator"] = counters_json<EmuCounter>(p.counters());
+  j["scheme"] = std::string(mmu::to_string(space.scheme));
+  j["paging"] = std::string(mmu::to_string(space.paging));
+  j["rss_mode"] = std::string(mmu::to_string(space.rss));
+  j["guest_memory_bytes"] = m.pool().bytes();
+  j["rss_pages_at_exit"] = space.rss_pages;
+  j["free_frames_at_exit"] = m.pool().free_frames();
+  nlohmann::json mmu_counters = nlohmann::json::object();
+  const auto totals = m.mmu_totals();
+  for (size_t i = 0; i < totals.size(); ++i)
+    mmu_counters[std::string(mmu::counter_name(static_cast<mmu::MmuCounter>(i)))] = totals[i];
+  j["mmu"] = mmu_counters;
+  j["frame_pool"] = counters_json<mmu::PoolCounter>(m.pool().counters());
+  j["emulator"] = counters_json<EmuCounter>(m.counters());
+  const ForkStats forks = m.fork_stats();
+  j["processes"] = {{"forks", forks.forks},
+                    {"execs", forks.execs},
+                    {"fork_ns_total", forks.total_ns},
+                    {"fork_ns_max", forks.max_ns},
+                    {"pt_share", m.fork_tables() == mmu::ForkTables::Share}};
   nlohmann::json swap = nullptr;
-  if (const mmu::SwapDevice* d = p.swap()) {
+  if (const mmu::SwapDevice* d = m.swap()) {
     swap = {{"bytes", d->slot_count() * mmu::kPageSize},
             {"where", d->description()},
             {"slots_used_at_exit", d->slots_used()},
@@ -41,25 +55,28 @@ nlohmann::json stats_json(GuestProcess& p, const RunSummary& run) {
             {"read_ns", d->read_ns()},
             {"write_errors", d->write_errors()},
             {"read_errors", d->read_errors()},
-            {"reclaimer_rounds", p.reclaimer()->rounds()},
-            {"reclaimer_wakeups", p.reclaimer()->wakeups()}};
+            {"reclaimer_rounds", m.reclaimer()->rounds()},
+            {"reclaimer_wakeups", m.reclaimer()->wakeups()}};
   }
   j["swap"] = swap;
   return j;
 }
 
-void print_stats(std::FILE* out, GuestProcess& p, const RunSummary& run) {
-  const auto m = p.space().counters().sum();
-  const auto e = p.counters().sum();
+void print_stats(std::FILE* out, Machine& machine, const RunSummary& run) {
+  GuestProcess& p = *machine.first();
+  const auto space = p.space_summary();
+  const auto m = machine.mmu_totals();
+  const auto e = machine.counters().sum();
   auto mc = [&](mmu::MmuCounter c) { return m[static_cast<size_t>(c)]; };
   auto ec = [&](EmuCounter c) { return e[static_cast<size_t>(c)]; };
   const uint64_t faults = mc(mmu::MmuCounter::FaultZeroFill) + mc(mmu::MmuCounter::FaultZeroPage) +
                           mc(mmu::MmuCounter::FaultCopyOnWrite) + mc(mmu::MmuCounter::FaultWriteUpgrade) +
                           mc(mmu::MmuCounter::FaultFileFill) + mc(mmu::MmuCounter::FaultStackGrowth) +
-                          mc(mmu::MmuCounter::FaultMajor);
+                          mc(mmu::MmuCounter::FaultMajor) + mc(mmu::MmuCounter::FaultCowCopy) +
+                          mc(mmu::MmuCounter::FaultCowReuse);
   const uint64_t locks = mc(mmu::MmuCounter::LockAcquisitions);
   fmt::print(out, "--- emu stats: {} ({}, scheme {}, paging {}) exit {} in {:.3f} s\n", run.program, to_string(p.arch()),
-             mmu::to_string(p.space().scheme()), mmu::to_string(p.space().paging_mode()), run.exit_status,
+             mmu::to_string(space.scheme), mmu::to_string(space.paging), run.exit_status,
              run.wall_seconds);
   fmt::print(out, "vCPUs started {:>10}   syscalls {:>12}   unknown syscalls {}\n", ec(EmuCounter::VcpusStarted),
              ec(EmuCounter::Syscalls), ec(EmuCounter::UnknownSyscalls));
@@ -84,8 +101,18 @@ void print_stats(std::FILE* out, GuestProcess& p, const RunSummary& run) {
              ec(EmuCounter::ExclusiveSections), ec(EmuCounter::ExclusiveWaitNs) / 1e6, ec(EmuCounter::ParkedNs) / 1e6,
              ec(EmuCounter::AtomicBlockScans));
   fmt::print(out, "futex         {:>10} waits, {} wakes   rss at exit {} pages   guest memory {} MiB\n",
-             ec(EmuCounter::FutexWaits), ec(EmuCounter::FutexWakes), p.space().rss_pages(), p.pool().bytes() >> 20);
-  if (const mmu::SwapDevice* d = p.swap()) {
+             ec(EmuCounter::FutexWaits), ec(EmuCounter::FutexWakes), space.rss_pages, machine.pool().bytes() >> 20);
+  const ForkStats forks = machine.fork_stats();
+  if (forks.forks || forks.execs) {
+    fmt::print(out, "processes     {:>10} forks ({:.1f} us mean, {:.1f} us max)   execs {}   page tables {} ({} shared, {} copied at fork; unshared {} by copy, {} in place; {} dropped whole)   cow {} copied, {} reused\n",
+               forks.forks, forks.forks ? forks.total_ns / 1e3 / forks.forks : 0.0, forks.max_ns / 1e3, forks.execs,
+               machine.fork_tables() == mmu::ForkTables::Share ? "shared" : "copied",
+               mc(mmu::MmuCounter::ForkTablesShared), mc(mmu::MmuCounter::ForkTablesCopied),
+               mc(mmu::MmuCounter::UnsharesCopied), mc(mmu::MmuCounter::UnsharesExclusive),
+               mc(mmu::MmuCounter::SharedTablesDropped), mc(mmu::MmuCounter::FaultCowCopy),
+               mc(mmu::MmuCounter::FaultCowReuse));
+  }
+  if (const mmu::SwapDevice* d = machine.swap()) {
     fmt::print(out, "reclaim       {:>10} scanned   aged {}   reclaimed {} (clean, no write: {})   faults waiting for memory {}\n",
                mc(mmu::MmuCounter::ReclaimScanned), mc(mmu::MmuCounter::ReclaimAged), mc(mmu::MmuCounter::Reclaimed),
                mc(mmu::MmuCounter::ReclaimCleanDropped), mc(mmu::MmuCounter::FaultMemoryWaits));

@@ -15,7 +15,9 @@ struct RunSummary {
   double wall_seconds = 0;
 };
 
-nlohmann::json stats_json(GuestProcess& process, const RunSummary& run);
-void print_stats(std::FILE* out, GuestProcess& process, const RunSummary& run);
+class Machine;
+// Counters summed over every guest process of the run; the header line describes the first.
+nlohmann::json stats_json(Machine& machine, const RunSummary& run);
+void print_stats(std::FILE* out, Machine& machine, const RunSummary& run);
 
 }  // namespace emu

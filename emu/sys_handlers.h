@@ -61,7 +61,15 @@ int64_t brk(Call& c, uint64_t end);
 int64_t madvise(Call& c, uint64_t addr, uint64_t len, int advice);
 int64_t mremap(Call& c, uint64_t old_addr, uint64_t old_len, uint64_t new_len, int flags, uint64_t new_addr);
 
+// Processes (sys_process.cpp)
+int64_t fork(Call& c, uint64_t flags, uint64_t stack, uint64_t parent_tid, uint64_t child_tid);
+int64_t execve(Call& c, int dirfd, uint64_t path, uint64_t argv, uint64_t envp, int flags);
+int64_t wait4(Call& c, int pid, uint64_t status, int options, uint64_t rusage);
+int64_t waitid(Call& c, int idtype, int id, uint64_t infop, int options, uint64_t rusage);
+
 // Threads and the process (sys_threads.cpp)
+// The registers a clone or fork child starts with: the caller's, after the syscall, result 0.
+VcpuStart child_start(Call& c, uint64_t stack);
 int64_t clone(Call& c, uint64_t flags, uint64_t stack, uint64_t parent_tid, uint64_t child_tid, uint64_t tls);
 int64_t exit_thread(Call& c, int code);
 int64_t exit_group(Call& c, int code);
@@ -71,6 +79,7 @@ int64_t arch_prctl(Call& c, int code, uint64_t addr);
 int64_t set_thread_area(Call& c, uint64_t u_info);
 int64_t sched_getaffinity(Call& c, int pid, uint64_t size, uint64_t mask);
 int64_t kill(Call& c, int pid, int sig);
+int64_t pause(Call& c);
 int64_t tgkill(Call& c, int tgid, int tid, int sig);
 int64_t rt_sigaction(Call& c, int sig, uint64_t act, uint64_t oldact, uint64_t size);
 int64_t rt_sigprocmask(Call& c, int how, uint64_t set, uint64_t oldset, uint64_t size);

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "emu/guest_process.h"
+#include "emu/machine.h"
 #include "emu/sys_handlers.h"
 
 namespace emu::sys {
@@ -56,9 +57,7 @@ int64_t deliver(Call& c, int sig) {
 
 }  // namespace
 
-int64_t clone(Call& c, uint64_t flags, uint64_t stack, uint64_t parent_tid, uint64_t child_tid, uint64_t tls) {
-  constexpr uint64_t kThread = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD;
-  if ((flags & kThread) != kThread) return -ENOSYS;  // new processes (fork) are not supported yet
+VcpuStart child_start(Call& c, uint64_t stack) {
   VcpuStart start;
   c.vcpu.save_registers(start.regs);
   // The child resumes after the syscall with 0 in the result register and its own stack.
@@ -71,6 +70,15 @@ int64_t clone(Call& c, uint64_t flags, uint64_t stack, uint64_t parent_tid, uint
     if (c.mem.read(c.v, start.regs.general[16], insn, 2) && insn[0] == 0x0f && insn[1] == 0x05)
       start.regs.general[16] += 2;
   }
+  return start;
+}
+
+int64_t clone(Call& c, uint64_t flags, uint64_t stack, uint64_t parent_tid, uint64_t child_tid, uint64_t tls) {
+  constexpr uint64_t kThread = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD;
+  // A new process: fork, vfork, or posix_spawn's CLONE_VM | CLONE_VFORK (served as vfork).
+  if (!(flags & CLONE_THREAD)) return fork(c, flags, stack, parent_tid, child_tid);
+  if ((flags & kThread) != kThread) return -EINVAL;
+  VcpuStart start = child_start(c, stack);
   if (flags & CLONE_SETTLS) {
     if (c.i386) {
       UserDesc u;
@@ -199,8 +207,19 @@ int64_t sched_getaffinity(Call& c, int, uint64_t size, uint64_t mask) {
 }
 
 int64_t kill(Call& c, int pid, int sig) {
-  if (pid != c.proc.pid() && pid != 0 && pid != -1) return -ESRCH;
-  return deliver(c, sig);
+  if (sig < 0 || sig > 64) return -EINVAL;
+  // Process groups are not kept: 0 and -1 mean this process, as before there were others.
+  if (pid == c.proc.pid() || pid == 0 || pid == -1) return deliver(c, sig);
+  auto target = c.proc.machine().find_process(pid < 0 ? -pid : pid);
+  if (!target || target->ended()) return -ESRCH;
+  target->signal_from_outside(sig);
+  return 0;
+}
+
+int64_t pause(Call& c) {
+  // No handler ever runs, so only the process ending (a fatal signal, say) ends the wait.
+  (void)c.proc.sleep_until(std::nullopt);
+  return -EINTR;
 }
 
 int64_t tgkill(Call& c, int tgid, int, int sig) {

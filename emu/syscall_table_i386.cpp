@@ -1,6 +1,8 @@
 // i386 syscall numbers (arch/x86/entry/syscalls/syscall_32.tbl) to handlers. 64-bit file
 // offsets arrive split over two registers (low word first).
 #include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/syscall.h>
 
 #include <cerrno>
@@ -27,7 +29,13 @@ int64_t dispatch_i386(Call& c, uint64_t nr, bool* known) {
   const int fd = s32(a[0]);
   switch (nr) {
     case 1: return exit_thread(c, s32(a[0]));
-    case 2: case 11: case 7: case 114: case 190: return -ENOSYS;  // fork, execve, waitpid, wait4, vfork: later
+    case 2: return fork(c, SIGCHLD, 0, 0, 0);
+    case 7: return wait4(c, static_cast<int>(a[0]), a[1], static_cast<int>(a[2]), 0);  // waitpid
+    case 11: return execve(c, AT_FDCWD, a[0], a[1], a[2], 0);
+    case 114: return wait4(c, static_cast<int>(a[0]), a[1], static_cast<int>(a[2]), a[3]);
+    case 190: return fork(c, CLONE_VFORK | CLONE_VM | SIGCHLD, 0, 0, 0);
+    case 284: return waitid(c, static_cast<int>(a[0]), static_cast<int>(a[1]), a[2], static_cast<int>(a[3]), a[4]);
+    case 358: return execve(c, static_cast<int>(a[0]), a[1], a[2], a[3], static_cast<int>(a[4]));
     case 3: return read(c, fd, a[1], a[2]);
     case 4: return write(c, fd, a[1], a[2]);
     case 5: return openat(c, AT_FDCWD, a[0], s32(a[1]), s32(a[2]));
@@ -38,6 +46,7 @@ int64_t dispatch_i386(Call& c, uint64_t nr, bool* known) {
     case 15: return path_at_call(c, SYS_fchmodat, AT_FDCWD, a[0], a[1], 0);
     case 19: return lseek(c, fd, s32(a[1]), s32(a[2]));
     case 20: return c.proc.pid();
+    case 29: return pause(c);
     case 33: return faccessat(c, AT_FDCWD, a[0], s32(a[1]), 0);
     case 37: return kill(c, s32(a[0]), s32(a[1]));
     case 38: return two_path_at_call(c, SYS_renameat, AT_FDCWD, a[0], AT_FDCWD, a[1], 0);
@@ -56,7 +65,7 @@ int64_t dispatch_i386(Call& c, uint64_t nr, bool* known) {
     case 57: return plain(SYS_setpgid, a[0], a[1]);
     case 60: return plain(SYS_umask, a[0]);
     case 63: return dup3(c, fd, s32(a[1]), 0, true);
-    case 64: return plain(SYS_getppid);
+    case 64: return c.proc.ppid();
     case 65: return plain(SYS_getpgrp);
     case 66: return plain(SYS_setsid);
     case 76: case 191: return getrlimit(c, s32(a[0]), a[1]);

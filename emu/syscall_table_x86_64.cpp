@@ -1,5 +1,7 @@
 // x86_64 syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl) to handlers.
 #include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/syscall.h>
 
 #include <cerrno>
@@ -40,11 +42,15 @@ int64_t dispatch_x86_64(Call& c, uint64_t nr, bool* known) {
     case 28: return madvise(c, a[0], a[1], static_cast<int>(a[2]));
     case 32: return dup(c, fd);
     case 33: return dup3(c, fd, static_cast<int>(a[1]), 0, true);
+    case 34: return pause(c);
     case 35: return nanosleep(c, a[0], a[1], true);
     case 39: return c.proc.pid();
     case 40: return sendfile(c, fd, static_cast<int>(a[1]), a[2], a[3], true);
     case 56: return clone(c, a[0], a[1], a[2], a[3], a[4]);
-    case 57: case 58: case 59: case 61: return -ENOSYS;  // fork, vfork, execve, wait4: processes come later
+    case 57: return fork(c, SIGCHLD, 0, 0, 0);
+    case 58: return fork(c, CLONE_VFORK | CLONE_VM | SIGCHLD, 0, 0, 0);
+    case 59: return execve(c, AT_FDCWD, a[0], a[1], a[2], 0);
+    case 61: return wait4(c, static_cast<int>(a[0]), a[1], static_cast<int>(a[2]), a[3]);
     case 60: return exit_thread(c, static_cast<int>(a[0]));
     case 62: return kill(c, static_cast<int>(a[0]), static_cast<int>(a[1]));
     case 63: return uname(c, a[0]);
@@ -72,7 +78,7 @@ int64_t dispatch_x86_64(Call& c, uint64_t nr, bool* known) {
     case 107: return plain(SYS_geteuid);
     case 108: return plain(SYS_getegid);
     case 109: return plain(SYS_setpgid, a[0], a[1]);
-    case 110: return plain(SYS_getppid);
+    case 110: return c.proc.ppid();
     case 111: return plain(SYS_getpgrp);
     case 112: return plain(SYS_setsid);
     case 121: return plain(SYS_getpgid, a[0]);
@@ -105,7 +111,9 @@ int64_t dispatch_x86_64(Call& c, uint64_t nr, bool* known) {
     case 292: return dup3(c, fd, static_cast<int>(a[1]), static_cast<int>(a[2]), false);
     case 293: return pipe2(c, a[0], static_cast<int>(a[1]));
     case 302: return prlimit64(c, static_cast<int>(a[0]), static_cast<int>(a[1]), a[2], a[3]);
+    case 247: return waitid(c, static_cast<int>(a[0]), static_cast<int>(a[1]), a[2], static_cast<int>(a[3]), a[4]);
     case 318: return getrandom(c, a[0], a[1], static_cast<unsigned>(a[2]));
+    case 322: return execve(c, fd, a[1], a[2], a[3], static_cast<int>(a[4]));
     case 332: return statx(c, fd, a[1], static_cast<int>(a[2]), static_cast<unsigned>(a[3]), a[4]);
     case 334: return -ENOSYS;  // rseq: glibc copes (qemu-user answers the same)
     case 435: return -ENOSYS;  // clone3: glibc falls back to clone

@@ -1,5 +1,8 @@
 #include "emu/syscalls.h"
 
+#include <cerrno>
+#include <csignal>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -37,6 +40,8 @@ void handle_syscall(Vcpu& vcpu) {
                    {{"nr", nr}, {"args", c.a}, {"result", result}, {"known", known}});
   }
   SPDLOG_DEBUG("tid {} syscall {} ({:#x}, {:#x}, {:#x}, {:#x}) = {}", vcpu.tid(), nr, c.a[0], c.a[1], c.a[2], c.a[3], result);
+  // A write to a pipe with no reader: Linux sends SIGPIPE too (emu itself ignores it).
+  if (result == -EPIPE) c.proc.signal_from_outside(SIGPIPE);
   if (!known) {
     proc.note_unknown_syscall(nr);
     proc.counters().slot(vcpu.slot()).add(EmuCounter::UnknownSyscalls);

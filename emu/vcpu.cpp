@@ -21,7 +21,7 @@ constexpr uint64_t kNoStopAddress = ~uint64_t{0};
 }  // namespace
 
 Vcpu::Vcpu(GuestProcess& process, mmu::VcpuId slot, int tid)
-    : process_(process), slot_(slot), tid_(tid), detector_(process.arch()) {}
+    : process_(process), slot_(slot), tid_(tid) {}
 
 Vcpu::~Vcpu() {
   if (uc_) uc_close(uc_);
@@ -85,13 +85,17 @@ bool Vcpu::install_block_hook(bool fresh) {
   return true;
 }
 
-void Vcpu::run(const VcpuStart& start) {
+bool Vcpu::start_engine(const VcpuStart& start) {
   std::string error;
-  int exit_code = 0;
+  if (uc_) {
+    uc_close(uc_);
+    uc_ = nullptr;
+  }
+  block_hook_installed_ = false;
+  detector_ = std::make_unique<AtomicBlockDetector>(arch());
   if (!open_engine(&error)) {
     process_.kill_by_signal(SIGKILL, error);
-    process_.thread_finished(*this, 128 + SIGKILL);
-    return;
+    return false;
   }
   start.regs.restore(uc_, arch());
   if (start.i386_tls_descriptor) {
@@ -103,7 +107,15 @@ void Vcpu::run(const VcpuStart& start) {
     uint64_t gs = start.regs.gs;
     uc_reg_write(uc_, UC_X86_REG_GS, &gs);
   }
+  return true;
+}
 
+void Vcpu::run(const VcpuStart& start) {
+  int exit_code = 0;
+  if (!start_engine(start)) {
+    process_.thread_finished(*this, 128 + SIGKILL);
+    return;
+  }
   while (!stop_) {
     enter_guest();
     if (stop_) break;
@@ -118,6 +130,13 @@ void Vcpu::run(const VcpuStart& start) {
     end_exclusive();
     leave_guest();
     if (stop_) break;
+    if (exec_start_) {
+      // execve: a new image, maybe of the other architecture, in a new address space.
+      const VcpuStart next = *exec_start_;
+      exec_start_.reset();
+      if (!start_engine(next)) break;
+      continue;
+    }
     if (fault_) {
       process_.kill_by_signal(fault_signal(fault_->outcome), describe_fault(*this, *fault_));
       break;
@@ -181,7 +200,7 @@ bool Vcpu::serve_attention() {
       if (uc_) uc_emu_stop(uc_);
     } else {
       if (uc_) uc_ctl_flush_tb(uc_);
-      detector_.invalidate();
+      detector_->invalidate();
       process_.counters().slot(slot_).add(EmuCounter::CodeFlushesServed);
     }
   }
@@ -209,13 +228,13 @@ void Vcpu::end_exclusive() {
 }
 
 bool Vcpu::block_has_atomics(uint64_t address, uint32_t size) {
-  const int cached = detector_.cached(address, size);
+  const int cached = detector_->cached(address, size);
   if (cached >= 0) return cached != 0;
   uint8_t code[4096];
   const uint32_t n = std::min<uint32_t>(size, sizeof code);
   process_.counters().slot(slot_).add(EmuCounter::AtomicBlockScans);
   if (!process_.memory().read(slot_, address, code, n)) return false;
-  return detector_.scan(address, size, {code, n});
+  return detector_->scan(address, size, {code, n});
 }
 
 bool Vcpu::on_tlb_fill(uc_engine*, uint64_t vaddr, uc_mem_type type, uc_tlb_entry* e, void* user) {
@@ -278,6 +297,11 @@ void Vcpu::do_syscall() {
   handle_syscall(*this);
   if (stop_ || thread_exit_) {
     stop_ = true;
+    uc_emu_stop(uc_);
+    return;
+  }
+  if (exec_start_) {
+    stopping_ = true;
     uc_emu_stop(uc_);
     return;
   }

@@ -102,6 +102,8 @@ class Vcpu {
   }
   // The process is ending (exit_group from this vCPU): leave guest code now.
   void request_stop() { stop_ = true; }
+  // execve succeeded: leave guest code, reopen the engine for the new image, go on at `start`.
+  void request_exec(const VcpuStart& start) { exec_start_ = start; }
   uint64_t clear_child_tid = 0;
   uint64_t signal_mask = 0;
 
@@ -113,6 +115,9 @@ class Vcpu {
   static bool on_invalid_instruction(uc_engine* uc, void* self);
 
   bool open_engine(std::string* error);
+  // Opens the engine for the process's arch and loads `start` into it; false and the
+  // process killed when Unicorn refuses.
+  bool start_engine(const VcpuStart& start);
   // A lone vCPU runs without the block hook (it costs about 2 ns per block executed, the
   // largest part of a compute-bound guest's overhead); the hook comes with the second vCPU.
   bool install_block_hook(bool fresh);
@@ -130,7 +135,7 @@ class Vcpu {
   const mmu::VcpuId slot_;
   const int tid_;
   uc_engine* uc_ = nullptr;
-  AtomicBlockDetector detector_;
+  std::unique_ptr<AtomicBlockDetector> detector_;  // per engine: the arch may change on execve
   bool exclusive_owner_ = false;
   bool block_hook_installed_ = false;
   bool stop_ = false;         // leave uc_emu_start and end the thread
@@ -139,6 +144,7 @@ class Vcpu {
   bool thread_exit_ = false;  // the exit syscall
   int exit_code_ = 0;
   std::optional<GuestFault> fault_;
+  std::optional<VcpuStart> exec_start_;
   int pending_signal_ = 0;    // a CPU exception turned into a fatal signal
   unsigned host_access_depth_ = 0;
   bool host_access_marked_ = false;

@@ -204,20 +204,23 @@ std::unique_ptr<AddressSpace> AddressSpace::fork_once(VcpuId v, const AddressSpa
   auto child = make_address_space(pool_, c, error, v);
   if (!child) return nullptr;
   {
+    AddressSpace& copy = *child;  // one name for the lock and what it guards (thread-safety analysis)
     // The parent's batch finishes after its lock is released: its writable translations
     // are gone before fork returns, so no write lands in a page the child now shares.
     auto batch = make_batch(v);
     MmapWriteGuard g(mmap_lock_, v);
-    MmapWriteGuard cg(child->mmap_lock_, v);
-    vmas_.for_each([&](const Vma& vma) { child->vmas_.insert(Vma(vma)); });
-    child->brk_base_ = brk_base_;
-    child->brk_end_ = brk_end_;
-    if (!fork_tables_locked(batch, v, *child, tables)) {
+    MmapWriteGuard cg(copy.mmap_lock_, v);
+    std::vector<Vma> all;
+    vmas_.for_each([&](const Vma& vma) { all.push_back(vma); });
+    for (Vma& vma : all) copy.vmas_.insert(std::move(vma));
+    copy.brk_base_ = brk_base_;
+    copy.brk_end_ = brk_end_;
+    if (!fork_tables_locked(batch, v, copy, tables)) {
       if (error) *error = "out of guest memory for the child's page tables";
       return nullptr;  // the child's destructor gives back what was copied so far
     }
     counters_.slot(v).add(MmuCounter::Forks);
-    child->rss_add(v, rss_pages());
+    copy.rss_add(v, rss_pages());
   }
   return child;
 }

@@ -23,6 +23,7 @@
 
 #include "emu/atomic_block_detector.h"
 #include "emu/guest_process.h"
+#include "emu/machine.h"
 #include "emu/sys_handlers.h"
 
 namespace {
@@ -74,11 +75,14 @@ class SyscallHandler : public testing::Test {
   void start_process() {
     vcpu_.reset();
     proc_.reset();
+    machine_.reset();
     emu::EmulatorConfig config;
     config.mem_bytes = uint64_t{16} << 20;
     config.max_vcpus = 4;
     std::string error;
-    proc_ = emu::GuestProcess::create(config, GuestArch::X86_64, &error);
+    machine_ = emu::Machine::create(config, &error);
+    ASSERT_TRUE(machine_) << error;
+    proc_ = machine_->new_first_process(GuestArch::X86_64, &error);
     ASSERT_TRUE(proc_) << error;
     mmu::MapRequest page;
     page.addr = kPage;
@@ -95,7 +99,14 @@ class SyscallHandler : public testing::Test {
     ASSERT_TRUE(proc_->memory().write(0, addr, v, sizeof v));
   }
 
-  std::unique_ptr<emu::GuestProcess> proc_;
+  void TearDown() override {
+    vcpu_.reset();
+    proc_.reset();
+    machine_.reset();
+  }
+
+  std::unique_ptr<emu::Machine> machine_;
+  std::shared_ptr<emu::GuestProcess> proc_;
   std::unique_ptr<emu::Vcpu> vcpu_;
 };
 

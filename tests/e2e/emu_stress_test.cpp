@@ -51,6 +51,19 @@ TEST_P(EmuStress, SwappingWorkingSetStaysIntact) {
   EXPECT_EQ(r.err.find("leaked"), std::string::npos) << r.err;
 }
 
+// Processes forking three generations deep while the reclaimer swaps under them, page tables
+// shared and copied: many host threads (one per guest process) over one frame pool.
+TEST_P(EmuStress, ForkingProcessesUnderSwap) {
+  for (const char* share : {"on", "off"}) {
+    std::vector<std::string> argv = {EMU_BINARY, "--scheme", std::get<0>(GetParam()), "--pt-share", share, "--mem", "40M",
+                                     "--swap", "256M", guest("processes"), "24"};
+    const auto r = run_process(argv);
+    EXPECT_EQ(r.status, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("all passed"), std::string::npos) << r.out << r.err;
+    EXPECT_EQ(r.err.find("leaked"), std::string::npos) << r.err;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllSchemes, EmuStress,
                          testing::Combine(testing::Values("global", "split", "atomic", "ptebit"),
                                           testing::Values("x86_64", "i386")),
