@@ -6,6 +6,7 @@
  * usage: processes [MIB]      (MiB written before each fork; default 8)
  *        processes exec-child STATUS   (what the execve test runs)
  * Prints one line per check to stdout; exit status 0 when all passed, 1 if one failed. */
+#define _GNU_SOURCE  /* pipe2 */
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>

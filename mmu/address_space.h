@@ -97,7 +97,7 @@ class AddressSpace {
 
   // The slot the destructor gives frames back through (frame caches are per slot, one thread
   // each): a space destroyed while other threads use the pool must name the destroying
-  // thread's slot first. 0 by default.
+  // thread's slot first. The creating thread's (make_address_space's `v`) by default.
   void set_teardown_slot(VcpuId v) { teardown_slot_ = v; }
 
   // Called in every wait loop of a vCPU (mmap lock, entries in transition): the emulator

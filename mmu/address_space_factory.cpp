@@ -24,11 +24,17 @@ std::unique_ptr<AddressSpace> make_for_format(FramePool& pool, const AddressSpac
     if (error) *error = "no free frame for the root page table";
     return nullptr;
   }
+  std::unique_ptr<AddressSpace> space;
   switch (config.scheme) {
-    case SchemeKind::Global: return std::make_unique<PagedAddressSpace<F, GlobalLockScheme<F>>>(pool, config, root);
-    case SchemeKind::Split: return std::make_unique<PagedAddressSpace<F, SplitLockScheme<F>>>(pool, config, root);
-    case SchemeKind::Atomic: return std::make_unique<PagedAddressSpace<F, AtomicScheme<F>>>(pool, config, root);
-    case SchemeKind::PteBit: return std::make_unique<PagedAddressSpace<F, PteBitScheme<F>>>(pool, config, root);
+    case SchemeKind::Global: space = std::make_unique<PagedAddressSpace<F, GlobalLockScheme<F>>>(pool, config, root); break;
+    case SchemeKind::Split: space = std::make_unique<PagedAddressSpace<F, SplitLockScheme<F>>>(pool, config, root); break;
+    case SchemeKind::Atomic: space = std::make_unique<PagedAddressSpace<F, AtomicScheme<F>>>(pool, config, root); break;
+    case SchemeKind::PteBit: space = std::make_unique<PagedAddressSpace<F, PteBitScheme<F>>>(pool, config, root); break;
+  }
+  if (space) {
+    // Destroyed by the creating thread unless it says otherwise (fork's failure path does).
+    space->set_teardown_slot(v);
+    return space;
   }
   pool.free(v, root);
   if (error) *error = "unknown locking scheme";
