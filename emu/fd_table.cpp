@@ -1,6 +1,7 @@
 #include "emu/fd_table.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -19,6 +20,12 @@ std::shared_ptr<HostFile> open_emu_cwd() {
 }
 
 }  // namespace
+
+HostFile::HostFile(int host_fd) : fd_(host_fd) {
+  struct stat st;
+  may_block_ = host_fd >= 0 && ::fstat(host_fd, &st) == 0 &&
+               (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISCHR(st.st_mode));
+}
 
 HostFile::~HostFile() {
   if (fd_ >= 0) ::close(fd_);

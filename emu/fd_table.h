@@ -23,15 +23,19 @@ namespace emu {
 class HostFile {
  public:
   // Takes `host_fd` over; closed with the last guest fd (of any process) that names it.
-  explicit HostFile(int host_fd) : fd_(host_fd) {}
+  explicit HostFile(int host_fd);
   ~HostFile();
   HostFile(const HostFile&) = delete;
   HostFile& operator=(const HostFile&) = delete;
 
   int fd() const { return fd_; }
+  // A pipe, socket or terminal: a read or write may wait for another process, so a blocking
+  // one must be interruptible (the guest process may be killed meanwhile).
+  bool may_block() const { return may_block_; }
 
  private:
   const int fd_;
+  bool may_block_ = false;
 };
 
 class FdTable {

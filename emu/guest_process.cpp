@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -60,9 +61,13 @@ GuestProcess::GuestProcess(Machine& machine, GuestArch arch, int pid, int ppid, 
       vcpus_(machine.config().max_vcpus),
       by_slot_(new std::atomic<Vcpu*>[machine.config().max_vcpus + 1]) {
   for (uint32_t i = 0; i <= machine.config().max_vcpus; ++i) by_slot_[i].store(nullptr);
+  ending_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 }
 
-GuestProcess::~GuestProcess() { drop_space(0); }
+GuestProcess::~GuestProcess() {
+  drop_space(0);
+  if (ending_fd_ >= 0) ::close(ending_fd_);
+}
 
 mmu::FramePool& GuestProcess::pool() { return machine_.pool(); }
 EmuCounters& GuestProcess::counters() { return machine_.counters(); }
@@ -395,6 +400,7 @@ void GuestProcess::end_all(ExitInfo info) {
     exit_cv_.notify_all();
   }
   machine_.tree_changed.notify_all();  // a wait4 in this process returns
+  if (ending_fd_ >= 0) (void)::eventfd_write(ending_fd_, 1);  // and a pipe read
   futexes_.shut_down();
   std::lock_guard lk(vcpus_lock_);
   for (auto& v : vcpus_)

@@ -157,6 +157,9 @@ class GuestProcess final : public mmu::TlbShootdown,
   void exit_group(int status);
   void kill_by_signal(int signal, const std::string& message);
   bool exiting() const { return exiting_.load(std::memory_order_acquire); }
+  // Readable once the process is ending: host calls that may wait for another process (a
+  // pipe read) poll it too, so that a kill is not held up by them.
+  int ending_fd() const { return ending_fd_; }
   // Sleeps until the deadline (nullopt: none) or the process exits; false if it exits.
   bool sleep_until(std::optional<std::chrono::steady_clock::time_point> deadline);
 
@@ -231,6 +234,7 @@ class GuestProcess final : public mmu::TlbShootdown,
   std::condition_variable exit_cv_;
   std::atomic<bool> exiting_{false};
   ExitInfo exit_info_;
+  int ending_fd_ = -1;  // an eventfd
 
   // The process tree, under machine_.tree_lock.
   std::weak_ptr<GuestProcess> parent_;

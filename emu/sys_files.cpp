@@ -124,9 +124,22 @@ int64_t fd_call(Call& c, long host_nr, int fd, uint64_t a1, uint64_t a2) {
   return host_result(::syscall(host_nr, f->fd(), a1, a2));
 }
 
+// Before a blocking read or write of a pipe, socket or terminal: waits until it is ready or
+// the process is ending (-EINTR then: the guest never sees it, it is being stopped).
+static int64_t wait_ready(Call& c, const HostFile& f, short events) {
+  if (!f.may_block() || c.proc.ending_fd() < 0) return 0;
+  const int flags = ::fcntl(f.fd(), F_GETFL);
+  if (flags < 0 || (flags & O_NONBLOCK)) return 0;
+  pollfd p[2] = {{f.fd(), events, 0}, {c.proc.ending_fd(), POLLIN, 0}};
+  while (::poll(p, 2, -1) < 0)
+    if (errno != EINTR) return 0;
+  return (p[1].revents & POLLIN) ? -EINTR : 0;
+}
+
 int64_t read(Call& c, int fd, uint64_t buf, uint64_t n) {
   const auto f = c.proc.files().get(fd);
   if (!f) return -EBADF;
+  if (const int64_t r = wait_ready(c, *f, POLLIN); r < 0) return r;
   std::vector<uint8_t> tmp(std::min<uint64_t>(n, kMaxChunk));
   const long r = ::read(f->fd(), tmp.data(), tmp.size());
   if (r < 0) return -errno;
@@ -138,6 +151,7 @@ int64_t write(Call& c, int fd, uint64_t buf, uint64_t n) {
   if (!f) return -EBADF;
   std::vector<uint8_t> tmp(std::min<uint64_t>(n, kMaxChunk));
   if (!c.mem.read(c.v, buf, tmp.data(), tmp.size())) return -EFAULT;
+  if (const int64_t r = wait_ready(c, *f, POLLOUT); r < 0) return r;
   return host_result(::write(f->fd(), tmp.data(), tmp.size()));
 }
 

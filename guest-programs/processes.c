@@ -161,6 +161,23 @@ static void test_statuses(void) {
             info.si_code == CLD_KILLED && info.si_status == SIGTERM,
         "waitid: killed by SIGTERM");
 
+  int idle[2];
+  if (pipe(idle) == 0) {
+    child = fork();
+    if (child == 0) {
+      char c;
+      (void)read(idle[0], &c, 1);  /* nobody writes: blocked until killed */
+      _exit(3);
+    }
+    struct timespec nap = {0, 20 * 1000 * 1000};
+    nanosleep(&nap, NULL);  /* most likely in its read by now; either way SIGKILL ends it */
+    check(kill(child, SIGKILL) == 0, "kill SIGKILL to a child blocked reading a pipe");
+    status = wait_status(child);
+    check(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "waitpid: killed by SIGKILL");
+    close(idle[0]);
+    close(idle[1]);
+  }
+
   child = fork();
   if (child == 0) {
     if (getppid() == 0) _exit(3);
