@@ -87,16 +87,23 @@ std::unique_ptr<mmu::AddressSpace> GuestProcess::new_space(GuestArch arch, std::
   ac.swap = machine_.swap();
   ac.reclaimer = machine_.reclaimer();
   ac.id = machine_.next_space_id();
-  return mmu::make_address_space(machine_.pool(), ac, error, v);
+  auto space = mmu::make_address_space(machine_.pool(), ac, error, v);
+  // From the start: execve loads the new image, which may wait for memory, before adopting it.
+  if (space) serve_flushes_while_waiting(*space);
+  return space;
+}
+
+void GuestProcess::serve_flushes_while_waiting(mmu::AddressSpace& space) {
+  // Every wait loop in the MMU serves the waiting vCPU's TLB flushes (DESIGN.md decision 5).
+  space.set_wait_hook([this](mmu::VcpuId slot) {
+    if (Vcpu* vcpu = by_slot_[slot].load(std::memory_order_acquire)) vcpu->serve_flushes();
+  });
 }
 
 void GuestProcess::adopt_space(std::unique_ptr<mmu::AddressSpace> space) {
   space_ = std::move(space);
   memory_ = GuestMemory(*space_, this);
-  // Every wait loop in the MMU serves the waiting vCPU's TLB flushes (DESIGN.md decision 5).
-  space_->set_wait_hook([this](mmu::VcpuId v) {
-    if (Vcpu* vcpu = by_slot_[v].load(std::memory_order_acquire)) vcpu->serve_flushes();
-  });
+  serve_flushes_while_waiting(*space_);  // a forked space comes without the hook
   if (mmu::Reclaimer* r = machine_.reclaimer()) r->attach(*space_);
 }
 
@@ -168,6 +175,9 @@ int GuestProcess::start_vcpu(mmu::VcpuId slot, int tid, const VcpuStart& start, 
     vcpus_[slot] = vcpu;
     by_slot_[slot].store(vcpu.get(), std::memory_order_release);
     live_vcpus_.fetch_add(1);
+    // end_all posts the stop under this lock to the vCPUs it finds: one registered after it
+    // must be told here, or it would run on in a process that has ended.
+    if (exiting()) vcpu->post(kAttnStop);
   }
   // Guest writes may fault and shoot down, which takes vcpus_lock_: outside it.
   if (before_start) before_start(tid);
@@ -247,11 +257,15 @@ int GuestProcess::fork(Vcpu& parent, const VcpuStart& start, bool vfork,
   machine_.add_process(child);
   if (before_start) before_start(*child, pid);
   if (child->start_vcpu(*slot, pid, start, 0, {}) < 0) {
-    // No host thread: the child ends before it began, as if killed.
-    child->exit_info_ = {0, SIGKILL};
+    // No host thread: the child never was, as far as the parent can tell (EAGAIN).
+    {
+      std::lock_guard lk(machine_.tree_lock);
+      std::erase(children_, child);
+      child->parent_.reset();
+    }
     child->exiting_.store(true);
     child->end(*slot);
-    machine_.give_slot(*slot);
+    machine_.remove_process(pid);
     return -EAGAIN;
   }
   machine_.record_fork(now_ns() - t0);
@@ -286,16 +300,19 @@ int GuestProcess::exec(Vcpu& vcpu, const ElfImage& image, const std::vector<std:
   // again, so nothing of the old translations survives).
   drop_space(vcpu.slot());
   adopt_space(std::move(space));
-  arch_ = image.arch();
   files_->close_on_exec();
   {
-    // Handlers are code of the old image: back to the default action (ignored stays ignored).
+    // Handlers are code of the old image: back to the default action. Ignored stays ignored,
+    // rewritten in the new image's layout (the handler is 4 or 8 bytes, the flags follow).
     std::lock_guard lk(signal_lock);
+    const size_t old_width = arch_ == GuestArch::I386 ? 4 : 8, new_width = image.arch() == GuestArch::I386 ? 4 : 8;
     for (auto& action : sigactions) {
       uint64_t handler = 0;
-      std::memcpy(&handler, action.data(), 8);
-      if (handler > 1) action.fill(0);
+      std::memcpy(&handler, action.data(), old_width);
+      action.fill(0);
+      if (handler == 1 /* SIG_IGN */) std::memcpy(action.data(), &handler, new_width);
     }
+    arch_ = image.arch();
   }
   machine_.record_exec();
   release_vfork_parent();
@@ -366,7 +383,8 @@ void GuestProcess::thread_finished(Vcpu& vcpu, int exit_code) {
       exiting_.store(true, std::memory_order_release);
       exit_cv_.notify_all();
     }
-    end(slot);
+    end(slot);  // gives the slot back
+    return;
   }
   machine_.give_slot(slot);
 }
@@ -374,6 +392,9 @@ void GuestProcess::thread_finished(Vcpu& vcpu, int exit_code) {
 void GuestProcess::end(mmu::VcpuId slot) {
   futexes_.shut_down();
   drop_space(slot);
+  // Nothing uses the slot after the space is gone: back before the parent hears of the end
+  // (a parent woken by wait4 may fork at once).
+  machine_.give_slot(slot);
   files_->close_all();  // a pipe's readers see end-of-file once every writer is gone
   release_vfork_parent();
   machine_.process_ended(*this);
@@ -398,6 +419,10 @@ void GuestProcess::end_all(ExitInfo info) {
     exit_info_ = info;
     exiting_.store(true, std::memory_order_release);
     exit_cv_.notify_all();
+  }
+  {
+    // Under the tree lock: a wait4 that has just seen exiting() false is asleep before this.
+    std::lock_guard lk(machine_.tree_lock);
   }
   machine_.tree_changed.notify_all();  // a wait4 in this process returns
   if (ending_fd_ >= 0) (void)::eventfd_write(ending_fd_, 1);  // and a pipe read

@@ -198,6 +198,7 @@ class GuestProcess final : public mmu::TlbShootdown,
             mmu::VcpuId slot, mmu::AddressSpace& space, VcpuStart* start, std::string* error);
   // exit_group and death by a signal: every thread is told to stop.
   void end_all(ExitInfo info);
+  void serve_flushes_while_waiting(mmu::AddressSpace& space);
   // Gives the process `space` (attached to the reclaimer, flushes routed here).
   void adopt_space(std::unique_ptr<mmu::AddressSpace> space);
   // Detaches and destroys the space through `slot` (the caller's), folding its counters in.

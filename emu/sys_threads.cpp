@@ -231,14 +231,18 @@ int64_t rt_sigaction(Call& c, int sig, uint64_t act, uint64_t oldact, uint64_t) 
   if (sig < 1 || sig > 64 || sig == SIGKILL || sig == SIGSTOP) return (act && (sig == SIGKILL || sig == SIGSTOP)) || sig < 1 || sig > 64 ? -EINVAL : 0;
   // The kernel's sigaction: handler, flags, restorer, mask (8 bytes): 32 or 20 bytes.
   const size_t size = c.i386 ? 20 : 32;
-  std::lock_guard lk(c.proc.signal_lock);
-  auto& slot = c.proc.sigactions[sig];
-  if (oldact && !c.mem.write(c.v, oldact, slot.data(), size)) return -EFAULT;
-  if (act) {
-    std::array<uint8_t, 32> fresh{};
-    if (!c.mem.read(c.v, act, fresh.data(), size)) return -EFAULT;
-    slot = fresh;
+  // Guest memory is copied outside the lock: a fault may wait for swap, and the process
+  // tree reads dispositions (SIGCHLD) under its own lock.
+  std::array<uint8_t, 32> fresh{};
+  if (act && !c.mem.read(c.v, act, fresh.data(), size)) return -EFAULT;
+  std::array<uint8_t, 32> old{};
+  {
+    std::lock_guard lk(c.proc.signal_lock);
+    auto& slot = c.proc.sigactions[sig];
+    old = slot;
+    if (act) slot = fresh;
   }
+  if (oldact && !c.mem.write(c.v, oldact, old.data(), size)) return -EFAULT;
   return 0;
 }
 

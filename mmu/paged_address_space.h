@@ -23,7 +23,6 @@ class PagedAddressSpace final : public AddressSpace {
   PagedAddressSpace(FramePool& pool, const AddressSpaceConfig& config, FrameNumber root)
       : AddressSpace(pool, config, F::kVirtLimit), root_(root) {
     init_table(root_, F::kLevels, 0);
-    if (config_.swap) config_.swap->limit_slots(Pte::kMaxSwapSlot + 1);
   }
 
   ~PagedAddressSpace() override {
@@ -206,8 +205,9 @@ class PagedAddressSpace final : public AddressSpace {
   }
 
   // The pte that maps anon frame `f`, from the reverse map; false when the frame is not
-  // (or no longer) a mapped page of this space. Tables are freed only under the mmap lock
-  // held for write, so with it held for read the table found stays a table.
+  // (or no longer) a mapped page of this space alone. With the mmap lock held for read a
+  // table is freed only by unsharing, which never frees one behind a writable PMD entry:
+  // the table found (checked to be behind ours) stays a table.
   bool mapping_slot(FrameNumber f, Slot& out) const {
     const FrameDescriptor& d = pool_.descriptor(f);
     if (d.state.load(std::memory_order_acquire) != FrameState::Anon || d.owner.load(std::memory_order_relaxed) != config_.id)
@@ -261,7 +261,7 @@ class PagedAddressSpace final : public AddressSpace {
         victim.swap_slot = kNoSwapSlot;
       }
       victim.needs_write = victim.swap_slot == kNoSwapSlot || victim.before.is_dirty();
-      if (victim.swap_slot == kNoSwapSlot) victim.swap_slot = swap.allocate();  // limit_slots() keeps it in range
+      if (victim.swap_slot == kNoSwapSlot) victim.swap_slot = swap.allocate(Pte::kMaxSwapSlot + 1);
       if (victim.swap_slot == kNoSwapSlot) {
         stats.add(MmuCounter::SwapFull);
         outcome.swap_full = true;
@@ -632,9 +632,13 @@ class PagedAddressSpace final : public AddressSpace {
     const Leaf r = install(v, addr, slot, seen, want, f, stats, out, MmuCounter::FaultCowCopy);
     if (r == Leaf::Done) {
       rss_add(v, -1);  // install counted the new frame; the old one is no longer ours
-      auto batch = make_batch(v);
-      batch.invalidate(page_floor(addr));
-      batch.free_after_flush(old);  // our reference, after our TLBs let go of it
+      {
+        auto batch = make_batch(v);
+        batch.invalidate(page_floor(addr));
+        batch.free_after_flush(old);  // our reference, after our TLBs let go of it
+      }
+      // Code translated from the old frame must not run for the new one (a JIT's RWX page).
+      if (vma.prot & kProtExec) tlbs_->invalidate_code(*this);  // fetches need an exec VMA on every format
     }
     return r;
   }
@@ -752,8 +756,10 @@ class PagedAddressSpace final : public AddressSpace {
         if (write && !e.is_writable() && writable) return write_protected(v, addr, slot, e, vma, stats, out);
         if (permits(e, access)) return Leaf::Retry;  // fixed meanwhile; the fast path takes it
         // The VMA allows more than the entry (mprotect upgraded it): upgrade in place. No
-        // flush: cached copies are only less permissive.
-        const Pte want = Pte::page(e.address(), writable, exec, true, write || e.is_dirty());
+        // flush: cached copies are only less permissive. Never W for the zero page or a page
+        // fork left counted twice (a partly failed mprotect can leave such a pte behind).
+        const bool shared = e.frame() == FramePool::zero_frame() || pool_.refs(e.frame()) > 1;
+        const Pte want = Pte::page(e.address(), writable && !shared, exec, true, (write && !shared) || e.is_dirty());
         return install(v, addr, slot, e, want, kNoFrame, stats, out, MmuCounter::FaultWriteUpgrade);
       }
       case EntryKind::ProtNone: {

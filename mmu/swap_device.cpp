@@ -130,14 +130,18 @@ uint32_t SwapDevice::extra_refs(SwapSlot s) {
   return it == extra_refs_.end() ? 0 : it->second;
 }
 
-SwapSlot SwapDevice::allocate() {
+SwapSlot SwapDevice::allocate(uint64_t below) {
   MutexGuard g(lock_);
-  const size_t words = in_use_.size();
+  const uint64_t limit = std::min<uint64_t>(below, slot_count_);
+  const size_t words = static_cast<size_t>((limit + 63) / 64);
+  if (words == 0) return kNoSwapSlot;
+  if (cursor_ >= words) cursor_ = 0;
   for (size_t scanned = 0; scanned < words; ++scanned) {
-    uint64_t& w = in_use_[cursor_];
-    if (~w) {
-      const unsigned bit = static_cast<unsigned>(__builtin_ctzll(~w));
-      w |= uint64_t{1} << bit;
+    uint64_t taken = in_use_[cursor_];
+    if (cursor_ == words - 1 && limit % 64) taken |= ~uint64_t{0} << (limit % 64);  // past the limit
+    if (~taken) {
+      const unsigned bit = static_cast<unsigned>(__builtin_ctzll(~taken));
+      in_use_[cursor_] |= uint64_t{1} << bit;
       used_.fetch_add(1, std::memory_order_relaxed);
       return static_cast<SwapSlot>(cursor_ * 64 + bit);
     }

@@ -42,8 +42,9 @@ class SwapDevice {
   // Uses only the first `slots` slots (a 2-level i386 pte holds 20 bits of slot number):
   // called by an address space before anything is swapped.
   void limit_slots(uint64_t slots);
-  // A free slot, or kNoSwapSlot when swap is full.
-  SwapSlot allocate();
+  // A free slot below `below` (a 2-level i386 pte holds 20 bits of slot number; the device
+  // is shared by spaces of every format), or kNoSwapSlot when there is none.
+  SwapSlot allocate(uint64_t below = ~uint64_t{0});
   // Drops one reference to `s`; the slot is free again when none is left.
   void free(SwapSlot s);
   // One more reference to a slot in use: a forked address space's copy of a swap entry (the

@@ -270,6 +270,30 @@ TEST(SwapDevice, I386LimitKeepsSlotsInRange) {
   for (SwapSlot s : got) swap->free(s);
 }
 
+// One device for spaces of every format: an i386 space takes only slots its 20-bit ptes can
+// name, without shrinking the device for the others; shared slots count their references.
+TEST(SwapDevice, PerCallLimitAndSharedSlots) {
+  auto swap = make_swap(200 * kPageSize);
+  std::vector<SwapSlot> low;
+  for (int i = 0; i < 70; ++i) {
+    const SwapSlot s = swap->allocate(70);
+    ASSERT_NE(s, kNoSwapSlot);
+    EXPECT_LT(s, 70u);
+    low.push_back(s);
+  }
+  EXPECT_EQ(swap->allocate(70), kNoSwapSlot) << "all 70 slots below the limit are taken";
+  const SwapSlot high = swap->allocate();
+  ASSERT_NE(high, kNoSwapSlot);
+  EXPECT_GE(high, 70u) << "the others still have the whole device";
+  swap->dup(high);
+  EXPECT_EQ(swap->extra_refs(high), 1u);
+  swap->free(high);
+  EXPECT_EQ(swap->slots_used(), 71u) << "one reference left";
+  swap->free(high);
+  for (SwapSlot s : low) swap->free(s);
+  EXPECT_EQ(swap->slots_used(), 0u);
+}
+
 TEST(SwapDevice, RejectsBadSizesAndPaths) {
   std::string err;
   EXPECT_FALSE(SwapDevice::open_temporary(100, &err));
