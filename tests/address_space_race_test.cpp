@@ -133,6 +133,12 @@ TEST_P(AddressSpaceRaceTest, MunmapAndMprotectRacingFaults) {
 
   run_threads(kThreads, [&](unsigned t) {
     if (t == kFaulters) {  // the munmap/mmap thread
+      // Not before a faulter has mapped a churn page: on a loaded machine all 40 rounds could
+      // otherwise end before any fault, with nothing to unmap and no shootdown to check.
+      while (churn_hits.load() == 0) {
+        vcpus.serve(t);
+        std::this_thread::yield();
+      }
       for (int i = 0; i < 40; ++i) {
         EXPECT_TRUE(as->unmap(t, churn, kChurn * kPageSize).ok());
         vcpus.serve(t);
