@@ -58,7 +58,7 @@ Machine::Machine(const EmulatorConfig& config)
 Machine::~Machine() {
   join_ended_threads();
   {
-    std::lock_guard lk(threads_lock_);
+    mmu::MutexGuard lk(threads_lock_);
     for (auto& t : threads_)
       if (t.thread.joinable()) t.thread.join();
     threads_.clear();
@@ -70,7 +70,7 @@ Machine::~Machine() {
     tracer_.reset();  // the teardown below is emu's, not the guest's: not traced
   }
   {
-    std::lock_guard lk(processes_lock_);
+    mmu::MutexGuard lk(processes_lock_);
     processes_.clear();
   }
   first_.reset();  // spaces, tables, frames and swap slots go back before the pool and swap do
@@ -115,7 +115,7 @@ int Machine::run(const ElfImage& image, const std::vector<std::string>& argv, co
   for (;;) {
     join_ended_threads();
     {
-      std::lock_guard lk(threads_lock_);
+      mmu::MutexGuard lk(threads_lock_);
       if (threads_.empty()) break;
     }
     if (std::chrono::steady_clock::now() > deadline) {
@@ -128,7 +128,7 @@ int Machine::run(const ElfImage& image, const std::vector<std::string>& argv, co
 }
 
 std::optional<mmu::VcpuId> Machine::take_slot() {
-  std::lock_guard lk(slots_lock_);
+  mmu::MutexGuard lk(slots_lock_);
   for (mmu::VcpuId s = 0; s < slot_used_.size(); ++s) {
     if (slot_used_[s]) continue;
     slot_used_[s] = true;
@@ -138,19 +138,19 @@ std::optional<mmu::VcpuId> Machine::take_slot() {
 }
 
 void Machine::give_slot(mmu::VcpuId slot) {
-  std::lock_guard lk(slots_lock_);
+  mmu::MutexGuard lk(slots_lock_);
   slot_used_[slot] = false;
 }
 
 void Machine::adopt_thread(std::thread thread, std::shared_ptr<std::atomic<bool>> ended) {
-  std::lock_guard lk(threads_lock_);
+  mmu::MutexGuard lk(threads_lock_);
   threads_.push_back({std::move(thread), std::move(ended)});
 }
 
 void Machine::join_ended_threads() {
   std::vector<HostThread> ended;
   {
-    std::lock_guard lk(threads_lock_);
+    mmu::MutexGuard lk(threads_lock_);
     const auto running = std::partition(threads_.begin(), threads_.end(), [](const HostThread& t) {
       return !t.ended->load(std::memory_order_acquire);
     });
@@ -162,12 +162,12 @@ void Machine::join_ended_threads() {
 }
 
 void Machine::add_process(const std::shared_ptr<GuestProcess>& p) {
-  std::lock_guard lk(processes_lock_);
+  mmu::MutexGuard lk(processes_lock_);
   processes_.push_back(p);
 }
 
 std::shared_ptr<GuestProcess> Machine::find_process(int pid) {
-  std::lock_guard lk(processes_lock_);
+  mmu::MutexGuard lk(processes_lock_);
   for (auto& p : processes_)
     if (p->pid() == pid) return p;
   return nullptr;
@@ -175,7 +175,7 @@ std::shared_ptr<GuestProcess> Machine::find_process(int pid) {
 
 void Machine::remove_process(int pid) {
   std::shared_ptr<GuestProcess> gone;  // destroyed outside the lock
-  std::lock_guard lk(processes_lock_);
+  mmu::MutexGuard lk(processes_lock_);
   const auto it = std::find_if(processes_.begin(), processes_.end(), [&](auto& p) { return p->pid() == pid; });
   if (it == processes_.end()) return;
   gone = std::move(*it);
@@ -183,20 +183,20 @@ void Machine::remove_process(int pid) {
 }
 
 std::vector<std::shared_ptr<GuestProcess>> Machine::processes() {
-  std::lock_guard lk(processes_lock_);
+  mmu::MutexGuard lk(processes_lock_);
   return processes_;
 }
 
 void Machine::retire(const mmu::AddressSpace& space) {
   const auto sum = space.counters().sum();
-  std::lock_guard lk(stats_lock_);
+  mmu::MutexGuard lk(stats_lock_);
   for (size_t i = 0; i < sum.size(); ++i) retired_[i] += sum[i];
 }
 
 mmu::MmuCounters::Snapshot Machine::mmu_totals() {
   mmu::MmuCounters::Snapshot total;
   {
-    std::lock_guard lk(stats_lock_);
+    mmu::MutexGuard lk(stats_lock_);
     total = retired_;
   }
   for (auto& p : processes()) {
@@ -208,19 +208,19 @@ mmu::MmuCounters::Snapshot Machine::mmu_totals() {
 }
 
 void Machine::record_fork(uint64_t ns) {
-  std::lock_guard lk(stats_lock_);
+  mmu::MutexGuard lk(stats_lock_);
   ++fork_stats_.forks;
   fork_stats_.total_ns += ns;
   fork_stats_.max_ns = std::max(fork_stats_.max_ns, ns);
 }
 
 void Machine::record_exec() {
-  std::lock_guard lk(stats_lock_);
+  mmu::MutexGuard lk(stats_lock_);
   ++fork_stats_.execs;
 }
 
 ForkStats Machine::fork_stats() {
-  std::lock_guard lk(stats_lock_);
+  mmu::MutexGuard lk(stats_lock_);
   return fork_stats_;
 }
 

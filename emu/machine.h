@@ -19,6 +19,8 @@
 #include "mmu/address_space.h"
 #include "mmu/frame_pool.h"
 #include "mmu/reclaimer.h"
+#include "mmu/spin_lock.h"
+#include "mmu/thread_annotations.h"
 #include "mmu/swap_device.h"
 
 namespace emu {
@@ -109,23 +111,23 @@ class Machine {
   std::atomic<int> next_id_;
   std::atomic<uint32_t> next_space_id_{1};
 
-  std::mutex slots_lock_;
-  std::vector<bool> slot_used_;
+  mmu::Mutex slots_lock_;
+  std::vector<bool> slot_used_ EMU_GUARDED_BY(slots_lock_);
 
-  std::mutex threads_lock_;
+  mmu::Mutex threads_lock_;
   struct HostThread {
     std::thread thread;
     std::shared_ptr<std::atomic<bool>> ended;
   };
-  std::vector<HostThread> threads_;
+  std::vector<HostThread> threads_ EMU_GUARDED_BY(threads_lock_);
 
-  std::mutex processes_lock_;
-  std::vector<std::shared_ptr<GuestProcess>> processes_;
+  mmu::Mutex processes_lock_;
+  std::vector<std::shared_ptr<GuestProcess>> processes_ EMU_GUARDED_BY(processes_lock_);
   std::shared_ptr<GuestProcess> first_;
 
-  std::mutex stats_lock_;
-  mmu::MmuCounters::Snapshot retired_{};
-  ForkStats fork_stats_;
+  mmu::Mutex stats_lock_;
+  mmu::MmuCounters::Snapshot retired_ EMU_GUARDED_BY(stats_lock_){};
+  ForkStats fork_stats_ EMU_GUARDED_BY(stats_lock_);
 
   std::mutex end_lock_;
   std::condition_variable end_cv_;
