@@ -31,6 +31,9 @@ void CpuRegisters::save(uc_engine* uc, GuestArch arch) {
   }
   uc_reg_read(uc, UC_X86_REG_MXCSR, &mxcsr);
   uc_reg_read(uc, UC_X86_REG_FPCW, &fpcw);
+  for (int i = 0; i < 8; ++i) uc_reg_read(uc, UC_X86_REG_FP0 + i, st[i].data());
+  uc_reg_read(uc, UC_X86_REG_FPSW, &fpsw);
+  uc_reg_read(uc, UC_X86_REG_FPTAG, &fptag);
 }
 
 void CpuRegisters::restore(uc_engine* uc, GuestArch arch) const {
@@ -47,6 +50,9 @@ void CpuRegisters::restore(uc_engine* uc, GuestArch arch) const {
   }
   uc_reg_write(uc, UC_X86_REG_MXCSR, &mxcsr);
   uc_reg_write(uc, UC_X86_REG_FPCW, &fpcw);
+  for (int i = 0; i < 8; ++i) uc_reg_write(uc, UC_X86_REG_FP0 + i, st[i].data());
+  uc_reg_write(uc, UC_X86_REG_FPSW, &fpsw);
+  uc_reg_write(uc, UC_X86_REG_FPTAG, &fptag);
 }
 
 }  // namespace emu

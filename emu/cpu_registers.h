@@ -19,6 +19,11 @@ struct CpuRegisters {
   uint64_t gs = 0;  // i386: the TLS selector
   uint64_t mxcsr = 0x1f80;
   uint64_t fpcw = 0x37f;
+  // The x87 stack (physical registers, 80 bits each), status and tag words: a signal handler
+  // using x87 must not disturb what the interrupted code had there (i386 float math does).
+  std::array<std::array<uint8_t, 16>, 8> st{};
+  uint64_t fpsw = 0;
+  uint64_t fptag = 0xffff;  // every register empty
 
   void save(uc_engine* uc, GuestArch arch);
   void restore(uc_engine* uc, GuestArch arch) const;

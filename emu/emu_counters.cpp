@@ -18,6 +18,8 @@ std::string_view counter_name(EmuCounter c) {
     case EmuCounter::ParkedNs: return "parked_ns";
     case EmuCounter::FutexWaits: return "futex_waits";
     case EmuCounter::FutexWakes: return "futex_wakes";
+    case EmuCounter::SignalsDelivered: return "signals_delivered";
+    case EmuCounter::SyscallsRestarted: return "syscalls_restarted";
     case EmuCounter::kCount: break;
   }
   return "?";

@@ -22,6 +22,8 @@ enum class EmuCounter : uint16_t {
   ParkedNs,              // time parked while another vCPU ran exclusively
   FutexWaits,
   FutexWakes,
+  SignalsDelivered,      // handler frames built by this vCPU
+  SyscallsRestarted,     // blocking syscalls interrupted by a signal and run again
   kCount
 };
 

@@ -5,7 +5,8 @@
 namespace emu {
 
 int FutexTable::wait(uint64_t address, const uint32_t* word, uint32_t expected, uint32_t bitset, Deadline deadline,
-                     const std::function<void()>& compared) {
+                     const std::function<void()>& compared, const std::function<bool()>& interrupted,
+                     int interrupted_result) {
   Bucket& b = bucket(address);
   std::unique_lock lk(b.lock);
   if (shut_down_.load()) return -EINTR;
@@ -20,6 +21,10 @@ int FutexTable::wait(uint64_t address, const uint32_t* word, uint32_t expected, 
   while (!w.woken) {
     if (shut_down_.load()) {
       result = -EINTR;
+      break;
+    }
+    if (interrupted && interrupted()) {
+      result = interrupted_result;
       break;
     }
     if (deadline) {
@@ -101,6 +106,13 @@ void FutexTable::shut_down() {
   for (Bucket& b : buckets_) {
     std::lock_guard lk(b.lock);
     for (Waiter* w : b.waiters) w->cv.notify_one();
+  }
+}
+
+void FutexTable::interrupt() {
+  for (Bucket& b : buckets_) {
+    std::lock_guard lk(b.lock);
+    for (Waiter* w : b.waiters) w->cv.notify_all();
   }
 }
 

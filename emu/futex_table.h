@@ -8,6 +8,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cerrno>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -21,11 +22,13 @@ class FutexTable {
  public:
   using Deadline = std::optional<std::chrono::steady_clock::time_point>;
 
-  // 0 when woken, -EAGAIN when *word != expected, -ETIMEDOUT, -EINTR when the process exits.
+  // 0 when woken, -EAGAIN when *word != expected, -ETIMEDOUT, -EINTR when the process exits,
+  // `interrupted_result` once `interrupted` is true (a signal for the waiter: see interrupt()).
   // `compared` runs once the word has been compared, before any sleep (the caller stops
   // pinning the guest frame there: a sleeping waiter must not hold up a shootdown).
   int wait(uint64_t address, const uint32_t* word, uint32_t expected, uint32_t bitset, Deadline deadline,
-           const std::function<void()>& compared = {});
+           const std::function<void()>& compared = {}, const std::function<bool()>& interrupted = {},
+           int interrupted_result = -EINTR);
   // Number woken.
   int wake(uint64_t address, int count, uint32_t bitset);
   // Moves waiters of `from` beyond the first `wake_count` to `to` (FUTEX_REQUEUE/CMP_REQUEUE).
@@ -33,6 +36,8 @@ class FutexTable {
               std::optional<uint32_t> expected);
   // The process is exiting: every waiter returns -EINTR, now and later.
   void shut_down();
+  // Something a waiter's `interrupted` looks at has changed: every waiter checks it again.
+  void interrupt();
 
  private:
   struct Waiter {

@@ -76,7 +76,10 @@ mmu::SwapDevice* GuestProcess::swap() const { return machine_.swap(); }
 Tracer* GuestProcess::tracer() const { return machine_.tracer(); }
 const mmu::Reclaimer* GuestProcess::reclaimer() const { return machine_.reclaimer(); }
 mmu::VcpuId GuestProcess::reclaimer_slot() const { return machine_.reclaimer_slot(); }
-bool GuestProcess::needs_block_hook() const { return multi_vcpu() || machine_.reclaimer() != nullptr; }
+bool GuestProcess::needs_block_hook() const {
+  // A handler may have to run while the only vCPU computes: the block boundary is where it can.
+  return multi_vcpu() || machine_.reclaimer() != nullptr || signals_.any_handler();
+}
 
 std::unique_ptr<mmu::AddressSpace> GuestProcess::new_space(GuestArch arch, std::string* error, mmu::VcpuId v) {
   mmu::AddressSpaceConfig ac;
@@ -228,10 +231,7 @@ int GuestProcess::fork(Vcpu& parent, const VcpuStart& start, bool vfork,
   std::shared_ptr<GuestProcess> child(
       new GuestProcess(machine_, arch_, pid, pid_, std::unique_ptr<FdTable>(new FdTable(files_->clone()))));
   child->exe_path_ = exe_path_;
-  {
-    std::lock_guard lk(signal_lock);
-    child->sigactions = sigactions;
-  }
+  child->signals_.copy_actions_from(signals_);
   mmu::AddressSpaceConfig ac;
   ac.paging = space_->paging_mode();
   ac.scheme = space_->scheme();
@@ -301,25 +301,16 @@ int GuestProcess::exec(Vcpu& vcpu, const ElfImage& image, const std::vector<std:
   drop_space(vcpu.slot());
   adopt_space(std::move(space));
   files_->close_on_exec();
-  {
-    // Handlers are code of the old image: back to the default action. Ignored stays ignored,
-    // rewritten in the new image's layout (the handler is 4 or 8 bytes, the flags follow).
-    std::lock_guard lk(signal_lock);
-    const size_t old_width = arch_ == GuestArch::I386 ? 4 : 8, new_width = image.arch() == GuestArch::I386 ? 4 : 8;
-    for (auto& action : sigactions) {
-      uint64_t handler = 0;
-      std::memcpy(&handler, action.data(), old_width);
-      action.fill(0);
-      if (handler == 1 /* SIG_IGN */) std::memcpy(action.data(), &handler, new_width);
-    }
-    arch_ = image.arch();
-  }
+  // Handlers are code of the old image: back to the default action (ignored stays ignored;
+  // the mask and pending signals stay, as on Linux).
+  signals_.reset_handlers();
+  arch_ = image.arch();
   machine_.record_exec();
   release_vfork_parent();
   return 0;
 }
 
-int GuestProcess::wait_child(int pid, bool block, bool keep, ExitInfo* info) {
+int GuestProcess::wait_child(int pid, bool block, bool keep, ExitInfo* info, Vcpu* waiter) {
   std::unique_lock lk(machine_.tree_lock);
   for (;;) {
     bool any = false;
@@ -339,6 +330,7 @@ int GuestProcess::wait_child(int pid, bool block, bool keep, ExitInfo* info) {
     if (!any) return -ECHILD;
     if (!block) return 0;
     if (exiting()) return -EINTR;
+    if (waiter && signals_.deliverable(waiter->signals())) return -kErestartSys;
     machine_.tree_changed.wait(lk);
   }
 }
@@ -352,19 +344,45 @@ void GuestProcess::release_vfork_parent() {
   machine_.tree_changed.notify_all();
 }
 
-uint64_t GuestProcess::handler_of(int sig) {
-  uint64_t handler = 0;
-  std::lock_guard lk(signal_lock);
-  std::memcpy(&handler, sigactions[sig].data(), arch_ == GuestArch::I386 ? 4 : 8);
-  return handler;
+void GuestProcess::send_signal(int sig, const SigInfo& info, Vcpu* thread) {
+  if (sig < 1 || sig > kMaxSignal || exiting()) return;
+  if (sig == SIGKILL) {
+    kill_by_signal(SIGKILL, "");
+    return;
+  }
+  // Who could take it: the thread it was sent to, else every thread.
+  std::vector<std::shared_ptr<Vcpu>> takers;
+  {
+    std::lock_guard lk(vcpus_lock_);
+    for (auto& v : vcpus_)
+      if (v && (!thread || v.get() == thread)) takers.push_back(v);
+  }
+  std::shared_ptr<Vcpu> chosen;
+  for (auto& v : takers) {
+    if (v->signals().mask.load(std::memory_order_acquire) & signal_bit(sig)) continue;
+    if (!chosen || v->tid() == pid_) chosen = v;  // the main thread first, as Linux does
+  }
+  // Blocked everywhere, it waits in the pending set even when ignored (the disposition may
+  // change before it is unblocked); otherwise it is dropped or ends the process at once.
+  if (chosen && signals_.ignored(sig)) return;
+  if (chosen && signals_.fatal_by_default(sig)) {
+    kill_by_signal(sig, "");
+    return;
+  }
+  if (thread && takers.empty()) return;  // that thread has gone
+  signals_.queue(thread ? &thread->signals() : nullptr, sig, info);
+  if (chosen) kick(*chosen);
 }
 
-void GuestProcess::signal_from_outside(int sig) {
-  if (sig == 0) return;
-  const uint64_t handler = sig == SIGKILL ? 0 : handler_of(sig);
-  const bool ignored_by_default = sig == SIGCHLD || sig == SIGURG || sig == SIGWINCH || sig == SIGCONT;
-  if (handler == 1 /* SIG_IGN */ || (handler == 0 && ignored_by_default)) return;
-  kill_by_signal(sig, "");
+void GuestProcess::kick(Vcpu& vcpu) {
+  vcpu.post(kAttnSignal);  // running guest code: its next block boundary
+  vcpu.wake();             // in a host poll (pipes, terminals, poll)
+  // In a wait on a condition: each rechecks `deliverable` under its lock once woken.
+  { std::lock_guard lk(machine_.tree_lock); }
+  machine_.tree_changed.notify_all();
+  { std::lock_guard lk(exit_lock_); }
+  exit_cv_.notify_all();
+  futexes_.interrupt();
 }
 
 void GuestProcess::thread_finished(Vcpu& vcpu, int exit_code) {
@@ -444,14 +462,16 @@ void GuestProcess::kill_by_signal(int signal, const std::string& message) {
   end_all({0, signal});
 }
 
-bool GuestProcess::sleep_until(std::optional<std::chrono::steady_clock::time_point> deadline) {
+GuestProcess::SleepEnd GuestProcess::sleep_until(std::optional<std::chrono::steady_clock::time_point> deadline,
+                                                 Vcpu* waiter) {
   std::unique_lock lk(exit_lock_);
-  const auto exiting = [&] { return exiting_.load(); };
-  if (!deadline) {
-    exit_cv_.wait(lk, exiting);
-    return false;
-  }
-  return !exit_cv_.wait_until(lk, *deadline, exiting);
+  const auto signalled = [&] { return waiter && signals_.deliverable(waiter->signals()); };
+  const auto done = [&] { return exiting_.load() || signalled(); };
+  if (!deadline)
+    exit_cv_.wait(lk, done);
+  else if (!exit_cv_.wait_until(lk, *deadline, done))
+    return SleepEnd::Deadline;
+  return exiting_.load() ? SleepEnd::Exiting : SleepEnd::Signal;
 }
 
 void GuestProcess::with_gdt_entry(mmu::VcpuId v, uint32_t entry, const std::array<uint32_t, 2>& descriptor,

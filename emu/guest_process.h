@@ -22,6 +22,7 @@
 #include "emu/exclusive_gate.h"
 #include "emu/fd_table.h"
 #include "emu/futex_table.h"
+#include "emu/guest_signals.h"
 #include "emu/tracer.h"
 #include "emu/guest_memory.h"
 #include "emu/vcpu.h"
@@ -138,10 +139,15 @@ class GuestProcess final : public mmu::TlbShootdown,
   // wait4/waitid: a child matching `pid` (-1: any) that has ended, reaped unless
   // `keep`. Its pid and how it ended; 0 when none has ended and `block` is false; -ECHILD
   // when there is no such child; -EINTR when this process is ending meanwhile.
-  int wait_child(int pid, bool block, bool keep, ExitInfo* info);
-  // kill(2) for another process: signal 0 only checks it exists; the others end it unless
-  // it ignores them (handlers are not run).
-  void signal_from_outside(int sig);
+  // -ERESTARTSYS when a signal for `waiter` interrupts the wait.
+  int wait_child(int pid, bool block, bool keep, ExitInfo* info, Vcpu* waiter = nullptr);
+  // Sends `sig` to the process (`thread` null: whichever thread does not block it, the main
+  // one first) or to one of its threads, as Linux generates signals: SIGKILL and unblocked
+  // fatal defaults end the process now, ignored ones are dropped, the rest are queued and
+  // the chosen thread is woken from any interruptible wait (it takes the signal on its own
+  // thread, between engine runs). Signal 0 does nothing.
+  void send_signal(int sig, const SigInfo& info, Vcpu* thread = nullptr);
+  ProcessSignals& signals() { return signals_; }
   bool ended() const { return ended_.load(std::memory_order_acquire); }
   // What the last address space was like when it went (for --stats after the end).
   struct SpaceSummary {
@@ -160,18 +166,15 @@ class GuestProcess final : public mmu::TlbShootdown,
   // Readable once the process is ending: host calls that may wait for another process (a
   // pipe read) poll it too, so that a kill is not held up by them.
   int ending_fd() const { return ending_fd_; }
-  // Sleeps until the deadline (nullopt: none) or the process exits; false if it exits.
-  bool sleep_until(std::optional<std::chrono::steady_clock::time_point> deadline);
+  // Sleeps until the deadline (nullopt: none), the process exits, or (with `waiter`) a signal
+  // arrives that `waiter` would take.
+  enum class SleepEnd { Deadline, Exiting, Signal };
+  SleepEnd sleep_until(std::optional<std::chrono::steady_clock::time_point> deadline, Vcpu* waiter = nullptr);
 
   // i386 TLS: writes GDT entry `entry` (under the GDT lock) and runs `load` while still
   // holding it, so the vCPU loads its own descriptor, not another thread's.
   void with_gdt_entry(mmu::VcpuId v, uint32_t entry, const std::array<uint32_t, 2>& descriptor,
                       const std::function<void()>& load);
-  // Signal dispositions, as raw guest sigaction bytes (they are only stored and returned).
-  std::mutex signal_lock;
-  std::array<std::array<uint8_t, 32>, 65> sigactions{};
-  // The guest handler of `sig` (0 default, 1 ignore), under signal_lock.
-  uint64_t handler_of(int sig);
   // Logs an unknown syscall once per number.
   void note_unknown_syscall(uint64_t nr);
 
@@ -210,6 +213,8 @@ class GuestProcess final : public mmu::TlbShootdown,
   void end(mmu::VcpuId slot);
   // The vfork parent may go on (child exec'd or ended).
   void release_vfork_parent();
+  // Wakes `vcpu` for a signal: its mailbox, its wake fd, and every wait it may sleep in.
+  void kick(Vcpu& vcpu);
 
   Machine& machine_;
   GuestArch arch_;
@@ -222,6 +227,7 @@ class GuestProcess final : public mmu::TlbShootdown,
   std::string exe_path_;
   std::unique_ptr<FdTable> files_;
   SpaceSummary last_space_;
+  ProcessSignals signals_;
 
   std::mutex vcpus_lock_;
   std::vector<std::shared_ptr<Vcpu>> vcpus_;          // live, by slot (nullptr: free)

@@ -225,6 +225,7 @@ ForkStats Machine::fork_stats() {
 }
 
 void Machine::process_ended(GuestProcess& p) {
+  std::shared_ptr<GuestProcess> notify;
   {
     std::lock_guard lk(tree_lock);
     p.ended_.store(true, std::memory_order_release);
@@ -237,13 +238,27 @@ void Machine::process_ended(GuestProcess& p) {
     p.children_.clear();
     // A parent that ignores SIGCHLD (or is gone) does not wait: no zombie is kept.
     auto parent = p.parent_.lock();
-    const bool reap_now = !parent || parent->ended() || parent->handler_of(SIGCHLD) == 1 /* SIG_IGN */;
+    const SigAction on_child = parent ? parent->signals().action(SIGCHLD) : SigAction{};
+    const bool reap_now =
+        !parent || parent->ended() || on_child.handler == kSigIgnore || (on_child.flags & kSaNoCldWait);
     if (reap_now) {
       if (parent) std::erase_if(parent->children_, [&](auto& c) { return c.get() == &p; });
       if (&p != first_.get()) remove_process(p.pid());
     }
+    notify = parent;
   }
   tree_changed.notify_all();
+  // The parent hears of it (outside the tree lock: sending wakes waits that take it).
+  if (notify && !notify->ended()) {
+    const ExitInfo how = p.exit_info();
+    SigInfo info;
+    info.signo = SIGCHLD;
+    info.code = how.signal ? kCldKilled : kCldExited;
+    info.pid = p.pid();
+    info.uid = static_cast<int32_t>(::getuid());
+    info.status = how.signal ? how.signal : how.code;
+    notify->send_signal(SIGCHLD, info);
+  }
   if (&p == first_.get()) {
     std::lock_guard lk(end_lock_);
     first_ended_ = true;

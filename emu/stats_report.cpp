@@ -102,6 +102,9 @@ void print_stats(std::FILE* out, Machine& machine, const RunSummary& run) {
              ec(EmuCounter::AtomicBlockScans));
   fmt::print(out, "futex         {:>10} waits, {} wakes   rss at exit {} pages   guest memory {} MiB\n",
              ec(EmuCounter::FutexWaits), ec(EmuCounter::FutexWakes), space.rss_pages, machine.pool().bytes() >> 20);
+  if (ec(EmuCounter::SignalsDelivered) || ec(EmuCounter::SyscallsRestarted))
+    fmt::print(out, "signals       {:>10} handlers run   syscalls restarted {}\n", ec(EmuCounter::SignalsDelivered),
+               ec(EmuCounter::SyscallsRestarted));
   const ForkStats forks = machine.fork_stats();
   if (forks.forks || forks.execs) {
     fmt::print(out, "processes     {:>10} forks ({:.1f} us mean, {:.1f} us max)   execs {}   page tables {} ({} shared, {} copied at fork; unshared {} by copy, {} in place; {} dropped whole)   cow {} copied, {} reused\n",

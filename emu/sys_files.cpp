@@ -105,8 +105,22 @@ int64_t poll_fds(Call& c, uint64_t fds, uint64_t n, const timespec* timeout) {
   }
   // A fd that is not open is POLLNVAL, and counts as ready: Linux then does not wait.
   static constexpr timespec kNoWait{0, 0};
-  const int r = ::ppoll(host.data(), n, not_open ? &kNoWait : timeout, nullptr);
-  if (r < 0) return -errno;
+  // Two more entries: the process ending, and a signal for this thread, end the wait too.
+  host.push_back({c.proc.ending_fd(), POLLIN, 0});
+  host.push_back({c.vcpu.wake_fd(), POLLIN, 0});
+  if (c.proc.signals().deliverable(c.vcpu.signals())) return -kErestartNoHand;
+  int r = ::ppoll(host.data(), host.size(), not_open ? &kNoWait : timeout, nullptr);
+  if (r < 0) return errno == EINTR ? -kErestartNoHand : -errno;
+  const bool ending = host[n].revents, woken = host[n + 1].revents;
+  if (ending) return -EINTR;
+  if (woken) {
+    c.vcpu.drain_wake_fd();
+    r -= 1;
+    // Nothing else ready and a signal to take: interrupted. (A stale wake with nothing ready
+    // returns 0 early; the guest's poll loop simply asks again.)
+    if (r == 0 && c.proc.signals().deliverable(c.vcpu.signals())) return -kErestartNoHand;
+  }
+  host.resize(n);
   for (uint64_t i = 0; i < n; ++i) {
     guest[i].revents = host[i].revents;
     if (guest[i].fd >= 0 && !held[i]) guest[i].revents = POLLNVAL;
@@ -124,16 +138,24 @@ int64_t fd_call(Call& c, long host_nr, int fd, uint64_t a1, uint64_t a2) {
   return host_result(::syscall(host_nr, f->fd(), a1, a2));
 }
 
-// Before a blocking read or write of a pipe, socket or terminal: waits until it is ready or
-// the process is ending (-EINTR then: the guest never sees it, it is being stopped).
+// Before a blocking read or write of a pipe, socket or terminal: waits until it is ready, the
+// process is ending (-EINTR then: the guest never sees it, it is being stopped), or a signal
+// comes for this thread (-ERESTARTSYS: EINTR, or the call again under SA_RESTART).
 static int64_t wait_ready(Call& c, const HostFile& f, short events) {
   if (!f.may_block() || c.proc.ending_fd() < 0) return 0;
   const int flags = ::fcntl(f.fd(), F_GETFL);
   if (flags < 0 || (flags & O_NONBLOCK)) return 0;
-  pollfd p[2] = {{f.fd(), events, 0}, {c.proc.ending_fd(), POLLIN, 0}};
-  while (::poll(p, 2, -1) < 0)
-    if (errno != EINTR) return 0;
-  return (p[1].revents & POLLIN) ? -EINTR : 0;
+  for (;;) {
+    if (c.proc.signals().deliverable(c.vcpu.signals())) return -kErestartSys;
+    pollfd p[3] = {{f.fd(), events, 0}, {c.proc.ending_fd(), POLLIN, 0}, {c.vcpu.wake_fd(), POLLIN, 0}};
+    if (::poll(p, 3, -1) < 0) {
+      if (errno != EINTR) return 0;
+      continue;
+    }
+    if (p[1].revents & POLLIN) return -EINTR;
+    if (p[0].revents) return 0;
+    c.vcpu.drain_wake_fd();  // then look again: a wake for a signal since taken elsewhere is stale
+  }
 }
 
 int64_t read(Call& c, int fd, uint64_t buf, uint64_t n) {

@@ -83,6 +83,12 @@ int64_t pause(Call& c);
 int64_t tgkill(Call& c, int tgid, int tid, int sig);
 int64_t rt_sigaction(Call& c, int sig, uint64_t act, uint64_t oldact, uint64_t size);
 int64_t rt_sigprocmask(Call& c, int how, uint64_t set, uint64_t oldset, uint64_t size);
+int64_t rt_sigsuspend(Call& c, uint64_t set, uint64_t size);
+int64_t rt_sigpending(Call& c, uint64_t set, uint64_t size);
+int64_t rt_sigtimedwait(Call& c, uint64_t set, uint64_t info, uint64_t timeout, uint64_t size, bool time64);
+// rt_sigreturn (`rt`), or i386's sigreturn for handlers without SA_SIGINFO.
+int64_t sigreturn(Call& c, bool rt);
+int64_t sigaltstack(Call& c, uint64_t ss, uint64_t old_ss);
 
 // Time (sys_time.cpp); `time64`: the guest's timespec has 64-bit fields.
 int64_t clock_gettime(Call& c, int clock, uint64_t ts, bool time64);

@@ -77,7 +77,7 @@ int64_t execve(Call& c, int dirfd, uint64_t path, uint64_t argv, uint64_t envp, 
 int64_t wait4(Call& c, int pid, uint64_t status, int options, uint64_t rusage) {
   if (options & ~(WNOHANG | WUNTRACED | WCONTINUED | __WALL | __WCLONE | __WNOTHREAD)) return -EINVAL;
   ExitInfo info;
-  const int r = c.proc.wait_child(wanted_pid(pid), !(options & WNOHANG), false, &info);
+  const int r = c.proc.wait_child(wanted_pid(pid), !(options & WNOHANG), false, &info, &c.vcpu);
   if (r <= 0) return r;
   if (status && !c.mem.write_value(c.v, status, static_cast<int32_t>(info.wait_status()))) return -EFAULT;
   if (rusage) {
@@ -100,7 +100,7 @@ int64_t waitid(Call& c, int idtype, int id, uint64_t infop, int options, uint64_
   }
   if (!(options & WEXITED)) return -ECHILD;  // stops and continues are never reported
   ExitInfo info;
-  const int r = c.proc.wait_child(pid, !(options & WNOHANG), options & WNOWAIT, &info);
+  const int r = c.proc.wait_child(pid, !(options & WNOHANG), options & WNOWAIT, &info, &c.vcpu);
   if (r < 0) return r;
   if (infop) {
     // siginfo_t: signo, errno, code, then (after padding on x86_64) pid, uid, status.

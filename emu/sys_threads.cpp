@@ -4,11 +4,14 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <cstring>
 
 #include "emu/guest_process.h"
 #include "emu/machine.h"
+#include "emu/signal_frame.h"
 #include "emu/sys_handlers.h"
 
 namespace emu::sys {
@@ -35,25 +38,17 @@ std::array<uint32_t, 2> descriptor_from(const UserDesc& u) {
   return {lo, hi};
 }
 
-// Fatal by default; these are ignored by default (signal(7)).
-bool ignored_by_default(int sig) { return sig == SIGCHLD || sig == SIGURG || sig == SIGWINCH || sig == SIGCONT; }
-
-// A signal sent to this process: handlers are not run (see the README), so a signal whose
-// disposition is a handler or the default terminates, unless ignored.
-int64_t deliver(Call& c, int sig) {
-  if (sig == 0) return 0;
-  if (sig < 1 || sig > 64) return -EINVAL;
-  uint64_t handler = 0;
-  {
-    std::lock_guard lk(c.proc.signal_lock);
-    std::memcpy(&handler, c.proc.sigactions[sig].data(), c.i386 ? 4 : 8);
-    if (c.i386) handler &= 0xffffffffu;
-  }
-  if (handler == 1 /* SIG_IGN */ || (handler == 0 && ignored_by_default(sig))) return 0;
-  c.proc.kill_by_signal(sig, "");
-  c.vcpu.request_stop();
-  return 0;
+SigInfo sent_by(Call& c, int sig, int32_t code) {
+  SigInfo info;
+  info.signo = sig;
+  info.code = code;
+  info.pid = c.proc.pid();
+  info.uid = static_cast<int32_t>(::getuid());
+  return info;
 }
+
+// Reads a guest sigset (8 bytes on both ABIs); `size` must be that.
+bool read_sigset(Call& c, uint64_t addr, uint64_t* set) { return c.mem.read_value(c.v, addr, *set); }
 
 }  // namespace
 
@@ -63,6 +58,8 @@ VcpuStart child_start(Call& c, uint64_t stack) {
   // The child resumes after the syscall with 0 in the result register and its own stack.
   start.regs.general[0] = 0;  // RAX / EAX
   if (stack) start.regs.general[7] = stack;  // RSP / ESP
+  start.signal_mask = c.vcpu.signals().mask.load(std::memory_order_acquire);
+  if (!stack) start.altstack = c.vcpu.signals().altstack;  // a new thread's stack: no altstack
   if (!c.i386) {
     // In Unicorn's syscall hook RIP still points at the `syscall` instruction (it is advanced
     // after the hook returns); the child starts after it. (int 0x80's hook sees EIP past it.)
@@ -147,7 +144,9 @@ int64_t futex(Call& c, uint64_t addr, int op, uint32_t val, uint64_t timeout, ui
       const uint32_t* word = c.mem.word(c.v, addr, mmu::Access::Read);
       if (!word) return -EFAULT;
       counters.add(EmuCounter::FutexWaits);
-      return c.proc.futexes().wait(addr, word, val, bitset, deadline, [&] { pin.release(); });
+      return c.proc.futexes().wait(
+          addr, word, val, bitset, deadline, [&] { pin.release(); },
+          [&] { return c.proc.signals().deliverable(c.vcpu.signals()); }, -kErestartSys);
     }
     case FUTEX_WAKE:
     case FUTEX_WAKE_BITSET: {
@@ -207,58 +206,209 @@ int64_t sched_getaffinity(Call& c, int, uint64_t size, uint64_t mask) {
 }
 
 int64_t kill(Call& c, int pid, int sig) {
-  if (sig < 0 || sig > 64) return -EINVAL;
+  if (sig < 0 || sig > kMaxSignal) return -EINVAL;
   // Process groups are not kept: 0 and -1 mean this process, as before there were others.
-  if (pid == c.proc.pid() || pid == 0 || pid == -1) return deliver(c, sig);
+  if (pid == c.proc.pid() || pid == 0 || pid == -1) {
+    c.proc.send_signal(sig, sent_by(c, sig, kSiUser));
+    return 0;
+  }
   auto target = c.proc.machine().find_process(pid < 0 ? -pid : pid);
   if (!target || target->ended()) return -ESRCH;
-  target->signal_from_outside(sig);
+  target->send_signal(sig, sent_by(c, sig, kSiUser));
   return 0;
 }
 
 int64_t pause(Call& c) {
-  // No handler ever runs, so only the process ending (a fatal signal, say) ends the wait.
-  (void)c.proc.sleep_until(std::nullopt);
-  return -EINTR;
+  (void)c.proc.sleep_until(std::nullopt, &c.vcpu);
+  return -kErestartNoHand;
 }
 
-int64_t tgkill(Call& c, int tgid, int, int sig) {
-  if (tgid != c.proc.pid()) return -ESRCH;
-  return deliver(c, sig);
-}
-
-int64_t rt_sigaction(Call& c, int sig, uint64_t act, uint64_t oldact, uint64_t) {
-  if (sig < 1 || sig > 64 || sig == SIGKILL || sig == SIGSTOP) return (act && (sig == SIGKILL || sig == SIGSTOP)) || sig < 1 || sig > 64 ? -EINVAL : 0;
-  // The kernel's sigaction: handler, flags, restorer, mask (8 bytes): 32 or 20 bytes.
-  const size_t size = c.i386 ? 20 : 32;
-  // Guest memory is copied outside the lock: a fault may wait for swap, and the process
-  // tree reads dispositions (SIGCHLD) under its own lock.
-  std::array<uint8_t, 32> fresh{};
-  if (act && !c.mem.read(c.v, act, fresh.data(), size)) return -EFAULT;
-  std::array<uint8_t, 32> old{};
-  {
-    std::lock_guard lk(c.proc.signal_lock);
-    auto& slot = c.proc.sigactions[sig];
-    old = slot;
-    if (act) slot = fresh;
+int64_t tgkill(Call& c, int tgid, int tid, int sig) {
+  if (sig < 0 || sig > kMaxSignal) return -EINVAL;
+  if (tgid != c.proc.pid() || tid <= 0) return -ESRCH;
+  Vcpu* target = nullptr;
+  std::shared_ptr<Vcpu> held;
+  if (tid == c.vcpu.tid()) {
+    target = &c.vcpu;
+  } else {
+    c.proc.for_each_other_vcpu(c.vcpu, [&](Vcpu& v) {
+      if (v.tid() == tid) target = &v;
+    });
+    if (!target) return -ESRCH;
   }
-  if (oldact && !c.mem.write(c.v, oldact, old.data(), size)) return -EFAULT;
+  if (sig) c.proc.send_signal(sig, sent_by(c, sig, kSiTkill), target);
   return 0;
 }
 
-int64_t rt_sigprocmask(Call& c, int how, uint64_t set, uint64_t oldset, uint64_t) {
-  const uint64_t old = c.vcpu.signal_mask;
-  if (oldset && !c.mem.write_value(c.v, oldset, old)) return -EFAULT;
+int64_t rt_sigaction(Call& c, int sig, uint64_t act, uint64_t oldact, uint64_t size) {
+  if (sig < 1 || sig > kMaxSignal || size != 8) return -EINVAL;
+  if (act && (sig == SIGKILL || sig == SIGSTOP)) return -EINVAL;
+  // The kernel's sigaction: handler, flags, restorer, mask, each a long but the mask (8 bytes).
+  SigAction fresh;
+  if (act) {
+    if (c.i386) {
+      uint32_t f[3] = {};
+      if (!c.mem.read(c.v, act, f, sizeof f) || !c.mem.read_value(c.v, act + 12, fresh.mask)) return -EFAULT;
+      fresh = {f[0], f[1], f[2], fresh.mask};
+    } else {
+      uint64_t f[4] = {};
+      if (!c.mem.read(c.v, act, f, sizeof f)) return -EFAULT;
+      fresh = {f[0], f[1], f[2], f[3]};
+    }
+    fresh.mask &= ~kUnblockable;
+  }
+  // Guest memory is copied outside the signal lock: a fault may wait for swap.
+  const SigAction old = act ? c.proc.signals().set_action(sig, fresh) : c.proc.signals().action(sig);
+  if (oldact) {
+    bool ok;
+    if (c.i386) {
+      const uint32_t f[3] = {static_cast<uint32_t>(old.handler), static_cast<uint32_t>(old.flags),
+                             static_cast<uint32_t>(old.restorer)};
+      ok = c.mem.write(c.v, oldact, f, sizeof f) && c.mem.write_value(c.v, oldact + 12, old.mask);
+    } else {
+      const uint64_t f[4] = {old.handler, old.flags, old.restorer, old.mask};
+      ok = c.mem.write(c.v, oldact, f, sizeof f);
+    }
+    if (!ok) return -EFAULT;
+  }
+  return 0;
+}
+
+int64_t rt_sigprocmask(Call& c, int how, uint64_t set, uint64_t oldset, uint64_t size) {
+  if (size != 8) return -EINVAL;
+  ThreadSignals& t = c.vcpu.signals();
+  const uint64_t old = t.mask.load(std::memory_order_acquire);
+  uint64_t s = 0;
+  if (set && !read_sigset(c, set, &s)) return -EFAULT;
   if (set) {
-    uint64_t s = 0;
-    if (!c.mem.read_value(c.v, set, s)) return -EFAULT;
+    uint64_t next;
     switch (how) {
-      case SIG_BLOCK: c.vcpu.signal_mask = old | s; break;
-      case SIG_UNBLOCK: c.vcpu.signal_mask = old & ~s; break;
-      case SIG_SETMASK: c.vcpu.signal_mask = s; break;
+      case SIG_BLOCK: next = old | s; break;
+      case SIG_UNBLOCK: next = old & ~s; break;
+      case SIG_SETMASK: next = s; break;
       default: return -EINVAL;
     }
+    // A signal it unblocks is taken before the call returns to the guest (the vCPU looks).
+    c.proc.signals().set_mask(t, next);
   }
+  if (oldset && !c.mem.write_value(c.v, oldset, old)) return -EFAULT;
+  return 0;
+}
+
+int64_t rt_sigsuspend(Call& c, uint64_t set, uint64_t size) {
+  if (size != 8) return -EINVAL;
+  uint64_t s = 0;
+  if (!read_sigset(c, set, &s)) return -EFAULT;
+  ThreadSignals& t = c.vcpu.signals();
+  // The caller's mask comes back once a handler's frame holds it (sigreturn restores it).
+  t.saved_mask = t.mask.load(std::memory_order_acquire);
+  c.proc.signals().set_mask(t, s);
+  (void)c.proc.sleep_until(std::nullopt, &c.vcpu);
+  return -kErestartNoHand;
+}
+
+int64_t rt_sigpending(Call& c, uint64_t set, uint64_t size) {
+  if (size > 8) return -EINVAL;
+  const uint64_t pending = c.proc.signals().pending_for(c.vcpu.signals()) & c.vcpu.signals().mask.load();
+  return c.mem.write(c.v, set, &pending, size) ? 0 : -EFAULT;
+}
+
+int64_t rt_sigtimedwait(Call& c, uint64_t set, uint64_t info, uint64_t timeout, uint64_t size, bool time64) {
+  if (size != 8) return -EINVAL;
+  uint64_t wanted = 0;
+  if (!read_sigset(c, set, &wanted)) return -EFAULT;
+  wanted &= ~kUnblockable;
+  Deadline deadline;
+  if (timeout) {
+    int64_t sec = 0, nsec = 0;
+    if (!read_timespec(c, timeout, time64, sec, nsec)) return -EFAULT;
+    if (!valid_timespec(sec, nsec)) return -EINVAL;
+    deadline = deadline_after(sec, nsec);
+  }
+  ThreadSignals& t = c.vcpu.signals();
+  // While waiting, the wanted signals count as unblocked (Linux: real_blocked), so that a
+  // sender wakes this thread for them.
+  const uint64_t mask = t.mask.load(std::memory_order_acquire);
+  c.proc.signals().set_mask(t, mask & ~wanted);
+  SigInfo si;
+  int sig = 0;
+  for (;;) {
+    sig = c.proc.signals().take(t, wanted, &si);
+    if (sig) break;
+    const auto end = c.proc.sleep_until(deadline, &c.vcpu);
+    if (end == GuestProcess::SleepEnd::Signal && (c.proc.signals().pending_for(t) & wanted)) continue;
+    c.proc.signals().set_mask(t, mask);
+    return end == GuestProcess::SleepEnd::Deadline ? -EAGAIN : -kErestartNoHand;
+  }
+  c.proc.signals().set_mask(t, mask);
+  if (info) {
+    std::array<uint8_t, 128> bytes{};
+    const int32_t head[3] = {si.signo, 0, si.code};
+    const int32_t body[3] = {si.pid, si.uid, si.status};
+    std::memcpy(bytes.data(), head, sizeof head);
+    std::memcpy(bytes.data() + (c.i386 ? 12 : 16), body, sizeof body);
+    if (!c.mem.write(c.v, info, bytes.data(), bytes.size())) return -EFAULT;
+  }
+  return sig;
+}
+
+int64_t sigreturn(Call& c, bool rt) {
+  CpuRegisters regs;
+  c.vcpu.save_registers(regs);
+  uint64_t mask = 0;
+  if (!pop_signal_frame(c.mem, c.v, c.vcpu.arch(), rt, regs, &mask)) {
+    c.proc.kill_by_signal(SIGSEGV, fmt::format("bad signal frame at sp {:#x} in {}sigreturn", regs.general[7], rt ? "rt_" : ""));
+    c.vcpu.request_stop();
+    return 0;
+  }
+  c.proc.signals().set_mask(c.vcpu.signals(), mask);
+  c.vcpu.request_register_load(regs);
+  return static_cast<int64_t>(regs.general[0]);  // what the interrupted code had in RAX / EAX
+}
+
+int64_t sigaltstack(Call& c, uint64_t ss, uint64_t old_ss) {
+  AltStack& alt = c.vcpu.signals().altstack;
+  constexpr int kSsOnStack = 1, kSsDisable = 2, kMinSigStack = 2048;
+  const uint64_t sp = c.vcpu.reg(c.i386 ? UC_X86_REG_ESP : UC_X86_REG_RSP);
+  if (old_ss) {
+    const int flags = alt.disabled ? kSsDisable : alt.contains(sp) ? kSsOnStack : 0;
+    bool ok;
+    if (c.i386) {
+      const uint32_t f[3] = {static_cast<uint32_t>(alt.sp), static_cast<uint32_t>(flags), static_cast<uint32_t>(alt.size)};
+      ok = c.mem.write(c.v, old_ss, f, sizeof f);
+    } else {
+      uint8_t b[24] = {};
+      std::memcpy(b, &alt.sp, 8);
+      std::memcpy(b + 8, &flags, 4);
+      std::memcpy(b + 16, &alt.size, 8);
+      ok = c.mem.write(c.v, old_ss, b, sizeof b);
+    }
+    if (!ok) return -EFAULT;
+  }
+  if (!ss) return 0;
+  uint64_t new_sp = 0, new_size = 0;
+  int32_t flags = 0;
+  if (c.i386) {
+    uint32_t f[3] = {};
+    if (!c.mem.read(c.v, ss, f, sizeof f)) return -EFAULT;
+    new_sp = f[0], flags = static_cast<int32_t>(f[1]), new_size = f[2];
+  } else {
+    uint8_t b[24] = {};
+    if (!c.mem.read(c.v, ss, b, sizeof b)) return -EFAULT;
+    std::memcpy(&new_sp, b, 8);
+    std::memcpy(&flags, b + 8, 4);
+    std::memcpy(&new_size, b + 16, 8);
+  }
+  if (alt.contains(sp)) return -EPERM;  // running on it
+  constexpr int kSsAutoDisarm = 1 << 31;
+  flags &= ~kSsAutoDisarm;
+  if (flags != 0 && flags != kSsDisable && flags != kSsOnStack) return -EINVAL;
+  if (flags == kSsDisable) {
+    alt = AltStack{};
+    return 0;
+  }
+  if (new_size < kMinSigStack) return -ENOMEM;
+  alt = AltStack{new_sp, new_size, false};
   return 0;
 }
 

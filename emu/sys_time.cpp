@@ -29,7 +29,16 @@ bool write_timespec(Call& c, uint64_t addr, const timespec& ts, bool time64) {
 bool valid_clock(int clock) { return clock >= 0 && clock <= 11; }
 
 // Sleeps until the deadline (nullopt: until the process exits).
-int64_t sleep_until(Call& c, Deadline deadline) { return c.proc.sleep_until(deadline) ? 0 : -EINTR; }
+// A signal with a handler ends it with EINTR; one without lets it sleep again (Linux would
+// sleep for the rest of the time; emu sleeps the whole request again).
+int64_t sleep_until(Call& c, Deadline deadline) {
+  switch (c.proc.sleep_until(deadline, &c.vcpu)) {
+    case GuestProcess::SleepEnd::Deadline: return 0;
+    case GuestProcess::SleepEnd::Signal: return -kErestartNoHand;
+    case GuestProcess::SleepEnd::Exiting: break;
+  }
+  return -EINTR;
+}
 
 }  // namespace
 

@@ -93,12 +93,17 @@ int64_t dispatch_i386(Call& c, uint64_t nr, bool* known) {
     case 163: return mremap(c, a[0], a[1], a[2], s32(a[3]), a[4]);
     case 168: return poll(c, a[0], a[1], s32(a[2]));
     case 172: return prctl(c, s32(a[0]), a[1]);
+    case 119: return sigreturn(c, false);
+    case 173: return sigreturn(c, true);
     case 174: return rt_sigaction(c, s32(a[0]), a[1], a[2], a[3]);
     case 175: return rt_sigprocmask(c, s32(a[0]), a[1], a[2], a[3]);
+    case 176: return rt_sigpending(c, a[0], a[1]);
+    case 177: return rt_sigtimedwait(c, a[0], a[1], a[2], a[3], false);
+    case 179: return rt_sigsuspend(c, a[0], a[1]);
     case 180: return pread(c, fd, a[1], a[2], pair64(a[3], a[4]));
     case 181: return pwrite(c, fd, a[1], a[2], pair64(a[3], a[4]));
     case 183: return getcwd(c, a[0], a[1]);
-    case 186: return 0;  // sigaltstack
+    case 186: return sigaltstack(c, a[0], a[1]);
     case 192: return mmap(c, a[0], a[1], s32(a[2]), s32(a[3]), s32(a[4]), a[5] * 4096);  // mmap2: offset in pages
     case 194: return fd_call(c, SYS_ftruncate, fd, static_cast<uint64_t>(pair64(a[1], a[2])));
     case 195: return fstatat(c, AT_FDCWD, a[0], a[1], 0);
@@ -142,6 +147,7 @@ int64_t dispatch_i386(Call& c, uint64_t nr, bool* known) {
     case 406: return clock_getres(c, s32(a[0]), a[1], true);
     case 407: return clock_nanosleep(c, s32(a[0]), s32(a[1]), a[2], a[3], true);
     case 414: return ppoll(c, a[0], a[1], a[2], true);
+    case 421: return rt_sigtimedwait(c, a[0], a[1], a[2], a[3], true);
     case 422: return futex(c, a[0], s32(a[1]), static_cast<uint32_t>(a[2]), a[3], a[4], static_cast<uint32_t>(a[5]), true);
     case 435: return -ENOSYS;  // clone3
     case 439: return faccessat(c, fd, a[1], s32(a[2]), s32(a[3]));

@@ -30,6 +30,7 @@ int64_t dispatch_x86_64(Call& c, uint64_t nr, bool* known) {
     case 12: return brk(c, a[0]);
     case 13: return rt_sigaction(c, static_cast<int>(a[0]), a[1], a[2], a[3]);
     case 14: return rt_sigprocmask(c, static_cast<int>(a[0]), a[1], a[2], a[3]);
+    case 15: return sigreturn(c, true);
     case 16: return ioctl(c, fd, a[1], a[2]);
     case 17: return pread(c, fd, a[1], a[2], static_cast<int64_t>(a[3]));
     case 18: return pwrite(c, fd, a[1], a[2], static_cast<int64_t>(a[3]));
@@ -83,7 +84,10 @@ int64_t dispatch_x86_64(Call& c, uint64_t nr, bool* known) {
     case 112: return plain(SYS_setsid);
     case 121: return plain(SYS_getpgid, a[0]);
     case 124: return plain(SYS_getsid, a[0]);
-    case 131: return 0;  // sigaltstack: signals are not delivered to handlers
+    case 127: return rt_sigpending(c, a[0], a[1]);
+    case 128: return rt_sigtimedwait(c, a[0], a[1], a[2], a[3], true);
+    case 130: return rt_sigsuspend(c, a[0], a[1]);
+    case 131: return sigaltstack(c, a[0], a[1]);
     case 157: return prctl(c, static_cast<int>(a[0]), a[1]);
     case 158: return arch_prctl(c, static_cast<int>(a[0]), a[1]);
     case 186: return c.vcpu.tid();

@@ -13,7 +13,7 @@
 
 namespace emu {
 
-void handle_syscall(Vcpu& vcpu) {
+SyscallOutcome handle_syscall(Vcpu& vcpu) {
   const bool i386 = vcpu.arch() == GuestArch::I386;
   GuestProcess& proc = vcpu.process();
   sys::Call c{vcpu, proc, proc.memory(), vcpu.slot(), i386, {}};
@@ -41,7 +41,13 @@ void handle_syscall(Vcpu& vcpu) {
   }
   SPDLOG_DEBUG("tid {} syscall {} ({:#x}, {:#x}, {:#x}, {:#x}) = {}", vcpu.tid(), nr, c.a[0], c.a[1], c.a[2], c.a[3], result);
   // A write to a pipe with no reader: Linux sends SIGPIPE too (emu itself ignores it).
-  if (result == -EPIPE) c.proc.signal_from_outside(SIGPIPE);
+  if (result == -EPIPE) {
+    SigInfo info;
+    info.signo = SIGPIPE;
+    info.code = kSiUser;
+    info.pid = proc.pid();
+    proc.send_signal(SIGPIPE, info, &vcpu);  // to the thread that wrote
+  }
   if (!known) {
     proc.note_unknown_syscall(nr);
     proc.counters().slot(vcpu.slot()).add(EmuCounter::UnknownSyscalls);
@@ -51,6 +57,7 @@ void handle_syscall(Vcpu& vcpu) {
   } else {
     vcpu.set_reg(UC_X86_REG_RAX, static_cast<uint64_t>(result));
   }
+  return {nr, result};
 }
 
 }  // namespace emu

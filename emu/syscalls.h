@@ -13,8 +13,13 @@ class Vcpu;
 class GuestProcess;
 class GuestMemory;
 
-// Reads the number and arguments from the vCPU's registers and writes the result back.
-void handle_syscall(Vcpu& vcpu);
+// Reads the number and arguments from the vCPU's registers and writes the result back; the
+// number and result also come back to the vCPU (an interrupted call may have to run again).
+struct SyscallOutcome {
+  uint64_t nr = 0;
+  int64_t result = 0;
+};
+SyscallOutcome handle_syscall(Vcpu& vcpu);
 
 namespace sys {
 

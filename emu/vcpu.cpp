@@ -3,12 +3,16 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <csignal>
 
 #include "emu/fault_report.h"
 #include "emu/fault_trace.h"
 #include "emu/guest_process.h"
+#include "emu/signal_frame.h"
 #include "emu/syscalls.h"
 
 namespace emu {
@@ -21,10 +25,20 @@ constexpr uint64_t kNoStopAddress = ~uint64_t{0};
 }  // namespace
 
 Vcpu::Vcpu(GuestProcess& process, mmu::VcpuId slot, int tid)
-    : process_(process), slot_(slot), tid_(tid) {}
+    : process_(process), slot_(slot), tid_(tid), wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
 
 Vcpu::~Vcpu() {
   if (uc_) uc_close(uc_);
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+void Vcpu::wake() {
+  if (wake_fd_ >= 0) (void)::eventfd_write(wake_fd_, 1);
+}
+
+void Vcpu::drain_wake_fd() {
+  eventfd_t value;
+  if (wake_fd_ >= 0) (void)::eventfd_read(wake_fd_, &value);
 }
 
 GuestArch Vcpu::arch() const { return process_.arch(); }
@@ -112,13 +126,23 @@ bool Vcpu::start_engine(const VcpuStart& start) {
 
 void Vcpu::run(const VcpuStart& start) {
   int exit_code = 0;
+  signals_.mask.store(start.signal_mask & ~kUnblockable, std::memory_order_release);
+  signals_.altstack = start.altstack;
   if (!start_engine(start)) {
     process_.thread_finished(*this, 128 + SIGKILL);
     return;
   }
   while (!stop_) {
+    if (signal_work()) {
+      take_signals();
+      if (stop_) break;
+    }
     enter_guest();
     if (stop_) break;
+    if (process_.signals().deliverable(signals_)) {  // arrived since: take it first
+      leave_guest();
+      continue;
+    }
     const uint64_t pc = reg(arch() == GuestArch::I386 ? UC_X86_REG_EIP : UC_X86_REG_RIP);
     in_emulation_ = true;
     const uc_err err = uc_emu_start(uc_, pc, kNoStopAddress, 0, 0);
@@ -209,6 +233,11 @@ bool Vcpu::serve_attention() {
     if (uc_) uc_emu_stop(uc_);
     return true;
   }
+  // A signal: handlers run from between engine runs (a frame is built from every register).
+  if ((bits & kAttnSignal) && in_emulation_ && process_.signals().deliverable(signals_)) {
+    stopping_ = true;
+    if (uc_) uc_emu_stop(uc_);
+  }
   // Exclusive requests need no bit to be served: the gate's owner is what matters.
   const uint64_t parked = process_.gate().park_while_owned(*this);
   if (parked) process_.counters().slot(slot_).add(EmuCounter::ParkedNs, parked);
@@ -294,13 +323,16 @@ void Vcpu::do_syscall() {
   end_exclusive();
   leave_guest();
   process_.counters().slot(slot_).add(EmuCounter::Syscalls);
-  handle_syscall(*this);
+  const SyscallOutcome outcome = handle_syscall(*this);
   if (stop_ || thread_exit_) {
     stop_ = true;
     uc_emu_stop(uc_);
     return;
   }
-  if (exec_start_) {
+  if (is_restart_code(outcome.result)) restart_ = InterruptedSyscall{outcome.nr, outcome.result};
+  // execve, sigreturn, a signal to take: all are done between engine runs (in this hook the
+  // x86_64 RIP has not yet moved past `syscall`).
+  if (exec_start_ || signal_work()) {
     stopping_ = true;
     uc_emu_stop(uc_);
     return;
@@ -337,6 +369,72 @@ void Vcpu::on_interrupt(uc_engine* uc, uint32_t intno, void* user) {
     default: self->pending_signal_ = SIGSEGV; break; // #GP, #PF, #SS, ...
   }
   uc_emu_stop(uc);
+}
+
+bool Vcpu::signal_work() const {
+  return load_regs_ || restart_ || signals_.saved_mask || process_.signals().deliverable(signals_);
+}
+
+void Vcpu::take_signals() {
+  const bool i386 = arch() == GuestArch::I386;
+  CpuRegisters regs;
+  regs.save(uc_, arch());
+  bool changed = false;
+  if (load_regs_) {
+    regs = *load_regs_;
+    load_regs_.reset();
+    changed = true;
+  }
+  drain_wake_fd();
+  ProcessSignals& signals = process_.signals();
+  const std::optional<Dequeued> taken = signals.dequeue(signals_);
+  const bool handler = taken && !taken->fatal();
+  if (restart_) {
+    // Linux's rules: EINTR when a handler runs, unless the call may go on (SA_RESTART, or a
+    // call that always restarts); without a handler the call simply runs again.
+    const int64_t r = restart_->result;
+    const bool again = !handler || r == -kErestartNoIntr || (r == -kErestartSys && (taken->action.flags & kSaRestart));
+    if (again) {
+      regs.general[16] -= 2;  // `syscall` and `int 0x80` are both two bytes
+      regs.general[0] = restart_->nr;
+      process_.counters().slot(slot_).add(EmuCounter::SyscallsRestarted);
+    } else {
+      regs.general[0] = i386 ? uint64_t{static_cast<uint32_t>(-EINTR)} : static_cast<uint64_t>(-EINTR);
+    }
+    restart_.reset();
+    changed = true;
+  }
+  if (taken && taken->fatal()) {
+    process_.kill_by_signal(taken->signo, "");
+    stop_ = true;
+    return;
+  }
+  const uint64_t mask = signals_.mask.load(std::memory_order_acquire);
+  if (handler) {
+    SignalDelivery d;
+    d.signo = taken->signo;
+    d.info = taken->info;
+    d.action = taken->action;
+    d.saved_mask = signals_.saved_mask.value_or(mask);  // sigsuspend's caller gets its own mask back
+    d.altstack = signals_.altstack;
+    signals_.saved_mask.reset();
+    if (!push_signal_frame(process_.memory(), slot_, arch(), d, regs)) {
+      process_.kill_by_signal(SIGSEGV, fmt::format("cannot build the frame for signal {} on the guest stack (sp {:#x})",
+                                                   taken->signo, regs.general[7]));
+      stop_ = true;
+      return;
+    }
+    // The handler runs with its sa_mask, and its own signal blocked unless SA_NODEFER.
+    uint64_t blocked = mask | taken->action.mask;
+    if (!(taken->action.flags & kSaNoDefer)) blocked |= signal_bit(taken->signo);
+    signals.set_mask(signals_, blocked);
+    process_.counters().slot(slot_).add(EmuCounter::SignalsDelivered);
+    changed = true;
+  } else if (signals_.saved_mask) {
+    signals.set_mask(signals_, *signals_.saved_mask);
+    signals_.saved_mask.reset();
+  }
+  if (changed) regs.restore(uc_, arch());
 }
 
 }  // namespace emu

@@ -16,6 +16,7 @@
 #include "emu/atomic_block_detector.h"
 #include "emu/cpu_registers.h"
 #include "emu/guest_arch.h"
+#include "emu/guest_signals.h"
 #include "mmu/types.h"
 
 namespace emu {
@@ -27,6 +28,7 @@ enum Attention : uint32_t {
   kAttnExclusive = 2,   // another vCPU wants to run a block alone: park at this boundary
   kAttnStop = 4,        // the process is exiting
   kAttnFlushCode = 8,   // executable memory changed: drop translated blocks
+  kAttnSignal = 16,     // a signal to take: leave guest code at the next block boundary
 };
 
 // Where a vCPU is, as the others see it.
@@ -50,6 +52,9 @@ struct VcpuStart {
   CpuRegisters regs;
   std::optional<std::array<uint32_t, 2>> i386_tls_descriptor;  // GDT entry to load GS from
   uint32_t i386_tls_entry = 0;
+  // Inherited from the creating thread (clone, fork).
+  uint64_t signal_mask = 0;
+  AltStack altstack;
 };
 
 class Vcpu {
@@ -104,8 +109,17 @@ class Vcpu {
   void request_stop() { stop_ = true; }
   // execve succeeded: leave guest code, reopen the engine for the new image, go on at `start`.
   void request_exec(const VcpuStart& start) { exec_start_ = start; }
+  // sigreturn: these registers replace the engine's once the syscall is over.
+  void request_register_load(const CpuRegisters& regs) { load_regs_ = regs; }
   uint64_t clear_child_tid = 0;
-  uint64_t signal_mask = 0;
+
+  // Signals: this thread's mask and pending set (the process's lock guards changes).
+  ThreadSignals& signals() { return signals_; }
+  // From any thread: wakes this vCPU from a host poll that includes wake_fd().
+  void wake();
+  int wake_fd() const { return wake_fd_; }
+  // From this vCPU's own thread, after a poll saw wake_fd() readable.
+  void drain_wake_fd();
 
  private:
   static bool on_tlb_fill(uc_engine* uc, uint64_t vaddr, uc_mem_type type, uc_tlb_entry* e, void* self);
@@ -122,7 +136,10 @@ class Vcpu {
   // largest part of a compute-bound guest's overhead); the hook comes with the second vCPU.
   bool install_block_hook(bool fresh);
   void do_syscall();
-  friend void handle_syscall(Vcpu&);
+  // Between engine runs: registers from sigreturn, the interrupted syscall's EINTR or restart,
+  // the next signal's handler frame (or its fatal default).
+  bool signal_work() const;
+  void take_signals();
   // Serves everything in the mailbox; true when this vCPU must stop.
   bool serve_attention();
   // Back into guest code: Running, then the mailbox (Dekker against requesters).
@@ -146,6 +163,14 @@ class Vcpu {
   std::optional<GuestFault> fault_;
   std::optional<VcpuStart> exec_start_;
   int pending_signal_ = 0;    // a CPU exception turned into a fatal signal
+  ThreadSignals signals_;
+  int wake_fd_ = -1;          // an eventfd
+  std::optional<CpuRegisters> load_regs_;
+  struct InterruptedSyscall {
+    uint64_t nr = 0;
+    int64_t result = 0;  // one of the kErestart codes
+  };
+  std::optional<InterruptedSyscall> restart_;
   unsigned host_access_depth_ = 0;
   bool host_access_marked_ = false;
 

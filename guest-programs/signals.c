@@ -1,0 +1,288 @@
+/* Signal handlers, run natively and under emu; stdout must match.
+ *
+ * Covers what shells and servers rely on: SIGCHLD handlers with their siginfo and sigsuspend
+ * waiting for one, a blocking read interrupted (EINTR) or resumed (SA_RESTART), masks and
+ * sigpending, SA_RESETHAND, SA_NODEFER nesting, the non-SA_SIGINFO frame (i386's sigreturn),
+ * an alternate stack, siglongjmp out of a handler, registers and floating point intact across
+ * a handler that clobbers its own, sigtimedwait, and a compute loop interrupted by thousands
+ * of signals from a child whose result must come out exactly right.
+ *
+ * Usage: signals [rounds]   (rounds of the interrupted compute loop; default 2000) */
+#define _GNU_SOURCE
+#include <sched.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common.h"
+
+static const char *prog = "signals";
+
+static volatile sig_atomic_t got_chld, chld_pid, chld_code, chld_status;
+static volatile sig_atomic_t got_usr1, got_usr2, depth, max_depth, on_altstack;
+static sigjmp_buf jump_back;
+static stack_t alt;
+
+static void on_chld(int sig, siginfo_t *si, void *uc) {
+  (void)uc;
+  if (sig != SIGCHLD) return;
+  ++got_chld;
+  chld_pid = si->si_pid;
+  chld_code = si->si_code;
+  chld_status = si->si_status;
+}
+
+static void on_usr1_plain(int sig) { got_usr1 += sig == SIGUSR1; }
+
+static void on_usr2_nested(int sig) {
+  (void)sig;
+  ++got_usr2;
+  ++depth;
+  if (depth > max_depth) max_depth = depth;
+  if (depth < 3) raise(SIGUSR2); /* SA_NODEFER: runs again at once, nested */
+  --depth;
+}
+
+static void on_usr1_altstack(int sig) {
+  char here;
+  (void)sig;
+  on_altstack = (char *)alt.ss_sp <= &here && &here < (char *)alt.ss_sp + alt.ss_size;
+}
+
+static void on_segv_jump(int sig) { siglongjmp(jump_back, sig); }
+
+/* Clobbers what it can: the interrupted code must not notice. */
+static volatile double handler_sink;
+static void on_usr1_clobber(int sig) {
+  double x = sig;
+  for (int i = 0; i < 50; ++i) x = x * 1.0001 + 0.5;
+  handler_sink = x;
+  ++got_usr1;
+}
+
+static void install(int sig, void (*fn)(int), int flags) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = fn;
+  sa.sa_flags = flags;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(sig, &sa, NULL) != 0) die_errno(prog, "sigaction", errno);
+}
+
+static void install_info(int sig, void (*fn)(int, siginfo_t *, void *), int flags) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = fn;
+  sa.sa_flags = flags | SA_SIGINFO;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(sig, &sa, NULL) != 0) die_errno(prog, "sigaction", errno);
+}
+
+/* A child exits with `code` after `delay_ms`; returns its pid. */
+static pid_t child_exiting(int code, int delay_ms) {
+  pid_t pid = fork();
+  if (pid < 0) die_errno(prog, "fork", errno);
+  if (pid == 0) {
+    struct timespec ts = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    _exit(code);
+  }
+  return pid;
+}
+
+static void sigchld_and_sigsuspend(void) {
+  install_info(SIGCHLD, on_chld, SA_RESTART);
+  sigset_t block, old;
+  sigemptyset(&block);
+  sigaddset(&block, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &block, &old);
+  got_chld = 0;
+  pid_t pid = child_exiting(7, 20);
+  /* The shell's `wait`: everything blocked, sigsuspend with the old mask until the handler ran. */
+  while (!got_chld) sigsuspend(&old);
+  sigset_t now;
+  sigprocmask(SIG_SETMASK, NULL, &now);
+  printf("sigsuspend: handler ran %d time(s), child %s, code %s, status %d, SIGCHLD blocked again: %d\n",
+         (int)got_chld, chld_pid == pid ? "matches" : "differs", chld_code == CLD_EXITED ? "CLD_EXITED" : "other",
+         (int)chld_status, sigismember(&now, SIGCHLD));
+  int status = 0;
+  const int reaped = waitpid(pid, &status, 0) == pid;
+  printf("waitpid after the handler: %s, exit %d\n", reaped ? "reaped" : "lost", WEXITSTATUS(status));
+  sigprocmask(SIG_SETMASK, &old, NULL);
+
+  /* A child killed by a signal: CLD_KILLED and the signal number. */
+  got_chld = 0;
+  pid = fork();
+  if (pid == 0) {
+    for (;;) pause();
+  }
+  kill(pid, SIGTERM);
+  while (!got_chld) usleep(1000);
+  printf("killed child: code %s, status %d\n", chld_code == CLD_KILLED ? "CLD_KILLED" : "other", (int)chld_status);
+  waitpid(pid, NULL, 0);
+}
+
+/* A read of an empty pipe, interrupted by SIGCHLD: EINTR without SA_RESTART, the data with it. */
+static void interrupted_read(int restart) {
+  install_info(SIGCHLD, on_chld, restart ? SA_RESTART : 0);
+  int fds[2];
+  if (pipe(fds) != 0) die_errno(prog, "pipe", errno);
+  got_chld = 0;
+  pid_t quick = child_exiting(0, 20); /* its SIGCHLD interrupts the read */
+  pid_t writer = fork();
+  if (writer == 0) {
+    struct timespec ts = {0, 150 * 1000000L};
+    nanosleep(&ts, NULL);
+    if (write(fds[1], "late", 4) != 4) _exit(3);
+    _exit(0);
+  }
+  char buf[8] = {0};
+  ssize_t n = read(fds[0], buf, sizeof buf - 1);
+  int err = n < 0 ? errno : 0;
+  printf("read %s SA_RESTART: %s%s after %d SIGCHLD\n", restart ? "with" : "without",
+         n < 0 ? (err == EINTR ? "EINTR" : strerror(err)) : "data ", n > 0 ? buf : "", got_chld >= 1);
+  waitpid(quick, NULL, 0);
+  waitpid(writer, NULL, 0);
+  close(fds[0]);
+  close(fds[1]);
+}
+
+static void masks_and_pending(void) {
+  install(SIGUSR1, on_usr1_plain, 0);
+  sigset_t block, pending;
+  sigemptyset(&block);
+  sigaddset(&block, SIGUSR1);
+  sigprocmask(SIG_BLOCK, &block, NULL);
+  got_usr1 = 0;
+  kill(getpid(), SIGUSR1);
+  kill(getpid(), SIGUSR1); /* a standard signal pending twice is delivered once */
+  sigpending(&pending);
+  printf("blocked: handler ran %d, pending %d\n", (int)got_usr1, sigismember(&pending, SIGUSR1));
+  sigprocmask(SIG_UNBLOCK, &block, NULL);
+  printf("unblocked: handler ran %d\n", (int)got_usr1);
+
+  /* Raise runs the handler before it returns. */
+  raise(SIGUSR1);
+  printf("raise: handler ran %d\n", (int)got_usr1);
+
+  /* SA_RESETHAND: once, then the default. Ignored: nothing. */
+  install(SIGUSR1, on_usr1_plain, SA_RESETHAND);
+  raise(SIGUSR1);
+  struct sigaction now;
+  sigaction(SIGUSR1, NULL, &now);
+  printf("SA_RESETHAND: handler ran %d, then %s\n", (int)got_usr1, now.sa_handler == SIG_DFL ? "SIG_DFL" : "still set");
+  signal(SIGUSR1, SIG_IGN);
+  raise(SIGUSR1);
+  printf("ignored: still alive\n");
+}
+
+static void nesting_and_altstack(void) {
+  install(SIGUSR2, on_usr2_nested, SA_NODEFER);
+  raise(SIGUSR2);
+  printf("SA_NODEFER: %d handler runs, %d deep\n", (int)got_usr2, (int)max_depth);
+
+  alt.ss_size = 64 * 1024;
+  alt.ss_sp = malloc(alt.ss_size);
+  alt.ss_flags = 0;
+  if (sigaltstack(&alt, NULL) != 0) die_errno(prog, "sigaltstack", errno);
+  install(SIGUSR1, on_usr1_altstack, SA_ONSTACK);
+  raise(SIGUSR1);
+  printf("SA_ONSTACK: handler on the alternate stack: %d\n", (int)on_altstack);
+  install(SIGUSR1, on_usr1_altstack, 0);
+  raise(SIGUSR1);
+  printf("without SA_ONSTACK: on the alternate stack: %d\n", (int)on_altstack);
+}
+
+static void longjmp_out(void) {
+  install(SIGUSR1, on_segv_jump, 0);
+  int r = sigsetjmp(jump_back, 1);
+  if (r == 0) {
+    raise(SIGUSR1);
+    printf("siglongjmp: not taken\n");
+  } else {
+    sigset_t now;
+    sigprocmask(SIG_SETMASK, NULL, &now);
+    printf("siglongjmp out of the handler: got %d, SIGUSR1 unblocked again: %d\n", r, !sigismember(&now, SIGUSR1));
+  }
+}
+
+static void timed_wait(void) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGUSR2);
+  sigprocmask(SIG_BLOCK, &set, NULL);
+  kill(getpid(), SIGUSR2);
+  siginfo_t si;
+  struct timespec ts = {1, 0};
+  int sig = sigtimedwait(&set, &si, &ts);
+  printf("sigtimedwait: %d (SIGUSR2 %d), from this pid: %d\n", sig, SIGUSR2, si.si_pid == getpid());
+  ts.tv_sec = 0;
+  ts.tv_nsec = 20 * 1000000L;
+  sig = sigtimedwait(&set, &si, &ts);
+  printf("sigtimedwait with nothing pending: %d %s\n", sig, sig < 0 && errno == EAGAIN ? "EAGAIN" : "?");
+  sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
+
+/* A fixed piece of integer and floating-point work. */
+static void work(uint64_t *hash, double *f) {
+  uint64_t h = 1469598103934665603ull;
+  double x = 0;
+  for (uint32_t i = 0; i < 50000; ++i) {
+    h = (h ^ i) * 1099511628211ull;
+    x = x * 0.5 + (double)(i & 1023);
+  }
+  *hash = h;
+  *f = x;
+}
+
+/* A child sends SIGUSR1 as fast as it can while this process repeats the work; every handler
+ * run clobbers floating point and registers, and every pass must still match the reference. */
+static void interrupted_compute(int rounds) {
+  uint64_t ref_hash;
+  double ref_f;
+  work(&ref_hash, &ref_f);
+  install(SIGUSR1, on_usr1_clobber, SA_RESTART);
+  got_usr1 = 0;
+  pid_t parent = getpid();
+  pid_t sender = fork();
+  if (sender < 0) die_errno(prog, "fork", errno);
+  if (sender == 0) {
+    for (int i = 0; i < rounds; ++i) {
+      kill(parent, SIGUSR1);
+      if (i % 16 == 0) sched_yield();
+    }
+    _exit(0);
+  }
+  int passes = 0, wrong = 0, status;
+  for (;;) {
+    uint64_t h;
+    double f;
+    work(&h, &f);
+    ++passes;
+    wrong += h != ref_hash || f != ref_f;
+    if (waitpid(sender, &status, WNOHANG) == sender) break;
+  }
+  printf("compute under signals: %s\n", wrong ? "WRONG" : "every pass exact");
+  fprintf(stderr, "%s: %d passes, %d SIGUSR1 handled (%d sent)\n", prog, passes, (int)got_usr1, rounds);
+  install(SIGUSR1, SIG_DFL, 0);
+}
+
+int main(int argc, char **argv) {
+  int rounds = argc > 1 ? atoi(argv[1]) : 2000;
+  setvbuf(stdout, NULL, _IONBF, 0);
+  printf("%s signals\n", GUEST_ARCH);
+  sigchld_and_sigsuspend();
+  interrupted_read(0);
+  interrupted_read(1);
+  masks_and_pending();
+  nesting_and_altstack();
+  longjmp_out();
+  timed_wait();
+  interrupted_compute(rounds);
+  /* Death by a signal with no handler, after all that: the exit status says which. */
+  signal(SIGTERM, SIG_DFL);
+  raise(SIGTERM);
+  printf("not reached\n");
+  return 1;
+}
