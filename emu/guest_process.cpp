@@ -357,21 +357,46 @@ void GuestProcess::send_signal(int sig, const SigInfo& info, Vcpu* thread) {
     for (auto& v : vcpus_)
       if (v && (!thread || v.get() == thread)) takers.push_back(v);
   }
-  std::shared_ptr<Vcpu> chosen;
-  for (auto& v : takers) {
-    if (v->signals().mask.load(std::memory_order_acquire) & signal_bit(sig)) continue;
-    if (!chosen || v->tid() == pid_) chosen = v;  // the main thread first, as Linux does
-  }
+  if (thread && takers.empty()) return;  // that thread has gone
+  const auto pick = [&] {
+    std::shared_ptr<Vcpu> chosen;
+    for (auto& v : takers) {
+      if (v->signals().mask.load(std::memory_order_acquire) & signal_bit(sig)) continue;
+      if (!chosen || v->tid() == pid_) chosen = v;  // the main thread first, as Linux does
+    }
+    return chosen;
+  };
   // Blocked everywhere, it waits in the pending set even when ignored (the disposition may
   // change before it is unblocked); otherwise it is dropped or ends the process at once.
-  if (chosen && signals_.ignored(sig)) return;
-  if (chosen && signals_.fatal_by_default(sig)) {
-    kill_by_signal(sig, "");
-    return;
+  if (pick()) {
+    if (signals_.ignored(sig)) return;
+    if (signals_.fatal_by_default(sig)) {
+      kill_by_signal(sig, "");
+      return;
+    }
   }
-  if (thread && takers.empty()) return;  // that thread has gone
   signals_.queue(thread ? &thread->signals() : nullptr, sig, info);
-  if (chosen) kick(*chosen);
+  // The target is chosen after queueing: masks change under the same lock as the queue, so a
+  // thread unblocking it after this look finds it pending itself, and one that unblocked it
+  // before is seen here and woken. (Chosen before queueing, a thread entering sigsuspend in
+  // between would sleep on with the signal pending.)
+  if (const auto chosen = pick()) kick(*chosen);
+}
+
+void GuestProcess::retarget_shared_signals(const Vcpu& from) {
+  const uint64_t shared = signals_.shared_pending();
+  if (!shared) return;
+  std::vector<std::shared_ptr<Vcpu>> others;
+  {
+    std::lock_guard lk(vcpus_lock_);
+    for (auto& v : vcpus_)
+      if (v && v.get() != &from) others.push_back(v);
+  }
+  for (auto& v : others)
+    if (shared & ~v->signals().mask.load(std::memory_order_acquire)) {
+      kick(*v);
+      return;
+    }
 }
 
 void GuestProcess::kick(Vcpu& vcpu) {
@@ -394,6 +419,7 @@ void GuestProcess::thread_finished(Vcpu& vcpu, int exit_code) {
     vcpus_[slot].reset();
     last = live_vcpus_.fetch_sub(1) == 1;
   }
+  if (!last) retarget_shared_signals(vcpu);  // it may have been the one woken for them
   if (last) {
     {
       std::lock_guard lk(exit_lock_);

@@ -148,6 +148,9 @@ class GuestProcess final : public mmu::TlbShootdown,
   // thread, between engine runs). Signal 0 does nothing.
   void send_signal(int sig, const SigInfo& info, Vcpu* thread = nullptr);
   ProcessSignals& signals() { return signals_; }
+  // `from` has just blocked signals (or is ending): process-wide ones pending that it will not
+  // take go to another thread that can, which is woken (Linux: retarget_shared_pending).
+  void retarget_shared_signals(const Vcpu& from);
   bool ended() const { return ended_.load(std::memory_order_acquire); }
   // What the last address space was like when it went (for --stats after the end).
   struct SpaceSummary {

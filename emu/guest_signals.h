@@ -125,6 +125,7 @@ class ProcessSignals {
   int take(ThreadSignals& thread, uint64_t wanted, SigInfo* info) EMU_EXCLUDES(lock_);
   // The thread's mask changes (SIGKILL and SIGSTOP stay unblocked).
   void set_mask(ThreadSignals& thread, uint64_t mask) EMU_EXCLUDES(lock_);
+  uint64_t shared_pending() const { return shared_pending_.load(std::memory_order_acquire); }
   uint64_t pending_for(const ThreadSignals& thread) const {
     return thread.pending.load(std::memory_order_acquire) | shared_pending_.load(std::memory_order_acquire);
   }

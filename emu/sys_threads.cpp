@@ -288,8 +288,10 @@ int64_t rt_sigprocmask(Call& c, int how, uint64_t set, uint64_t oldset, uint64_t
       case SIG_SETMASK: next = s; break;
       default: return -EINVAL;
     }
-    // A signal it unblocks is taken before the call returns to the guest (the vCPU looks).
+    // A signal it unblocks is taken before the call returns to the guest (the vCPU looks);
+    // process-wide ones it blocks go to another thread.
     c.proc.signals().set_mask(t, next);
+    if (next & ~old) c.proc.retarget_shared_signals(c.vcpu);
   }
   if (oldset && !c.mem.write_value(c.v, oldset, old)) return -EFAULT;
   return 0;
@@ -338,9 +340,11 @@ int64_t rt_sigtimedwait(Call& c, uint64_t set, uint64_t info, uint64_t timeout, 
     const auto end = c.proc.sleep_until(deadline, &c.vcpu);
     if (end == GuestProcess::SleepEnd::Signal && (c.proc.signals().pending_for(t) & wanted)) continue;
     c.proc.signals().set_mask(t, mask);
+    c.proc.retarget_shared_signals(c.vcpu);
     return end == GuestProcess::SleepEnd::Deadline ? -EAGAIN : -kErestartNoHand;
   }
   c.proc.signals().set_mask(t, mask);
+  c.proc.retarget_shared_signals(c.vcpu);
   if (info) {
     std::array<uint8_t, 128> bytes{};
     const int32_t head[3] = {si.signo, 0, si.code};
@@ -362,6 +366,7 @@ int64_t sigreturn(Call& c, bool rt) {
     return 0;
   }
   c.proc.signals().set_mask(c.vcpu.signals(), mask);
+  c.proc.retarget_shared_signals(c.vcpu);
   c.vcpu.request_register_load(regs);
   return static_cast<int64_t>(regs.general[0]);  // what the interrupted code had in RAX / EAX
 }

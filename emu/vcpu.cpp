@@ -428,6 +428,7 @@ void Vcpu::take_signals() {
     uint64_t blocked = mask | taken->action.mask;
     if (!(taken->action.flags & kSaNoDefer)) blocked |= signal_bit(taken->signo);
     signals.set_mask(signals_, blocked);
+    if (blocked & ~mask) process_.retarget_shared_signals(*this);
     process_.counters().slot(slot_).add(EmuCounter::SignalsDelivered);
     changed = true;
   } else if (signals_.saved_mask) {

@@ -7,11 +7,17 @@
  * a handler that clobbers its own, sigtimedwait, and a compute loop interrupted by thousands
  * of signals from a child whose result must come out exactly right.
  *
- * Usage: signals [rounds]   (rounds of the interrupted compute loop; default 2000) */
+ * Usage: signals [rounds]   (rounds of the interrupted compute loop; default 2000)
+ *        signals pingpong ROUNDS THREADS
+ *   A child and this process (with THREADS computing threads, any of which may take the
+ *   signal) pass SIGUSR1 and SIGUSR2 back and forth ROUNDS times, each side waiting in
+ *   sigsuspend for the other's: a signal lost anywhere hangs it; the counts must be exact. */
 #define _GNU_SOURCE
 #include <sched.h>
 #include <setjmp.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -268,7 +274,59 @@ static void interrupted_compute(int rounds) {
   install(SIGUSR1, SIG_DFL, 0);
 }
 
+static atomic_int pongs_seen, stop_threads;
+static pid_t pingpong_child;
+static void on_ping(int sig) {
+  (void)sig;
+  atomic_fetch_add(&pongs_seen, 1);
+  kill(pingpong_child, SIGUSR2); /* answer from whichever thread took it */
+}
+static void on_pong(int sig) { (void)sig; }
+
+static void *spin(void *arg) {
+  volatile uint64_t *sink = arg;
+  while (!atomic_load(&stop_threads)) *sink += 1;
+  return NULL;
+}
+
+static int pingpong(int rounds, int threads) {
+  sigset_t usr, old;
+  sigemptyset(&usr);
+  sigaddset(&usr, SIGUSR1);
+  sigaddset(&usr, SIGUSR2);
+  sigprocmask(SIG_BLOCK, &usr, &old); /* nothing arrives before the handlers are in place */
+  install(SIGUSR1, on_ping, SA_RESTART);
+  install(SIGUSR2, on_pong, SA_RESTART);
+  pid_t parent = getpid();
+  pingpong_child = fork();
+  if (pingpong_child < 0) die_errno(prog, "fork", errno);
+  if (pingpong_child == 0) {
+    /* SIGUSR2 stays blocked except inside sigsuspend: no answer can slip past. */
+    for (int i = 0; i < rounds; ++i) {
+      kill(parent, SIGUSR1);
+      sigsuspend(&old);
+    }
+    _exit(0);
+  }
+  pthread_t t[64];
+  uint64_t sinks[64];
+  if (threads > 64) threads = 64;
+  sigprocmask(SIG_SETMASK, &old, NULL); /* the threads inherit SIGUSR1 unblocked */
+  for (int i = 0; i < threads; ++i) pthread_create(&t[i], NULL, spin, &sinks[i]);
+  /* With computing threads, the main one steps aside: the signals go to threads in guest code. */
+  if (threads > 0) sigprocmask(SIG_BLOCK, &usr, NULL);
+  int status = 0;
+  while (waitpid(pingpong_child, &status, 0) < 0 && errno == EINTR) {
+  }
+  atomic_store(&stop_threads, 1);
+  for (int i = 0; i < threads; ++i) pthread_join(t[i], NULL);
+  printf("pingpong: child %s, %d pings answered of %d\n", WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "done" : "failed",
+         atomic_load(&pongs_seen), rounds);
+  return atomic_load(&pongs_seen) == rounds ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 4 && strcmp(argv[1], "pingpong") == 0) return pingpong(atoi(argv[2]), atoi(argv[3]));
   int rounds = argc > 1 ? atoi(argv[1]) : 2000;
   setvbuf(stdout, NULL, _IONBF, 0);
   printf("%s signals\n", GUEST_ARCH);

@@ -64,6 +64,19 @@ TEST_P(EmuStress, ForkingProcessesUnderSwap) {
   }
 }
 
+// Two processes pass SIGUSR1/SIGUSR2 back and forth, one side with three computing threads
+// taking them (at block boundaries) and the other in sigsuspend, while the reclaimer swaps:
+// senders, wakes, frames and sigreturn across host threads. A lost signal hangs it (the
+// timeout fails the test); the count must be exact.
+TEST_P(EmuStress, SignalPingPongAcrossThreadsUnderSwap) {
+  std::vector<std::string> argv = {EMU_BINARY, "--scheme", std::get<0>(GetParam()), "--mem", "24M", "--swap", "128M",
+                                   "--stats", guest("signals"), "pingpong", "400", "3"};
+  const auto r = run_process(argv);
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("pingpong: child done, 400 pings answered of 400"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.err.find("signals              800 handlers run"), std::string::npos) << r.err;
+}
+
 INSTANTIATE_TEST_SUITE_P(AllSchemes, EmuStress,
                          testing::Combine(testing::Values("global", "split", "atomic", "ptebit"),
                                           testing::Values("x86_64", "i386")),

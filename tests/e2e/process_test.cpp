@@ -1,4 +1,5 @@
-// Guest processes end to end: the `processes` guest program (fork three generations deep with
+// Guest processes end to end: the `signals` guest program (handlers, masks, sigsuspend, EINTR
+// and SA_RESTART, both frame layouts) against native; the `processes` guest program (fork three generations deep with
 // copy-on-write, pipes, dup2, exit statuses, kill, waitid, vfork, execve) on both
 // architectures, every scheme, page tables shared and copied, with and without the reclaimer
 // swapping under it; and busybox's shell running pipelines, subshells, command substitution,
@@ -68,6 +69,36 @@ INSTANTIATE_TEST_SUITE_P(AllArchesSchemesAndModes, Processes, testing::ValuesIn(
   return p.arch + "_" + p.scheme + "_share_" + p.pt_share + (p.swap ? "_swap" : "");
 });
 
+// ---- the signals guest program ----
+
+// Handlers on both architectures (the x86_64 and i386 frames, i386's non-SA_SIGINFO one),
+// with and without the reclaimer swapping under the signal frames, every scheme.
+class Signals : public testing::TestWithParam<std::tuple<std::string, std::string, bool>> {};
+
+TEST_P(Signals, GuestProgramMatchesNative) {
+  const auto& [arch, scheme, swap] = GetParam();
+  const std::string program = guest(arch, "signals");
+  const auto prefix = emu_test::reference_prefix(arch, {guest(arch, "hello")});
+  if (!prefix) GTEST_SKIP() << "nothing on this host runs " << arch << " programs natively";
+  const auto native = run_process(emu_test::concat(*prefix, {program}));
+  ASSERT_EQ(native.status, 128 + 15) << "it ends by raising SIGTERM: " << native.out;
+  std::vector<std::string> emu = {EMU_BINARY, "--scheme", scheme, "--stats"};
+  if (swap) emu = emu_test::concat(emu, {"--mem", "24M", "--swap", "128M"});
+  const auto emulated = run_process(emu_test::concat(emu, {program}));
+  EXPECT_EQ(emulated.status, native.status) << emulated.out << emulated.err;
+  EXPECT_EQ(emulated.out, native.out) << emulated.err;
+  EXPECT_NE(emulated.out.find("every pass exact"), std::string::npos) << emulated.out;
+  EXPECT_NE(emulated.err.find("handlers run"), std::string::npos) << "--stats counts handlers: " << emulated.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(ArchesAndSchemes, Signals,
+                         testing::Combine(testing::Values("x86_64", "i386"),
+                                          testing::Values("global", "split", "atomic", "ptebit"), testing::Bool()),
+                         [](const auto& info) {
+                           return std::get<0>(info.param) + "_" + std::get<1>(info.param) +
+                                  (std::get<2>(info.param) ? "_swap" : "");
+                         });
+
 // ---- busybox's shell ----
 
 struct Script {
@@ -95,6 +126,12 @@ const std::vector<Script>& scripts() {
        "EOF\n"
        "sh \"$WORK/s.sh\"; echo status $?"},
       {"both_architectures", "hello_x86_64 | head -1; hello_i386 | head -1; echo done"},
+      // `wait` sleeps in sigsuspend until the SIGCHLD handler has run; `trap` runs handlers.
+      {"wait_and_trap",
+       "sleep 0.2 & p=$!; (exit 3) & q=$!; wait $q; echo q=$?; wait $p; echo p=$?; sleep 0.1 & wait; echo all=$?; "
+       "trap 'echo got usr1' USR1; kill -USR1 $$; echo after trap; "
+       "sh -c 'sleep 5' & k=$!; kill $k; wait $k; echo killed=$?; "
+       "trap 'echo child done' CHLD; sleep 0.05; trap - CHLD; echo end"},
   };
   return s;
 }
@@ -109,7 +146,7 @@ class BusyboxShell : public testing::TestWithParam<std::tuple<std::string, size_
     fs::remove_all(dir);
     fs::create_directories(dir);
     for (const char* applet : {"sh", "cat", "wc", "tr", "seq", "sort", "head", "xargs", "echo", "ls", "yes", "pwd",
-                               "true", "false", "printf", "uname", "kill"})
+                               "true", "false", "printf", "uname", "kill", "sleep"})
       fs::create_symlink(busybox, dir / applet);
     fs::create_symlink(guest("x86_64", "hello"), dir / "hello_x86_64");
     fs::create_symlink(guest("i386", "hello"), dir / "hello_i386");
@@ -138,7 +175,7 @@ TEST_P(BusyboxShell, MatchesNative) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Scripts, BusyboxShell,
-                         testing::Combine(testing::Values("amd64", "i386"), testing::Range<size_t>(0, 9)),
+                         testing::Combine(testing::Values("amd64", "i386"), testing::Range<size_t>(0, 10)),
                          [](const auto& info) {
                            return std::get<0>(info.param) + "_" + scripts()[std::get<1>(info.param)].name;
                          });
