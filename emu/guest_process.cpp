@@ -37,6 +37,16 @@ mmu::PagingMode paging_for(const EmulatorConfig& config, GuestArch arch) {
 }
 }  // namespace
 
+SigInfo child_siginfo(int pid, const ExitInfo& how) {
+  SigInfo info;
+  info.signo = SIGCHLD;
+  info.code = how.signal ? kCldKilled : kCldExited;
+  info.pid = pid;
+  info.uid = static_cast<int32_t>(::getuid());
+  info.status = how.signal ? how.signal : how.code;
+  return info;
+}
+
 std::shared_ptr<GuestProcess> GuestProcess::create(Machine& machine, GuestArch arch, int pid, std::string* error) {
   const EmulatorConfig& config = machine.config();
   if (arch == GuestArch::X86_64 && config.paging &&
@@ -345,42 +355,53 @@ void GuestProcess::release_vfork_parent() {
 }
 
 void GuestProcess::send_signal(int sig, const SigInfo& info, Vcpu* thread) {
-  if (sig < 1 || sig > kMaxSignal || exiting()) return;
-  if (sig == SIGKILL) {
-    kill_by_signal(SIGKILL, "");
-    return;
-  }
-  // Who could take it: the thread it was sent to, else every thread.
+  if (generate_signal(sig, info, thread)) wake_taker(sig, thread);
+}
+
+std::shared_ptr<Vcpu> GuestProcess::taker_for(int sig, Vcpu* thread, bool* any) {
   std::vector<std::shared_ptr<Vcpu>> takers;
   {
     std::lock_guard lk(vcpus_lock_);
     for (auto& v : vcpus_)
       if (v && (!thread || v.get() == thread)) takers.push_back(v);
   }
-  if (thread && takers.empty()) return;  // that thread has gone
-  const auto pick = [&] {
-    std::shared_ptr<Vcpu> chosen;
-    for (auto& v : takers) {
-      if (v->signals().mask.load(std::memory_order_acquire) & signal_bit(sig)) continue;
-      if (!chosen || v->tid() == pid_) chosen = v;  // the main thread first, as Linux does
-    }
-    return chosen;
-  };
+  *any = !takers.empty();
+  std::shared_ptr<Vcpu> chosen;
+  for (auto& v : takers) {
+    if (v->signals().mask.load(std::memory_order_acquire) & signal_bit(sig)) continue;
+    if (!chosen || v->tid() == pid_) chosen = v;  // the main thread first, as Linux does
+  }
+  return chosen;
+}
+
+bool GuestProcess::generate_signal(int sig, const SigInfo& info, Vcpu* thread) {
+  if (sig < 1 || sig > kMaxSignal || exiting()) return false;
+  if (sig == SIGKILL) {
+    kill_by_signal(SIGKILL, "");
+    return false;
+  }
+  bool any = false;
   // Blocked everywhere, it waits in the pending set even when ignored (the disposition may
   // change before it is unblocked); otherwise it is dropped or ends the process at once.
-  if (pick()) {
-    if (signals_.ignored(sig)) return;
+  if (taker_for(sig, thread, &any)) {
+    if (signals_.ignored(sig)) return false;
     if (signals_.fatal_by_default(sig)) {
       kill_by_signal(sig, "");
-      return;
+      return false;
     }
   }
+  if (thread && !any) return false;  // that thread has gone
   signals_.queue(thread ? &thread->signals() : nullptr, sig, info);
-  // The target is chosen after queueing: masks change under the same lock as the queue, so a
+  return true;
+}
+
+void GuestProcess::wake_taker(int sig, Vcpu* thread) {
+  // The taker is chosen after queueing: masks change under the same lock as the queue, so a
   // thread unblocking it after this look finds it pending itself, and one that unblocked it
   // before is seen here and woken. (Chosen before queueing, a thread entering sigsuspend in
   // between would sleep on with the signal pending.)
-  if (const auto chosen = pick()) kick(*chosen);
+  bool any = false;
+  if (const auto chosen = taker_for(sig, thread, &any)) kick(*chosen);
 }
 
 void GuestProcess::retarget_shared_signals(const Vcpu& from) {

@@ -76,6 +76,9 @@ struct ExitInfo {
   int shell_status() const { return signal ? 128 + signal : code & 0xff; }
 };
 
+// What SIGCHLD and waitid say of child `pid` that ended as `how`.
+SigInfo child_siginfo(int pid, const ExitInfo& how);
+
 class GuestProcess final : public mmu::TlbShootdown,
                            public HostAccessTracker,
                            public std::enable_shared_from_this<GuestProcess> {
@@ -147,6 +150,12 @@ class GuestProcess final : public mmu::TlbShootdown,
   // the chosen thread is woken from any interruptible wait (it takes the signal on its own
   // thread, between engine runs). Signal 0 does nothing.
   void send_signal(int sig, const SigInfo& info, Vcpu* thread = nullptr);
+  // send_signal in two steps, for a sender that must queue under a lock of its own (the
+  // process tree, for SIGCHLD) and wake outside it: true when queued, and then
+  // wake_taker(sig, thread) must follow. May not be called under the tree lock for signals
+  // whose default is fatal (it may end the process).
+  bool generate_signal(int sig, const SigInfo& info, Vcpu* thread);
+  void wake_taker(int sig, Vcpu* thread);
   ProcessSignals& signals() { return signals_; }
   // `from` has just blocked signals (or is ending): process-wide ones pending that it will not
   // take go to another thread that can, which is woken (Linux: retarget_shared_pending).
@@ -218,6 +227,9 @@ class GuestProcess final : public mmu::TlbShootdown,
   void release_vfork_parent();
   // Wakes `vcpu` for a signal: its mailbox, its wake fd, and every wait it may sleep in.
   void kick(Vcpu& vcpu);
+  // The thread to take `sig` (`thread`, or any; the main one first) that does not block it;
+  // *any: whether there was a candidate at all.
+  std::shared_ptr<Vcpu> taker_for(int sig, Vcpu* thread, bool* any);
 
   Machine& machine_;
   GuestArch arch_;

@@ -47,6 +47,9 @@ struct SigInfo {
   int32_t pid = 0;     // sender, or the child for SIGCHLD
   int32_t uid = 0;
   int32_t status = 0;  // SIGCHLD: exit code or signal
+  // A fault's signal (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP): si_addr instead of pid/uid.
+  bool has_addr = false;
+  uint64_t addr = 0;
 };
 // What an interrupted blocking syscall returns inside emu (Linux's values, never seen by the
 // guest): the vCPU turns it into EINTR, or runs the call again, once it knows whether a
@@ -56,6 +59,8 @@ inline constexpr int64_t kErestartSys = 512, kErestartNoIntr = 513, kErestartNoH
 inline constexpr bool is_restart_code(int64_t result) { return result <= -kErestartSys && result >= -kErestartNoHand; }
 
 inline constexpr int32_t kSiUser = 0, kSiTkill = -6, kSiKernel = 0x80, kCldExited = 1, kCldKilled = 2;
+inline constexpr int32_t kSegvMapErr = 1, kSegvAccErr = 2, kBusAdrErr = 2, kIllIllOpn = 2, kFpeIntDiv = 1,
+                         kTrapBrkpt = 1;
 
 // What the default action of `sig` does; stop signals do nothing (there is no job control).
 enum class DefaultAction : uint8_t { Terminate, Ignore };

@@ -245,20 +245,14 @@ void Machine::process_ended(GuestProcess& p) {
       if (parent) std::erase_if(parent->children_, [&](auto& c) { return c.get() == &p; });
       if (&p != first_.get()) remove_process(p.pid());
     }
-    notify = parent;
+    // SIGCHLD is pending before the parent can see the child has ended, as Linux queues it
+    // and wakes the waiter together: a wait4 that finds the child returns its pid and the
+    // handler runs then (not EINTR, and not after a shell has looked for pending traps).
+    if (parent && !parent->ended() && parent->generate_signal(SIGCHLD, child_siginfo(p.pid(), p.exit_info()), nullptr))
+      notify = parent;
   }
   tree_changed.notify_all();
-  // The parent hears of it (outside the tree lock: sending wakes waits that take it).
-  if (notify && !notify->ended()) {
-    const ExitInfo how = p.exit_info();
-    SigInfo info;
-    info.signo = SIGCHLD;
-    info.code = how.signal ? kCldKilled : kCldExited;
-    info.pid = p.pid();
-    info.uid = static_cast<int32_t>(::getuid());
-    info.status = how.signal ? how.signal : how.code;
-    notify->send_signal(SIGCHLD, info);
-  }
+  if (notify) notify->wake_taker(SIGCHLD, nullptr);  // outside the tree lock: waking takes it
   if (&p == first_.get()) {
     std::lock_guard lk(end_lock_);
     first_ended_ = true;

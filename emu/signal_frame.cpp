@@ -85,14 +85,7 @@ void get_fxsave(const Bytes& b, uint64_t off, CpuRegisters& r, int nxmm) {
 }
 
 // The ABI's siginfo at `off`: signo, errno, code, then the union (8-aligned on x86_64).
-void put_siginfo(Bytes& b, uint64_t off, const SigInfo& si, bool i386) {
-  b.put<int32_t>(off + 0, si.signo);
-  b.put<int32_t>(off + 8, si.code);
-  const uint64_t u = off + (i386 ? 12 : 16);
-  b.put<int32_t>(u + 0, si.pid);
-  b.put<int32_t>(u + 4, si.uid);
-  b.put<int32_t>(u + 8, si.status);
-}
+void put_siginfo(Bytes& b, uint64_t off, const SigInfo& si, bool i386) { write_siginfo(b.data() + off, si, i386); }
 
 // Where the frame goes: the alternate stack's top when asked for and not already on it.
 uint64_t frame_top(const SignalDelivery& d, uint64_t sp, bool i386, bool* on_altstack) {
@@ -248,6 +241,25 @@ bool pop32(const GuestMemory& mem, mmu::VcpuId v, bool rt, CpuRegisters& regs, u
 }
 
 }  // namespace
+
+void write_siginfo(uint8_t* out, const SigInfo& si, bool i386) {
+  std::memset(out, 0, kSiginfoBytes);
+  const auto put32 = [&](size_t off, int32_t v) { std::memcpy(out + off, &v, 4); };
+  put32(0, si.signo);
+  put32(8, si.code);
+  const size_t u = i386 ? 12 : 16;  // the union, pointer-aligned
+  if (si.has_addr) {
+    if (i386) {
+      put32(u, static_cast<int32_t>(si.addr));
+    } else {
+      std::memcpy(out + u, &si.addr, 8);
+    }
+    return;
+  }
+  put32(u + 0, si.pid);
+  put32(u + 4, si.uid);
+  put32(u + 8, si.status);
+}
 
 bool push_signal_frame(const GuestMemory& mem, mmu::VcpuId v, GuestArch arch, const SignalDelivery& d,
                        CpuRegisters& regs) {

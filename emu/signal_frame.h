@@ -24,6 +24,9 @@ struct SignalDelivery {
   AltStack altstack;
 };
 
+// The ABI's 128-byte siginfo_t for `info` (also what waitid and sigtimedwait write).
+void write_siginfo(uint8_t* out, const SigInfo& info, bool i386);
+
 // Writes the frame below the interrupted stack pointer (or at the top of the alternate stack,
 // SA_ONSTACK) and points `regs` at the handler with its arguments. False when the frame cannot
 // be written (a bad stack) or an x86_64 handler has no restorer: Linux then forces SIGSEGV.

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "emu/guest_process.h"
+#include "emu/signal_frame.h"
 #include "emu/sys_handlers.h"
 #include "emu/sys_paths.h"
 
@@ -70,6 +71,7 @@ int64_t execve(Call& c, int dirfd, uint64_t path, uint64_t argv, uint64_t envp, 
   if (!image) return -ENOEXEC;
   VcpuStart start;
   if (const int r = c.proc.exec(c.vcpu, *image, args, env, &start); r < 0) return r;
+  c.vcpu.signals().altstack = AltStack{};  // the old image's memory; mask and pending signals stay
   c.vcpu.request_exec(start);
   return 0;
 }
@@ -105,12 +107,7 @@ int64_t waitid(Call& c, int idtype, int id, uint64_t infop, int options, uint64_
   if (infop) {
     // siginfo_t: signo, errno, code, then (after padding on x86_64) pid, uid, status.
     std::array<uint8_t, 128> si{};
-    if (r > 0) {
-      const int32_t head[3] = {SIGCHLD, 0, info.signal ? CLD_KILLED : CLD_EXITED};
-      const int32_t body[3] = {r, static_cast<int32_t>(::getuid()), info.signal ? info.signal : info.code};
-      std::memcpy(si.data(), head, sizeof head);
-      std::memcpy(si.data() + (c.i386 ? 12 : 16), body, sizeof body);
-    }
+    if (r > 0) write_siginfo(si.data(), child_siginfo(r, info), c.i386);
     if (!c.mem.write(c.v, infop, si.data(), si.size())) return -EFAULT;
   }
   if (rusage) {

@@ -347,10 +347,7 @@ int64_t rt_sigtimedwait(Call& c, uint64_t set, uint64_t info, uint64_t timeout, 
   c.proc.retarget_shared_signals(c.vcpu);
   if (info) {
     std::array<uint8_t, 128> bytes{};
-    const int32_t head[3] = {si.signo, 0, si.code};
-    const int32_t body[3] = {si.pid, si.uid, si.status};
-    std::memcpy(bytes.data(), head, sizeof head);
-    std::memcpy(bytes.data() + (c.i386 ? 12 : 16), body, sizeof body);
+    write_siginfo(bytes.data(), si, c.i386);
     if (!c.mem.write(c.v, info, bytes.data(), bytes.size())) return -EFAULT;
   }
   return sig;

@@ -161,16 +161,29 @@ void Vcpu::run(const VcpuStart& start) {
       if (!start_engine(next)) break;
       continue;
     }
+    // A fault or CPU exception: the guest's handler for it runs at the faulting instruction
+    // (the engine stopped precisely there), else the process dies with one line on stderr.
     if (fault_) {
-      process_.kill_by_signal(fault_signal(fault_->outcome), describe_fault(*this, *fault_));
+      const int sig = fault_signal(fault_->outcome);
+      const int32_t code = fault_->outcome == mmu::FaultOutcome::SegvAccessError ? kSegvAccErr
+                           : fault_->outcome == mmu::FaultOutcome::SigBus        ? kBusAdrErr
+                                                                                 : kSegvMapErr;
+      if (sig != SIGKILL && raise_for_handler(sig, code, exact_fault_address(*this, fault_->address))) {
+        fault_.reset();
+        continue;
+      }
+      process_.kill_by_signal(sig, describe_fault(*this, *fault_));
       break;
     }
+    if (err == UC_ERR_INSN_INVALID && !pending_signal_) pending_signal_ = SIGILL;
     if (pending_signal_) {
-      process_.kill_by_signal(pending_signal_, describe_signal(*this, pending_signal_));
-      break;
-    }
-    if (err == UC_ERR_INSN_INVALID) {
-      process_.kill_by_signal(SIGILL, describe_signal(*this, SIGILL));
+      const int sig = pending_signal_;
+      const int32_t code = sig == SIGILL ? kIllIllOpn : sig == SIGFPE ? kFpeIntDiv : sig == SIGTRAP ? kTrapBrkpt : kSiKernel;
+      if (raise_for_handler(sig, code, reg(arch() == GuestArch::I386 ? UC_X86_REG_EIP : UC_X86_REG_RIP))) {
+        pending_signal_ = 0;
+        continue;
+      }
+      process_.kill_by_signal(sig, describe_signal(*this, sig));
       break;
     }
     if (err != UC_ERR_OK && !we_stopped) {
@@ -369,6 +382,19 @@ void Vcpu::on_interrupt(uc_engine* uc, uint32_t intno, void* user) {
     default: self->pending_signal_ = SIGSEGV; break; // #GP, #PF, #SS, ...
   }
   uc_emu_stop(uc);
+}
+
+bool Vcpu::raise_for_handler(int sig, int32_t code, uint64_t addr) {
+  // Linux's force_sig: blocked or without a handler, the default action (death) is taken.
+  const SigAction action = process_.signals().action(sig);
+  if (!action.is_handler() || (signals_.mask.load(std::memory_order_acquire) & signal_bit(sig))) return false;
+  SigInfo info;
+  info.signo = sig;
+  info.code = code;
+  info.has_addr = true;
+  info.addr = addr;
+  process_.signals().queue(&signals_, sig, info);
+  return true;
 }
 
 bool Vcpu::signal_work() const {

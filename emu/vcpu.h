@@ -140,6 +140,9 @@ class Vcpu {
   // the next signal's handler frame (or its fatal default).
   bool signal_work() const;
   void take_signals();
+  // A fault or CPU exception with a guest handler for `sig`: queued for this thread (true),
+  // to run at the faulting instruction. False: the process dies of it.
+  bool raise_for_handler(int sig, int32_t code, uint64_t addr);
   // Serves everything in the mailbox; true when this vCPU must stop.
   bool serve_attention();
   // Back into guest code: Running, then the mailbox (Dekker against requesters).

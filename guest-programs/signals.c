@@ -4,7 +4,8 @@
  * waiting for one, a blocking read interrupted (EINTR) or resumed (SA_RESTART), masks and
  * sigpending, SA_RESETHAND, SA_NODEFER nesting, the non-SA_SIGINFO frame (i386's sigreturn),
  * an alternate stack, siglongjmp out of a handler, registers and floating point intact across
- * a handler that clobbers its own, sigtimedwait, and a compute loop interrupted by thousands
+ * a handler that clobbers its own, sigtimedwait, faults (SIGSEGV, SIGFPE, SIGILL)
+ * caught by handlers, and a compute loop interrupted by thousands
  * of signals from a child whose result must come out exactly right.
  *
  * Usage: signals [rounds]   (rounds of the interrupted compute loop; default 2000)
@@ -18,6 +19,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -230,6 +232,58 @@ static void timed_wait(void) {
   sigprocmask(SIG_UNBLOCK, &set, NULL);
 }
 
+/* Faults with handlers: the handler runs at the faulting instruction with si_addr and si_code;
+ * one that fixes the cause (mprotect) lets the instruction run again, the others jump away. */
+static volatile char *fault_page;
+static volatile void *fault_addr;
+static volatile sig_atomic_t fault_code, fault_count;
+static void on_segv_fix(int sig, siginfo_t *si, void *uc) {
+  (void)sig;
+  (void)uc;
+  fault_addr = si->si_addr;
+  fault_code = si->si_code;
+  ++fault_count;
+  mprotect((void *)fault_page, 4096, PROT_READ | PROT_WRITE);
+}
+static void on_fault_jump(int sig, siginfo_t *si, void *uc) {
+  (void)uc;
+  fault_addr = si->si_addr;
+  fault_code = si->si_code;
+  siglongjmp(jump_back, sig);
+}
+static volatile int divisor = 0;
+static volatile uintptr_t null_ptr = 0;
+
+static void faults_with_handlers(void) {
+  fault_page = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (fault_page == MAP_FAILED) die_errno(prog, "mmap", errno);
+  install_info(SIGSEGV, on_segv_fix, 0);
+  fault_page[100] = 42; /* SIGSEGV; the handler makes it writable; the store runs again */
+  printf("SIGSEGV fixed by the handler: %d fault(s), si_addr %s, %s, value %d\n", (int)fault_count,
+         fault_addr == fault_page + 100 ? "exact" : "wrong", fault_code == SEGV_ACCERR ? "SEGV_ACCERR" : "other",
+         fault_page[100]);
+
+  install_info(SIGSEGV, on_fault_jump, 0);
+  int r = sigsetjmp(jump_back, 1);
+  if (r == 0) printf("unreachable %d\n", *(volatile int *)(null_ptr + 16));
+  printf("SIGSEGV on a null read: caught %d, si_addr %s, %s\n", r, fault_addr == (void *)16 ? "16" : "wrong",
+         fault_code == SEGV_MAPERR ? "SEGV_MAPERR" : "other");
+
+  install_info(SIGFPE, on_fault_jump, 0);
+  r = sigsetjmp(jump_back, 1);
+  if (r == 0) printf("unreachable %d\n", 7 / divisor);
+  printf("SIGFPE on a division by zero: caught %d, %s\n", r, fault_code == FPE_INTDIV ? "FPE_INTDIV" : "other");
+
+  install_info(SIGILL, on_fault_jump, 0);
+  r = sigsetjmp(jump_back, 1);
+  if (r == 0) __asm__ volatile("ud2");
+  printf("SIGILL on ud2: caught %d\n", r);
+  signal(SIGSEGV, SIG_DFL);
+  signal(SIGFPE, SIG_DFL);
+  signal(SIGILL, SIG_DFL);
+  munmap((void *)fault_page, 4096);
+}
+
 /* A fixed piece of integer and floating-point work. */
 static void work(uint64_t *hash, double *f) {
   uint64_t h = 1469598103934665603ull;
@@ -337,6 +391,7 @@ int main(int argc, char **argv) {
   nesting_and_altstack();
   longjmp_out();
   timed_wait();
+  faults_with_handlers();
   interrupted_compute(rounds);
   /* Death by a signal with no handler, after all that: the exit status says which. */
   signal(SIGTERM, SIG_DFL);
