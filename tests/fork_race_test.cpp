@@ -19,11 +19,7 @@ namespace {
 
 constexpr unsigned kProcesses = 5;  // the first space and four children, one thread each
 constexpr VcpuId kReclaimerSlot = kProcesses;
-// The reclaimer must work (asserted below) but must also find something it may take: pages
-// still shared after fork are not reclaimed (the reverse map names one pte). At 16 MiB the
-// five processes' hot copies plus what is pinned that way left it nothing now and then, and
-// a fault ended in OutOfMemory (about 1 run in 300 under load).
-constexpr uint64_t kPoolBytes = uint64_t{24} << 20;
+constexpr uint64_t kPoolBytes = uint64_t{16} << 20;
 constexpr uint64_t kPages = 1200;  // several pte tables of any format
 constexpr unsigned kRounds = 6;
 
