@@ -380,7 +380,7 @@ bool GuestProcess::generate_signal(int sig, const SigInfo& info, Vcpu* thread) {
     kill_by_signal(SIGKILL, "");
     return false;
   }
-  bool any = false;
+  bool any = false;  // unused here: whether the thread still exists is checked below
   // Blocked everywhere, it waits in the pending set even when ignored (the disposition may
   // change before it is unblocked); otherwise it is dropped or ends the process at once.
   if (taker_for(sig, thread, &any)) {
@@ -390,8 +390,16 @@ bool GuestProcess::generate_signal(int sig, const SigInfo& info, Vcpu* thread) {
       return false;
     }
   }
-  if (thread && !any) return false;  // that thread has gone
-  signals_.queue(thread ? &thread->signals() : nullptr, sig, info);
+  // A thread-directed signal: the thread is held while its pending set is written (it may
+  // be ending; `thread` only names it).
+  std::shared_ptr<Vcpu> held;
+  if (thread) {
+    std::lock_guard lk(vcpus_lock_);
+    for (auto& v : vcpus_)
+      if (v.get() == thread) held = v;
+  }
+  if (thread && !held) return false;  // that thread has gone
+  signals_.queue(held ? &held->signals() : nullptr, sig, info);
   return true;
 }
 

@@ -226,8 +226,8 @@ int64_t pause(Call& c) {
 int64_t tgkill(Call& c, int tgid, int tid, int sig) {
   if (sig < 0 || sig > kMaxSignal) return -EINVAL;
   if (tgid != c.proc.pid() || tid <= 0) return -ESRCH;
+  // Only a name for the target: send_signal finds it (or not) among the live threads.
   Vcpu* target = nullptr;
-  std::shared_ptr<Vcpu> held;
   if (tid == c.vcpu.tid()) {
     target = &c.vcpu;
   } else {
