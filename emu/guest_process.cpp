@@ -358,14 +358,13 @@ void GuestProcess::send_signal(int sig, const SigInfo& info, Vcpu* thread) {
   if (generate_signal(sig, info, thread)) wake_taker(sig, thread);
 }
 
-std::shared_ptr<Vcpu> GuestProcess::taker_for(int sig, Vcpu* thread, bool* any) {
+std::shared_ptr<Vcpu> GuestProcess::taker_for(int sig, Vcpu* thread) {
   std::vector<std::shared_ptr<Vcpu>> takers;
   {
     std::lock_guard lk(vcpus_lock_);
     for (auto& v : vcpus_)
       if (v && (!thread || v.get() == thread)) takers.push_back(v);
   }
-  *any = !takers.empty();
   std::shared_ptr<Vcpu> chosen;
   for (auto& v : takers) {
     if (v->signals().mask.load(std::memory_order_acquire) & signal_bit(sig)) continue;
@@ -380,10 +379,9 @@ bool GuestProcess::generate_signal(int sig, const SigInfo& info, Vcpu* thread) {
     kill_by_signal(SIGKILL, "");
     return false;
   }
-  bool any = false;  // unused here: whether the thread still exists is checked below
   // Blocked everywhere, it waits in the pending set even when ignored (the disposition may
   // change before it is unblocked); otherwise it is dropped or ends the process at once.
-  if (taker_for(sig, thread, &any)) {
+  if (taker_for(sig, thread)) {
     if (signals_.ignored(sig)) return false;
     if (signals_.fatal_by_default(sig)) {
       kill_by_signal(sig, "");
@@ -408,8 +406,7 @@ void GuestProcess::wake_taker(int sig, Vcpu* thread) {
   // thread unblocking it after this look finds it pending itself, and one that unblocked it
   // before is seen here and woken. (Chosen before queueing, a thread entering sigsuspend in
   // between would sleep on with the signal pending.)
-  bool any = false;
-  if (const auto chosen = taker_for(sig, thread, &any)) kick(*chosen);
+  if (const auto chosen = taker_for(sig, thread)) kick(*chosen);
 }
 
 void GuestProcess::retarget_shared_signals(const Vcpu& from) {

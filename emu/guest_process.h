@@ -227,9 +227,8 @@ class GuestProcess final : public mmu::TlbShootdown,
   void release_vfork_parent();
   // Wakes `vcpu` for a signal: its mailbox, its wake fd, and every wait it may sleep in.
   void kick(Vcpu& vcpu);
-  // The thread to take `sig` (`thread`, or any; the main one first) that does not block it;
-  // *any: whether there was a candidate at all.
-  std::shared_ptr<Vcpu> taker_for(int sig, Vcpu* thread, bool* any);
+  // The thread to take `sig` (`thread`, or any; the main one first) that does not block it.
+  std::shared_ptr<Vcpu> taker_for(int sig, Vcpu* thread);
 
   Machine& machine_;
   GuestArch arch_;
