@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "emu/guest_process.h"
+#include "emu/process/guest_process.h"
 
 namespace emu {
 

@@ -12,10 +12,10 @@
 #include <map>
 
 #include "emu/cli_options.h"
-#include "emu/elf_image.h"
-#include "emu/guest_process.h"
-#include "emu/machine.h"
-#include "emu/stats_report.h"
+#include "emu/loader/elf_image.h"
+#include "emu/process/guest_process.h"
+#include "emu/process/machine.h"
+#include "emu/observe/stats_report.h"
 
 extern char** environ;
 

@@ -21,10 +21,10 @@
 #include <thread>
 #include <vector>
 
-#include "emu/atomic_block_detector.h"
-#include "emu/guest_process.h"
-#include "emu/machine.h"
-#include "emu/sys_handlers.h"
+#include "emu/cpu/atomic_block_detector.h"
+#include "emu/process/guest_process.h"
+#include "emu/process/machine.h"
+#include "emu/syscalls/sys_handlers.h"
 
 namespace {
 

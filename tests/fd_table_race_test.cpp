@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "emu/fd_table.h"
+#include "emu/process/fd_table.h"
 
 namespace {
 

@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "emu/fd_table.h"
+#include "emu/process/fd_table.h"
 
 namespace {
 

@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "emu/futex_table.h"
+#include "emu/process/futex_table.h"
 
 namespace {
 

@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "emu/guest_signals.h"
+#include "emu/signals/guest_signals.h"
 
 namespace emu {
 namespace {

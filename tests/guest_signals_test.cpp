@@ -4,7 +4,7 @@
 
 #include <csignal>
 
-#include "emu/guest_signals.h"
+#include "emu/signals/guest_signals.h"
 
 namespace emu {
 namespace {

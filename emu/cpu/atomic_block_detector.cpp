@@ -1,0 +1,44 @@
+#include "emu/cpu/atomic_block_detector.h"
+
+#include <stdexcept>
+
+#include "emu/cpu/capstone_lock.h"
+
+namespace emu {
+
+AtomicBlockDetector::AtomicBlockDetector(GuestArch arch) : table_(new Entry[kEntries]) {
+  std::lock_guard g(capstone_lock());
+  if (cs_open(CS_ARCH_X86, arch == GuestArch::I386 ? CS_MODE_32 : CS_MODE_64, &handle_) != CS_ERR_OK)
+    throw std::runtime_error("capstone: cannot open an x86 disassembler");
+  cs_option(handle_, CS_OPT_DETAIL, CS_OPT_ON);
+  insn_ = cs_malloc(handle_);
+}
+
+AtomicBlockDetector::~AtomicBlockDetector() {
+  if (insn_) cs_free(insn_, 1);
+  if (handle_) cs_close(&handle_);
+}
+
+bool AtomicBlockDetector::contains_atomic(std::span<const uint8_t> code, uint64_t address) {
+  const uint8_t* p = code.data();
+  size_t left = code.size();
+  uint64_t pc = address;
+  std::lock_guard g(capstone_lock());
+  while (left > 0 && cs_disasm_iter(handle_, &p, &left, &pc, insn_)) {
+    const cs_x86& x = insn_->detail->x86;
+    if (x.prefix[0] == X86_PREFIX_LOCK) return true;
+    if (insn_->id == X86_INS_XCHG) {
+      for (uint8_t i = 0; i < x.op_count; ++i)
+        if (x.operands[i].type == X86_OP_MEM) return true;  // xchg with memory is locked implicitly
+    }
+  }
+  return false;
+}
+
+bool AtomicBlockDetector::scan(uint64_t address, uint32_t size, std::span<const uint8_t> code) {
+  const bool atomic = contains_atomic(code, address);
+  table_[index(address)] = {address, size, generation_, atomic};
+  return atomic;
+}
+
+}  // namespace emu

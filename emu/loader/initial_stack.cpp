@@ -1,0 +1,102 @@
+#include "emu/loader/initial_stack.h"
+
+#include <elf.h>
+
+#include <cpuid.h>
+#include <cstring>
+#include <random>
+#include <unistd.h>
+
+namespace emu {
+
+namespace {
+
+// Builds the image in a host buffer first and writes it with one guest copy.
+class StackImage {
+ public:
+  StackImage(uint64_t top, unsigned word) : top_(top), word_(word) {}
+
+  // Strings and blobs go down from the top; returns their guest address.
+  uint64_t push_bytes(const void* data, size_t len) {
+    blob_.insert(blob_.begin(), static_cast<const uint8_t*>(data), static_cast<const uint8_t*>(data) + len);
+    return top_ - blob_.size();
+  }
+  uint64_t push_string(const std::string& s) { return push_bytes(s.c_str(), s.size() + 1); }
+  void word(uint64_t w) { words_.push_back(w); }
+
+  // Lays the words below the blob, 16-byte aligned at the start (argc), and writes it all.
+  uint64_t write(GuestMemory& mem, mmu::VcpuId v) {
+    const uint64_t blob_start = (top_ - blob_.size()) & ~uint64_t{15};
+    const uint64_t sp = (blob_start - words_.size() * word_) & ~uint64_t{15};
+    std::vector<uint8_t> image(top_ - sp, 0);
+    for (size_t i = 0; i < words_.size(); ++i) {
+      const uint64_t w = words_[i];
+      std::memcpy(image.data() + i * word_, &w, word_);  // little-endian: the low bytes
+    }
+    std::memcpy(image.data() + (top_ - blob_.size() - sp), blob_.data(), blob_.size());
+    return mem.write(v, sp, image.data(), image.size()) ? sp : 0;
+  }
+
+ private:
+  uint64_t top_;
+  unsigned word_;
+  std::vector<uint8_t> blob_;
+  std::vector<uint64_t> words_;
+};
+
+}  // namespace
+
+uint64_t build_initial_stack(GuestMemory& memory, mmu::VcpuId v, GuestArch arch, const LoadedImage& image,
+                             const std::string& execfn, const std::vector<std::string>& argv,
+                             const std::vector<std::string>& envp, std::string* error) {
+  const StackLayout layout = default_stack(arch);
+  mmu::MapRequest req;
+  req.addr = layout.top - layout.reserved;
+  req.length = layout.reserved;
+  req.prot = mmu::kProtRead | mmu::kProtWrite;
+  req.placement = mmu::MapPlacement::FixedNoReplace;
+  req.flags = mmu::kVmaGrowsDown;
+  req.name = "[stack]";
+  if (const mmu::MmResult r = memory.space().map(v, req); !r.ok()) {
+    *error = "cannot map the stack: " + std::string(mmu::to_string(r.error));
+    return 0;
+  }
+
+  StackImage st(layout.top, pointer_size(arch));
+  std::random_device rd;
+  uint8_t random[16];
+  for (auto& b : random) b = static_cast<uint8_t>(rd());
+  const uint64_t at_random = st.push_bytes(random, sizeof random);
+  const uint64_t at_platform = st.push_string(std::string(machine_name(arch)));
+  const uint64_t at_execfn = st.push_string(execfn);
+  std::vector<uint64_t> arg_ptrs, env_ptrs;
+  for (const auto& a : argv) arg_ptrs.push_back(st.push_string(a));
+  for (const auto& e : envp) env_ptrs.push_back(st.push_string(e));
+
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  __get_cpuid(1, &eax, &ebx, &ecx, &edx);
+
+  st.word(argv.size());
+  for (uint64_t p : arg_ptrs) st.word(p);
+  st.word(0);
+  for (uint64_t p : env_ptrs) st.word(p);
+  st.word(0);
+  const std::pair<uint64_t, uint64_t> auxv[] = {
+      {AT_PHDR, image.phdr},     {AT_PHENT, image.phent}, {AT_PHNUM, image.phnum},
+      {AT_PAGESZ, mmu::kPageSize}, {AT_BASE, 0},          {AT_FLAGS, 0},
+      {AT_ENTRY, image.entry},   {AT_UID, getuid()},      {AT_EUID, geteuid()},
+      {AT_GID, getgid()},        {AT_EGID, getegid()},    {AT_SECURE, 0},
+      {AT_HWCAP, edx},           {AT_HWCAP2, 0},          {AT_CLKTCK, 100},
+      {AT_RANDOM, at_random},    {AT_PLATFORM, at_platform}, {AT_EXECFN, at_execfn},
+      {AT_NULL, 0},
+  };
+  for (const auto& [key, value] : auxv) {
+    st.word(key);
+    st.word(value);
+  }
+  const uint64_t sp = st.write(memory, v);
+  if (sp == 0) *error = "arguments and environment do not fit the initial stack";
+  return sp;
+}
+
+}  // namespace emu

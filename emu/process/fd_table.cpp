@@ -1,0 +1,136 @@
+#include "emu/process/fd_table.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <utility>
+
+namespace emu {
+
+namespace {
+
+// Emu's own std fds stay below this; the guest's copies of them go at or above it.
+constexpr int kFirstGuestHostFd = 10;
+
+std::shared_ptr<HostFile> open_emu_cwd() {
+  const int fd = ::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  return fd < 0 ? nullptr : std::make_shared<HostFile>(fd);
+}
+
+}  // namespace
+
+HostFile::HostFile(int host_fd) : fd_(host_fd) {
+  struct stat st;
+  may_block_ = host_fd >= 0 && ::fstat(host_fd, &st) == 0 &&
+               (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISCHR(st.st_mode));
+}
+
+HostFile::~HostFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+FdTable::FdTable(int limit) : FdTable(limit, {}, open_emu_cwd()) {}
+
+FdTable::FdTable(int limit, std::vector<Entry> entries, std::shared_ptr<HostFile> cwd)
+    : limit_(limit), entries_(std::move(entries)), cwd_(std::move(cwd)) {}
+
+FdTable::FdTable(FdTable&& other) noexcept : limit_(other.limit_) {
+  mmu::MutexGuard guard(other.lock_);
+  entries_ = std::move(other.entries_);
+  cwd_ = std::move(other.cwd_);
+}
+
+FdTable FdTable::with_stdio(int limit) {
+  std::vector<Entry> entries(3);
+  for (int fd = 0; fd < 3; ++fd) {
+    const int host = ::fcntl(fd, F_DUPFD_CLOEXEC, kFirstGuestHostFd);
+    if (host >= 0) entries[fd].file = std::make_shared<HostFile>(host);
+  }
+  return FdTable(limit, std::move(entries), open_emu_cwd());
+}
+
+FdTable FdTable::clone() const {
+  // The directory HostFile can be shared: chdir replaces a table's pointer, it never
+  // changes the HostFile, so the two processes' directories stay independent.
+  mmu::MutexGuard guard(lock_);
+  return FdTable(limit_, entries_, cwd_);
+}
+
+bool FdTable::open_locked(int fd) const {
+  return fd >= 0 && static_cast<size_t>(fd) < entries_.size() && entries_[fd].file;
+}
+
+std::shared_ptr<HostFile> FdTable::get(int fd) const {
+  mmu::MutexGuard guard(lock_);
+  return open_locked(fd) ? entries_[fd].file : nullptr;
+}
+
+int FdTable::install(std::shared_ptr<HostFile> file, bool cloexec, int min_fd) {
+  if (min_fd < 0 || min_fd >= limit_) return -EINVAL;
+  mmu::MutexGuard guard(lock_);
+  int fd = min_fd;
+  while (open_locked(fd)) ++fd;
+  if (fd >= limit_) return -EMFILE;
+  if (static_cast<size_t>(fd) >= entries_.size()) entries_.resize(fd + 1);
+  entries_[fd] = {std::move(file), cloexec};
+  return fd;
+}
+
+int FdTable::install_at(int fd, std::shared_ptr<HostFile> file, bool cloexec) {
+  if (fd < 0 || fd >= limit_) return -EBADF;
+  std::shared_ptr<HostFile> replaced;  // closed after the lock is let go (a host close may block)
+  mmu::MutexGuard guard(lock_);
+  if (static_cast<size_t>(fd) >= entries_.size()) entries_.resize(fd + 1);
+  replaced = std::exchange(entries_[fd].file, std::move(file));
+  entries_[fd].cloexec = cloexec;
+  return fd;
+}
+
+int FdTable::close(int fd) {
+  std::shared_ptr<HostFile> closed;  // released after the guard, outside the lock
+  mmu::MutexGuard guard(lock_);
+  if (!open_locked(fd)) return -EBADF;
+  closed = std::move(entries_[fd].file);
+  return 0;
+}
+
+int FdTable::cloexec(int fd) const {
+  mmu::MutexGuard guard(lock_);
+  return open_locked(fd) ? entries_[fd].cloexec : -EBADF;
+}
+
+int FdTable::set_cloexec(int fd, bool on) {
+  mmu::MutexGuard guard(lock_);
+  if (!open_locked(fd)) return -EBADF;
+  entries_[fd].cloexec = on;
+  return 0;
+}
+
+void FdTable::close_on_exec() {
+  std::vector<std::shared_ptr<HostFile>> closed;  // released outside the lock
+  mmu::MutexGuard guard(lock_);
+  for (Entry& e : entries_)
+    if (e.file && e.cloexec) closed.push_back(std::move(e.file));
+}
+
+void FdTable::close_all() {
+  std::vector<std::shared_ptr<HostFile>> closed;  // released outside the lock
+  mmu::MutexGuard guard(lock_);
+  for (Entry& e : entries_)
+    if (e.file) closed.push_back(std::move(e.file));
+}
+
+std::shared_ptr<HostFile> FdTable::cwd() const {
+  mmu::MutexGuard guard(lock_);
+  return cwd_;
+}
+
+void FdTable::set_cwd(std::shared_ptr<HostFile> dir) {
+  std::shared_ptr<HostFile> old;  // released outside the lock
+  mmu::MutexGuard guard(lock_);
+  old = std::exchange(cwd_, std::move(dir));
+}
+
+}  // namespace emu

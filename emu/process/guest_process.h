@@ -1,0 +1,271 @@
+// One guest process: its address space over the frame pool, its threads (each a Vcpu in its
+// own host thread), and what they share: futexes, signal dispositions, the i386 GDT, the
+// exclusive gate for atomics, the exit status. It is also the TlbShootdown the MMU calls:
+// flush requests go to every vCPU's mailbox and are acknowledged at their sync points.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "emu/loader/elf_image.h"
+#include "emu/observe/emu_counters.h"
+#include "emu/cpu/exclusive_gate.h"
+#include "emu/process/fd_table.h"
+#include "emu/process/futex_table.h"
+#include "emu/signals/guest_signals.h"
+#include "emu/observe/tracer.h"
+#include "emu/process/guest_memory.h"
+#include "emu/cpu/vcpu.h"
+#include "mmu/address_space.h"
+#include "mmu/frame_pool.h"
+#include "mmu/reclaimer.h"
+#include "mmu/swap_device.h"
+#include "mmu/tlb_shootdown.h"
+
+namespace emu {
+
+struct EmulatorConfig {
+  mmu::SchemeKind scheme = mmu::SchemeKind::Split;
+  std::optional<mmu::PagingMode> paging;  // nullopt: i386 2-level for 32-bit, 4-level for 64-bit
+  mmu::RssMode rss = mmu::RssMode::PerVcpu;
+  uint64_t mem_bytes = uint64_t{1} << 30;
+  uint32_t max_vcpus = 64;
+  // fork: page tables shared with the child until first changed (--pt-share on), or copied.
+  mmu::ForkTables fork_tables = mmu::ForkTables::Share;
+  // Swap for the reclaimer; 0: none (a guest that outgrows mem_bytes is killed).
+  uint64_t swap_bytes = 0;
+  // Where the swap goes: a file or a directory; empty: a temporary file under $TMPDIR.
+  std::string swap_file;
+  // --trace: no events bit set means no tracer at all.
+  TraceConfig trace;
+};
+
+// Where the i386 GDT lives in the guest's address space (the last page of the 32-bit space),
+// and the TLS entries set_thread_area hands out (Linux: GDT_ENTRY_TLS_MIN..MAX).
+inline constexpr uint64_t kI386GdtAddress = 0xfffff000;
+inline constexpr uint32_t kI386TlsFirstEntry = 6;
+inline constexpr uint32_t kI386TlsEntries = 3;
+// Flat 4 GiB segments written into the GDT at start (Unicorn runs guest code at CPL 0, so the
+// stack segment must be a DPL 0 one); user code/data sit where Linux has them (0x23, 0x2b).
+inline constexpr uint64_t kI386KernelDataSelector = 0x10;
+inline constexpr std::array<std::pair<uint32_t, std::array<uint32_t, 2>>, 4> kI386FlatSegments = {{
+    {1, {0x0000ffff, 0x00cf9b00}},  // kernel code
+    {2, {0x0000ffff, 0x00cf9300}},  // kernel data (SS)
+    {4, {0x0000ffff, 0x00cffb00}},  // user code
+    {5, {0x0000ffff, 0x00cff300}},  // user data
+}};
+
+class Machine;
+
+// How a process ended, as wait4 reports it.
+struct ExitInfo {
+  int code = 0;    // exit status (when signal == 0)
+  int signal = 0;  // the signal that killed it, or 0
+  // The status word of wait4 (WEXITSTATUS / WTERMSIG), and what a shell shows: 128+signal.
+  int wait_status() const { return signal ? signal : (code & 0xff) << 8; }
+  int shell_status() const { return signal ? 128 + signal : code & 0xff; }
+};
+
+// What SIGCHLD and waitid say of child `pid` that ended as `how`.
+SigInfo child_siginfo(int pid, const ExitInfo& how);
+
+class GuestProcess final : public mmu::TlbShootdown,
+                           public HostAccessTracker,
+                           public std::enable_shared_from_this<GuestProcess> {
+ public:
+  // A process with an empty address space for `arch` (the loader fills it).
+  static std::shared_ptr<GuestProcess> create(Machine& machine, GuestArch arch, int pid, std::string* error);
+  ~GuestProcess() override;
+
+  // Loads `image` into the (empty) address space and starts the first thread on slot
+  // `slot`. False and *error when the program cannot be loaded.
+  bool start(const ElfImage& image, const std::vector<std::string>& argv, const std::vector<std::string>& envp,
+             mmu::VcpuId slot, std::string* error);
+
+  Machine& machine() { return machine_; }
+  GuestArch arch() const { return arch_; }
+  mmu::AddressSpace& space() { return *space_; }
+  bool has_space() const { return space_ != nullptr; }
+  mmu::FramePool& pool();
+  GuestMemory& memory() { return memory_; }
+  FutexTable& futexes() { return futexes_; }
+  ExclusiveGate& gate() { return gate_; }
+  EmuCounters& counters();
+  const EmulatorConfig& config() const;
+  int pid() const { return pid_; }
+  int ppid() const { return ppid_; }
+  // The guest program's absolute path (what /proc/self/exe names for the guest).
+  const std::string& exe_path() const { return exe_path_; }
+  // The guest's file descriptors and current directory (not emu's: see fd_table.h).
+  FdTable& files() { return *files_; }
+
+  // Threads.
+  bool multi_vcpu() const { return live_vcpus_.load(std::memory_order_relaxed) > 1; }
+  // vCPUs need the block hook (their sync point) when another vCPU or the reclaimer may ask
+  // them to flush while they run guest code.
+  bool needs_block_hook() const;
+  mmu::SwapDevice* swap() const;
+  // Null unless --trace was given (and always null with tracing compiled out).
+  Tracer* tracer() const;
+  const mmu::Reclaimer* reclaimer() const;
+  // 0 or -errno; the new thread's tid in *tid. `before_start(tid)` runs before the thread
+  // does (the parent stores the tid where clone was asked to).
+  int spawn_thread(const VcpuStart& start, uint64_t clear_child_tid, int* tid,
+                   const std::function<void(int)>& before_start);
+  void for_each_other_vcpu(const Vcpu& self, const std::function<void(Vcpu&)>& fn);
+  // Called by a vCPU's thread as it ends (after its clear_child_tid handling).
+  void thread_finished(Vcpu& vcpu, int exit_code);
+
+  // Processes. fork/vfork/clone without CLONE_VM: a child with a copy-on-write copy of this
+  // address space (page tables shared or copied, --pt-share), the same open files, the
+  // same signal dispositions, one thread starting from `start`. The child's pid, or -errno.
+  // `before_start(child)` runs before the child does (CLONE_CHILD_SETTID and the like).
+  // With `vfork` the caller waits until the child has called execve or ended.
+  int fork(Vcpu& parent, const VcpuStart& start, bool vfork,
+           const std::function<void(GuestProcess& child, int pid)>& before_start);
+  // execve from `vcpu`, the process's only thread: a fresh address space with `image`
+  // (either architecture), close-on-exec files closed, handled signals back to default.
+  // On success the vCPU resumes at *start (its engine reopened for the new arch); 0 or
+  // -errno, the old image intact on failure.
+  int exec(Vcpu& vcpu, const ElfImage& image, const std::vector<std::string>& argv,
+           const std::vector<std::string>& envp, VcpuStart* start);
+  // wait4/waitid: a child matching `pid` (-1: any) that has ended, reaped unless
+  // `keep`. Its pid and how it ended; 0 when none has ended and `block` is false; -ECHILD
+  // when there is no such child; -EINTR when this process is ending meanwhile.
+  // -ERESTARTSYS when a signal for `waiter` interrupts the wait.
+  int wait_child(int pid, bool block, bool keep, ExitInfo* info, Vcpu* waiter = nullptr);
+  // Sends `sig` to the process (`thread` null: whichever thread does not block it, the main
+  // one first) or to one of its threads, as Linux generates signals: SIGKILL and unblocked
+  // fatal defaults end the process now, ignored ones are dropped, the rest are queued and
+  // the chosen thread is woken from any interruptible wait (it takes the signal on its own
+  // thread, between engine runs). Signal 0 does nothing.
+  void send_signal(int sig, const SigInfo& info, Vcpu* thread = nullptr);
+  // send_signal in two steps, for a sender that must queue under a lock of its own (the
+  // process tree, for SIGCHLD) and wake outside it: true when queued, and then
+  // wake_taker(sig, thread) must follow. May not be called under the tree lock for signals
+  // whose default is fatal (it may end the process).
+  bool generate_signal(int sig, const SigInfo& info, Vcpu* thread);
+  void wake_taker(int sig, Vcpu* thread);
+  ProcessSignals& signals() { return signals_; }
+  // `from` has just blocked signals (or is ending): process-wide ones pending that it will not
+  // take go to another thread that can, which is woken (Linux: retarget_shared_pending).
+  void retarget_shared_signals(const Vcpu& from);
+  bool ended() const { return ended_.load(std::memory_order_acquire); }
+  // What the last address space was like when it went (for --stats after the end).
+  struct SpaceSummary {
+    mmu::PagingMode paging = mmu::PagingMode::X86_64;
+    mmu::SchemeKind scheme = mmu::SchemeKind::Split;
+    mmu::RssMode rss = mmu::RssMode::PerVcpu;
+    int64_t rss_pages = 0;
+  };
+  SpaceSummary space_summary() const { return last_space_; }
+  ExitInfo exit_info() const { return exit_info_; }
+
+  // Ending the process: exit_group, or death by a signal (with one line on stderr).
+  void exit_group(int status);
+  void kill_by_signal(int signal, const std::string& message);
+  bool exiting() const { return exiting_.load(std::memory_order_acquire); }
+  // Readable once the process is ending: host calls that may wait for another process (a
+  // pipe read) poll it too, so that a kill is not held up by them.
+  int ending_fd() const { return ending_fd_; }
+  // Sleeps until the deadline (nullopt: none), the process exits, or (with `waiter`) a signal
+  // arrives that `waiter` would take.
+  enum class SleepEnd { Deadline, Exiting, Signal };
+  SleepEnd sleep_until(std::optional<std::chrono::steady_clock::time_point> deadline, Vcpu* waiter = nullptr);
+
+  // i386 TLS: writes GDT entry `entry` (under the GDT lock) and runs `load` while still
+  // holding it, so the vCPU loads its own descriptor, not another thread's.
+  void with_gdt_entry(mmu::VcpuId v, uint32_t entry, const std::array<uint32_t, 2>& descriptor,
+                      const std::function<void()>& load);
+  // Logs an unknown syscall once per number.
+  void note_unknown_syscall(uint64_t nr);
+
+  // mmu::TlbShootdown
+  void flush(const mmu::AddressSpace& space, std::span<const mmu::VirtRange> ranges, mmu::VcpuId requester) override;
+  // Executable memory changed: every vCPU drops its translated blocks at its next sync point.
+  void flush_code();
+  void invalidate_code(const mmu::AddressSpace&) override { flush_code(); }
+  // HostAccessTracker
+  void begin_host_access(mmu::VcpuId v) override;
+  void end_host_access(mmu::VcpuId v) override;
+
+  // The slot the reclaimer uses (one past the vCPUs').
+  mmu::VcpuId reclaimer_slot() const;
+
+ private:
+  friend class Machine;
+  GuestProcess(Machine& machine, GuestArch arch, int pid, int ppid, std::unique_ptr<FdTable> files);
+  // A fresh, empty address space for a program of `arch`, its root taken through slot `v`.
+  std::unique_ptr<mmu::AddressSpace> new_space(GuestArch arch, std::string* error, mmu::VcpuId v = 0);
+  // Loads `image` into `space` (the ELF, the i386 GDT, the initial stack) through `slot`;
+  // the first thread's registers in *start.
+  bool load(const ElfImage& image, const std::vector<std::string>& argv, const std::vector<std::string>& envp,
+            mmu::VcpuId slot, mmu::AddressSpace& space, VcpuStart* start, std::string* error);
+  // exit_group and death by a signal: every thread is told to stop.
+  void end_all(ExitInfo info);
+  void serve_flushes_while_waiting(mmu::AddressSpace& space);
+  // Gives the process `space` (attached to the reclaimer, flushes routed here).
+  void adopt_space(std::unique_ptr<mmu::AddressSpace> space);
+  // Detaches and destroys the space through `slot` (the caller's), folding its counters in.
+  void drop_space(mmu::VcpuId slot);
+  // Registers a vCPU for `slot`, tid `tid`, and starts its host thread.
+  int start_vcpu(mmu::VcpuId slot, int tid, const VcpuStart& start, uint64_t clear_child_tid,
+                 const std::function<void(int)>& before_start);
+  // The last thread has gone: files closed, memory given back, parent told.
+  void end(mmu::VcpuId slot);
+  // The vfork parent may go on (child exec'd or ended).
+  void release_vfork_parent();
+  // Wakes `vcpu` for a signal: its mailbox, its wake fd, and every wait it may sleep in.
+  void kick(Vcpu& vcpu);
+  // The thread to take `sig` (`thread`, or any; the main one first) that does not block it.
+  std::shared_ptr<Vcpu> taker_for(int sig, Vcpu* thread);
+
+  Machine& machine_;
+  GuestArch arch_;
+  std::unique_ptr<mmu::AddressSpace> space_;
+  GuestMemory memory_;
+  FutexTable futexes_;
+  ExclusiveGate gate_;
+  const int pid_;
+  const int ppid_;
+  std::string exe_path_;
+  std::unique_ptr<FdTable> files_;
+  SpaceSummary last_space_;
+  ProcessSignals signals_;
+
+  std::mutex vcpus_lock_;
+  std::vector<std::shared_ptr<Vcpu>> vcpus_;          // live, by slot (nullptr: free)
+  // The same, readable without the lock by the slot's own thread (the MMU's wait hook).
+  std::unique_ptr<std::atomic<Vcpu*>[]> by_slot_;
+  std::atomic<int> live_vcpus_{0};
+  std::atomic<uint64_t> flush_generation_{0};
+
+  std::mutex exit_lock_;
+  std::mutex fatal_lock_;  // one fatal message and status when several vCPUs die together
+  std::condition_variable exit_cv_;
+  std::atomic<bool> exiting_{false};
+  ExitInfo exit_info_;
+  int ending_fd_ = -1;  // an eventfd
+
+  // The process tree, under machine_.tree_lock.
+  std::weak_ptr<GuestProcess> parent_;
+  std::vector<std::shared_ptr<GuestProcess>> children_;
+  std::atomic<bool> ended_{false};
+  bool vfork_pending_ = false;
+
+  std::mutex gdt_lock_;
+  std::mutex unknown_lock_;
+  std::set<uint64_t> unknown_logged_;
+};
+
+}  // namespace emu

@@ -1,0 +1,138 @@
+// What all guest processes of one emu run share: the frame pool their address spaces live
+// in, the swap and reclaimer, the tracer, the vCPU slots (machine-wide: a slot indexes the
+// pool's frame caches and every per-vCPU counter, so no two threads may hold the same one),
+// the numbers given out as pids and tids, and the process tree fork builds and wait4 walks.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "emu/loader/elf_image.h"
+#include "emu/observe/emu_counters.h"
+#include "emu/observe/tracer.h"
+#include "mmu/address_space.h"
+#include "mmu/frame_pool.h"
+#include "mmu/reclaimer.h"
+#include "mmu/spin_lock.h"
+#include "mmu/thread_annotations.h"
+#include "mmu/swap_device.h"
+
+namespace emu {
+
+struct EmulatorConfig;
+class GuestProcess;
+
+// fork's own numbers, for --stats.
+struct ForkStats {
+  uint64_t forks = 0;
+  uint64_t total_ns = 0;
+  uint64_t max_ns = 0;
+  uint64_t execs = 0;
+};
+
+class Machine {
+ public:
+  static std::unique_ptr<Machine> create(const EmulatorConfig& config, std::string* error);
+  // Stops what still runs, then checks that every frame and swap slot came back.
+  ~Machine();
+  Machine(const Machine&) = delete;
+  Machine& operator=(const Machine&) = delete;
+
+  // Runs `image` as the first guest process and returns its exit status (128+signal if a
+  // signal ended it) once it has ended; processes still running then are stopped. -1 and
+  // *error when it could not be started, -2 when the configuration does not suit it.
+  int run(const ElfImage& image, const std::vector<std::string>& argv, const std::vector<std::string>& envp,
+          std::string* error);
+  // The first guest process, with an empty address space (tests drive it directly).
+  std::shared_ptr<GuestProcess> new_first_process(GuestArch arch, std::string* error);
+  // False when run() returned while a guest thread was still blocked in a host call: the
+  // caller must then leave with _exit instead of destroying the machine.
+  bool clean_exit() const { return clean_exit_; }
+  // The first process (for --stats): its arch and space as they were when it ended.
+  GuestProcess* first() const { return first_.get(); }
+
+  const EmulatorConfig& config() const { return *config_; }
+  mmu::FramePool& pool() { return *pool_; }
+  mmu::SwapDevice* swap() const { return swap_.get(); }
+  mmu::Reclaimer* reclaimer() const { return reclaimer_.get(); }
+  Tracer* tracer() const { return kTracingCompiledIn ? tracer_.get() : nullptr; }
+  EmuCounters& counters() { return counters_; }
+  mmu::ForkTables fork_tables() const;
+  mmu::VcpuId reclaimer_slot() const;
+
+  // A free vCPU slot, or nullopt when all --max-vcpus are in use (EAGAIN to the guest).
+  std::optional<mmu::VcpuId> take_slot();
+  void give_slot(mmu::VcpuId slot);
+  // pids and tids come from one sequence, as in Linux; the first process has emu's pid.
+  int next_id() { return next_id_.fetch_add(1); }
+  // Owner tags of address spaces (the reclaimer finds a frame's space by it): a process has
+  // two spaces for a moment during execve, so these are not pids.
+  uint32_t next_space_id() { return next_space_id_.fetch_add(1); }
+
+  // Host threads of guest threads: kept until they end, joined later by whoever comes by.
+  void adopt_thread(std::thread thread, std::shared_ptr<std::atomic<bool>> ended);
+  void join_ended_threads();
+
+  // The process tree. `tree_lock` guards every process's parent/children links and zombie
+  // state; `tree_changed` is signalled when a process ends or is reaped.
+  std::mutex tree_lock;
+  std::condition_variable tree_changed;
+  void add_process(const std::shared_ptr<GuestProcess>& p);
+  std::shared_ptr<GuestProcess> find_process(int pid);
+  void remove_process(int pid);  // called with tree_lock held
+  std::vector<std::shared_ptr<GuestProcess>> processes();
+
+  // MMU counters: those of spaces gone (processes ended, images replaced by execve) are
+  // folded in here, so --stats covers the whole run.
+  void retire(const mmu::AddressSpace& space);
+  mmu::MmuCounters::Snapshot mmu_totals();
+  void record_fork(uint64_t ns);
+  void record_exec();
+  ForkStats fork_stats();
+
+  // Called by a process as its last thread ends.
+  void process_ended(GuestProcess& p);
+
+ private:
+  explicit Machine(const EmulatorConfig& config);
+
+  std::unique_ptr<EmulatorConfig> config_;
+  std::unique_ptr<mmu::FramePool> pool_;
+  std::unique_ptr<Tracer> tracer_;
+  std::unique_ptr<mmu::SwapDevice> swap_;
+  std::unique_ptr<mmu::Reclaimer> reclaimer_;
+  EmuCounters counters_;
+  std::atomic<int> next_id_;
+  std::atomic<uint32_t> next_space_id_{1};
+
+  mmu::Mutex slots_lock_;
+  std::vector<bool> slot_used_ EMU_GUARDED_BY(slots_lock_);
+
+  mmu::Mutex threads_lock_;
+  struct HostThread {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> ended;
+  };
+  std::vector<HostThread> threads_ EMU_GUARDED_BY(threads_lock_);
+
+  mmu::Mutex processes_lock_;
+  std::vector<std::shared_ptr<GuestProcess>> processes_ EMU_GUARDED_BY(processes_lock_);
+  std::shared_ptr<GuestProcess> first_;
+
+  mmu::Mutex stats_lock_;
+  mmu::MmuCounters::Snapshot retired_ EMU_GUARDED_BY(stats_lock_){};
+  ForkStats fork_stats_ EMU_GUARDED_BY(stats_lock_);
+
+  std::mutex end_lock_;
+  std::condition_variable end_cv_;
+  bool first_ended_ = false;
+  bool clean_exit_ = true;
+};
+
+}  // namespace emu

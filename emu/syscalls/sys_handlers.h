@@ -1,0 +1,121 @@
+// The handlers the per-architecture tables call. Each returns the syscall's result: a value,
+// or -errno. Where the two ABIs lay a structure out differently the handler takes the call's
+// `i386` flag into account.
+#pragma once
+
+#include <time.h>
+
+#include <chrono>
+#include <optional>
+
+#include "emu/syscalls/syscalls.h"
+
+namespace emu::sys {
+
+// Files (sys_files.cpp). Guest fds and dirfds are the process's (FdTable), relative paths are
+// looked up from its current directory.
+int64_t read(Call& c, int fd, uint64_t buf, uint64_t n);
+int64_t write(Call& c, int fd, uint64_t buf, uint64_t n);
+int64_t pread(Call& c, int fd, uint64_t buf, uint64_t n, int64_t off);
+int64_t pwrite(Call& c, int fd, uint64_t buf, uint64_t n, int64_t off);
+int64_t readv(Call& c, int fd, uint64_t iov, uint64_t count);
+int64_t writev(Call& c, int fd, uint64_t iov, uint64_t count);
+int64_t openat(Call& c, int dirfd, uint64_t path, int flags, int mode);
+int64_t lseek(Call& c, int fd, int64_t off, int whence);
+int64_t llseek(Call& c, int fd, uint64_t hi, uint64_t lo, uint64_t result, int whence);
+// `kind`: the guest's stat layout (x86_64 stat, i386 stat64).
+int64_t fstatat(Call& c, int dirfd, uint64_t path, uint64_t buf, int flags);
+int64_t fstat(Call& c, int fd, uint64_t buf);
+int64_t statx(Call& c, int dirfd, uint64_t path, int flags, unsigned mask, uint64_t buf);
+int64_t getdents64(Call& c, int fd, uint64_t buf, uint64_t n);
+int64_t ioctl(Call& c, int fd, uint64_t request, uint64_t arg);
+int64_t faccessat(Call& c, int dirfd, uint64_t path, int mode, int flags);
+int64_t readlinkat(Call& c, int dirfd, uint64_t path, uint64_t buf, uint64_t n);
+// The *at calls that take one path and plain numbers (mkdirat, unlinkat, fchmodat); the old
+// calls (mkdir, unlink, ...) come here as their *at forms with AT_FDCWD.
+int64_t path_at_call(Call& c, long host_nr, int dirfd, uint64_t path, uint64_t arg1, uint64_t arg2);
+int64_t two_path_at_call(Call& c, long host_nr, int dirfd1, uint64_t path1, int dirfd2, uint64_t path2, uint64_t arg);
+int64_t plain(long host_nr, uint64_t a0 = 0, uint64_t a1 = 0, uint64_t a2 = 0);  // no pointers, no fds: pass through
+// A call on one fd and plain numbers (fsync, ftruncate, fchmod): the fd is the host's of the guest's.
+int64_t fd_call(Call& c, long host_nr, int fd, uint64_t a1 = 0, uint64_t a2 = 0);
+int64_t poll(Call& c, uint64_t fds, uint64_t n, int timeout_ms);
+int64_t ppoll(Call& c, uint64_t fds, uint64_t n, uint64_t timeout, bool time64);
+int64_t sendfile(Call& c, int out_fd, int in_fd, uint64_t offset_ptr, uint64_t count, bool offset_64);
+
+// The descriptor table and the current directory (sys_fds.cpp)
+int64_t close(Call& c, int fd);
+int64_t dup(Call& c, int fd);
+int64_t dup3(Call& c, int fd, int fd2, int flags, bool dup2_semantics);
+// `fcntl64`: i386's fcntl64, which alone takes the *LK64 commands.
+int64_t fcntl(Call& c, int fd, int cmd, uint64_t arg, bool fcntl64);
+int64_t pipe2(Call& c, uint64_t fds, int flags);
+int64_t chdir(Call& c, uint64_t path);
+int64_t fchdir(Call& c, int fd);
+int64_t getcwd(Call& c, uint64_t buf, uint64_t n);
+
+// Memory (sys_memory.cpp)
+int64_t mmap(Call& c, uint64_t addr, uint64_t len, int prot, int flags, int fd, uint64_t offset);
+int64_t munmap(Call& c, uint64_t addr, uint64_t len);
+int64_t mprotect(Call& c, uint64_t addr, uint64_t len, int prot);
+int64_t brk(Call& c, uint64_t end);
+int64_t madvise(Call& c, uint64_t addr, uint64_t len, int advice);
+int64_t mremap(Call& c, uint64_t old_addr, uint64_t old_len, uint64_t new_len, int flags, uint64_t new_addr);
+
+// Processes (sys_process.cpp)
+int64_t fork(Call& c, uint64_t flags, uint64_t stack, uint64_t parent_tid, uint64_t child_tid);
+int64_t execve(Call& c, int dirfd, uint64_t path, uint64_t argv, uint64_t envp, int flags);
+int64_t wait4(Call& c, int pid, uint64_t status, int options, uint64_t rusage);
+int64_t waitid(Call& c, int idtype, int id, uint64_t infop, int options, uint64_t rusage);
+
+// Threads and the process (sys_threads.cpp)
+// The registers a clone or fork child starts with: the caller's, after the syscall, result 0.
+VcpuStart child_start(Call& c, uint64_t stack);
+int64_t clone(Call& c, uint64_t flags, uint64_t stack, uint64_t parent_tid, uint64_t child_tid, uint64_t tls);
+int64_t exit_thread(Call& c, int code);
+int64_t exit_group(Call& c, int code);
+int64_t set_tid_address(Call& c, uint64_t addr);
+int64_t futex(Call& c, uint64_t addr, int op, uint32_t val, uint64_t timeout, uint64_t addr2, uint32_t val3, bool time64);
+int64_t arch_prctl(Call& c, int code, uint64_t addr);
+int64_t set_thread_area(Call& c, uint64_t u_info);
+int64_t sched_getaffinity(Call& c, int pid, uint64_t size, uint64_t mask);
+int64_t kill(Call& c, int pid, int sig);
+int64_t pause(Call& c);
+int64_t tgkill(Call& c, int tgid, int tid, int sig);
+int64_t rt_sigaction(Call& c, int sig, uint64_t act, uint64_t oldact, uint64_t size);
+int64_t rt_sigprocmask(Call& c, int how, uint64_t set, uint64_t oldset, uint64_t size);
+int64_t rt_sigsuspend(Call& c, uint64_t set, uint64_t size);
+int64_t rt_sigpending(Call& c, uint64_t set, uint64_t size);
+int64_t rt_sigtimedwait(Call& c, uint64_t set, uint64_t info, uint64_t timeout, uint64_t size, bool time64);
+// rt_sigreturn (`rt`), or i386's sigreturn for handlers without SA_SIGINFO.
+int64_t sigreturn(Call& c, bool rt);
+int64_t sigaltstack(Call& c, uint64_t ss, uint64_t old_ss);
+
+// Time (sys_time.cpp); `time64`: the guest's timespec has 64-bit fields.
+int64_t clock_gettime(Call& c, int clock, uint64_t ts, bool time64);
+int64_t clock_getres(Call& c, int clock, uint64_t ts, bool time64);
+int64_t gettimeofday(Call& c, uint64_t tv, uint64_t tz);
+int64_t time(Call& c, uint64_t t);
+int64_t nanosleep(Call& c, uint64_t req, uint64_t rem, bool time64);
+int64_t clock_nanosleep(Call& c, int clock, int flags, uint64_t req, uint64_t rem, bool time64);
+// Reads a guest timespec; false on EFAULT.
+bool read_timespec(Call& c, uint64_t addr, bool time64, int64_t& sec, int64_t& nsec);
+// What Linux accepts as a timeout (timespec64_valid): else EINVAL.
+bool valid_timespec(int64_t sec, int64_t nsec);
+// When a wait for a valid timespec ends: nullopt for never. A timeout too far for
+// steady_clock (`sleep infinity`, a futex wait until the year 2^62) saturates to never
+// instead of overflowing into the past.
+using Deadline = std::optional<std::chrono::steady_clock::time_point>;
+Deadline deadline_after(int64_t sec, int64_t nsec);
+// For an absolute time on host clock `clock`; one in the past is now.
+Deadline deadline_at(clockid_t clock, int64_t sec, int64_t nsec);
+
+// Identity and limits (sys_info.cpp)
+int64_t uname(Call& c, uint64_t buf);
+int64_t prlimit64(Call& c, int pid, int resource, uint64_t new_limit, uint64_t old_limit);
+int64_t getrlimit(Call& c, int resource, uint64_t limit);  // ABI-sized rlimit
+int64_t getrandom(Call& c, uint64_t buf, uint64_t n, unsigned flags);
+int64_t prctl(Call& c, int option, uint64_t arg2);
+int64_t sysinfo(Call& c, uint64_t buf);
+int64_t getrusage(Call& c, int who, uint64_t buf);
+
+}  // namespace emu::sys

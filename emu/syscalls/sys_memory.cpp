@@ -1,0 +1,191 @@
+// Memory syscalls: the MMU's map/unmap/protect/brk, with Linux's argument conventions.
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <vector>
+
+#include "emu/process/guest_process.h"
+#include "emu/syscalls/sys_handlers.h"
+
+namespace emu::sys {
+
+namespace {
+
+// A private file mapping's bytes, read when it is mapped (MAP_PRIVATE never writes back).
+class SnapshotSource final : public mmu::PageSource {
+ public:
+  SnapshotSource(std::vector<uint8_t> bytes, std::string name) : bytes_(std::move(bytes)), name_(std::move(name)) {}
+  size_t read(uint64_t offset, uint8_t* dst, size_t len) const override {
+    if (offset >= bytes_.size()) return 0;
+    const size_t n = std::min<uint64_t>(len, bytes_.size() - offset);
+    std::memcpy(dst, bytes_.data() + offset, n);
+    return n;
+  }
+  std::string name() const override { return name_; }
+
+ private:
+  std::vector<uint8_t> bytes_;
+  std::string name_;
+};
+
+int64_t result_of(const mmu::MmResult& r) { return r.ok() ? static_cast<int64_t>(r.value) : -mmu::to_errno(r.error); }
+
+// Whether [start, end) overlaps executable memory (whose translated blocks must then go).
+bool touches_code(Call& c, uint64_t start, uint64_t end) {
+  for (const mmu::Vma& vma : c.mem.space().vmas(c.v))
+    if ((vma.prot & mmu::kProtExec) && vma.start < end && start < vma.end) return true;
+  return false;
+}
+
+// A request that recreates `vma`'s kind of mapping over [start, end).
+mmu::MapRequest like(const mmu::Vma& vma, uint64_t start, uint64_t end, mmu::MapPlacement placement) {
+  mmu::MapRequest req;
+  req.addr = start;
+  req.length = end - start;
+  req.prot = vma.prot;
+  req.placement = placement;
+  req.kind = vma.kind;
+  req.flags = vma.flags;
+  req.name = vma.name;
+  if (vma.kind == mmu::VmaKind::FilePrivate) {
+    req.source = vma.source;
+    req.source_offset = vma.source_offset + (start - vma.start);
+    const uint64_t end_off = vma.source_end;
+    req.source_length = end_off > req.source_offset ? end_off - req.source_offset : 0;
+  }
+  return req;
+}
+
+uint8_t prot_bits(int prot) {
+  uint8_t p = 0;
+  if (prot & PROT_READ) p |= mmu::kProtRead;
+  if (prot & PROT_WRITE) p |= mmu::kProtWrite;
+  if (prot & PROT_EXEC) p |= mmu::kProtExec;
+  return p;
+}
+
+}  // namespace
+
+int64_t mmap(Call& c, uint64_t addr, uint64_t len, int prot, int flags, int fd, uint64_t offset) {
+  if (len == 0 || (offset & (mmu::kPageSize - 1))) return -EINVAL;
+  if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) return -EINVAL;
+  const int type = flags & MAP_TYPE;
+  if (type != MAP_PRIVATE && type != MAP_SHARED && type != MAP_SHARED_VALIDATE) return -EINVAL;
+  mmu::MapRequest req;
+  req.addr = addr;
+  req.length = len;
+  req.prot = prot_bits(prot);
+  req.placement = (flags & MAP_FIXED_NOREPLACE) ? mmu::MapPlacement::FixedNoReplace
+                  : (flags & MAP_FIXED)         ? mmu::MapPlacement::Fixed
+                  : addr                        ? mmu::MapPlacement::Hint
+                                                : mmu::MapPlacement::Anywhere;
+  if (flags & MAP_GROWSDOWN) req.flags |= mmu::kVmaGrowsDown;
+  if (!(flags & MAP_ANONYMOUS)) {
+    // Shared writable file mappings would need write-back: not supported yet.
+    if (type != MAP_PRIVATE && (prot & PROT_WRITE)) return -ENODEV;
+    const auto file = c.proc.files().get(fd);
+    struct stat st {};
+    if (!file || ::fstat(file->fd(), &st) != 0) return -EBADF;
+    const uint64_t file_bytes = st.st_size > static_cast<off_t>(offset) ? st.st_size - offset : 0;
+    std::vector<uint8_t> bytes(std::min<uint64_t>(len, file_bytes));
+    const ssize_t got = bytes.empty() ? 0 : ::pread(file->fd(), bytes.data(), bytes.size(), static_cast<off_t>(offset));
+    if (got < 0) return -errno;
+    bytes.resize(got);
+    req.kind = mmu::VmaKind::FilePrivate;
+    req.source_length = bytes.size();
+    req.source = std::make_shared<SnapshotSource>(std::move(bytes), "fd " + std::to_string(fd));
+    req.name = req.source->name();
+  }
+  const bool replaces_code = req.placement == mmu::MapPlacement::Fixed && touches_code(c, addr, addr + len);
+  const int64_t r = result_of(c.mem.space().map(c.v, req));
+  if (replaces_code) c.proc.flush_code();
+  return r;
+}
+
+int64_t munmap(Call& c, uint64_t addr, uint64_t len) {
+  const bool code = touches_code(c, addr, addr + len);
+  const int64_t r = result_of(c.mem.space().unmap(c.v, addr, len));
+  if (code) c.proc.flush_code();
+  return r;
+}
+
+int64_t mprotect(Call& c, uint64_t addr, uint64_t len, int prot) {
+  if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_GROWSDOWN | PROT_GROWSUP)) return -EINVAL;
+  const bool code = touches_code(c, addr, addr + len);
+  const int64_t r = result_of(c.mem.space().protect(c.v, addr, len, prot_bits(prot)));
+  if (code) c.proc.flush_code();
+  return r;
+}
+
+int64_t brk(Call& c, uint64_t end) { return static_cast<int64_t>(c.mem.space().brk(c.v, end)); }
+
+int64_t madvise(Call& c, uint64_t addr, uint64_t len, int advice) {
+  if (addr & (mmu::kPageSize - 1)) return -EINVAL;
+  if (advice != MADV_DONTNEED) return 0;  // hints: accepted
+  const uint64_t end = addr + ((len + mmu::kPageSize - 1) & ~(mmu::kPageSize - 1));
+  const bool code = touches_code(c, addr, end);
+  // Dropping private pages means the next touch sees zeros (or the file): the same as
+  // mapping the range afresh with the same properties.
+  for (const mmu::Vma& vma : c.mem.space().vmas(c.v)) {
+    const uint64_t s = std::max(vma.start, addr), e = std::min(vma.end, end);
+    if (s >= e) continue;
+    const mmu::MmResult r = c.mem.space().map(c.v, like(vma, s, e, mmu::MapPlacement::Fixed));
+    if (!r.ok()) return -mmu::to_errno(r.error);
+  }
+  if (code) c.proc.flush_code();  // the pages' translated blocks must not outlive them
+  return 0;
+}
+
+int64_t mremap(Call& c, uint64_t old_addr, uint64_t old_len, uint64_t new_len, int flags, uint64_t) {
+  if ((old_addr & (mmu::kPageSize - 1)) || new_len == 0) return -EINVAL;
+  if (flags & ~MREMAP_MAYMOVE) return -EINVAL;  // MREMAP_FIXED / DONTUNMAP: not supported
+  const uint64_t page = mmu::kPageSize;
+  old_len = (old_len + page - 1) & ~(page - 1);
+  new_len = (new_len + page - 1) & ~(page - 1);
+  if (new_len <= old_len) {
+    if (new_len < old_len) {
+      const int64_t r = munmap(c, old_addr + new_len, old_len - new_len);
+      if (r < 0) return r;
+    }
+    return static_cast<int64_t>(old_addr);
+  }
+  std::optional<mmu::Vma> vma;
+  for (const mmu::Vma& v : c.mem.space().vmas(c.v))
+    if (v.start <= old_addr && old_addr + old_len <= v.end) vma = v;
+  if (!vma) return -EFAULT;
+  // Grow in place when the space above is free.
+  if (c.mem.space().map(c.v, like(*vma, old_addr + old_len, old_addr + new_len, mmu::MapPlacement::FixedNoReplace)).ok())
+    return static_cast<int64_t>(old_addr);
+  if (!(flags & MREMAP_MAYMOVE)) return -ENOMEM;
+  mmu::MapRequest req = like(*vma, old_addr, old_addr + new_len, mmu::MapPlacement::Anywhere);
+  req.addr = 0;
+  // The copy goes through guest-visible permissions: the new mapping starts read-write and
+  // an unreadable old one is made readable for the copy; both get their protection after.
+  const uint8_t prot = req.prot;
+  req.prot = mmu::kProtRead | mmu::kProtWrite;
+  auto& space = c.mem.space();
+  const mmu::MmResult moved = space.map(c.v, req);
+  if (!moved.ok()) return -mmu::to_errno(moved.error);
+  if (!(prot & mmu::kProtRead)) (void)space.protect(c.v, old_addr, old_len, prot | mmu::kProtRead);
+  std::vector<uint8_t> buf(page);
+  for (uint64_t off = 0; off < old_len; off += page) {
+    if (!c.mem.read(c.v, old_addr + off, buf.data(), page)) {
+      (void)space.unmap(c.v, moved.value, new_len);
+      (void)space.protect(c.v, old_addr, old_len, prot);
+      return -EFAULT;
+    }
+    // Pages never written read as zero in the new mapping too: no frame for them.
+    if (std::any_of(buf.begin(), buf.end(), [](uint8_t b) { return b != 0; }))
+      (void)c.mem.write(c.v, moved.value + off, buf.data(), page);
+  }
+  (void)space.protect(c.v, moved.value, new_len, prot);
+  (void)munmap(c, old_addr, old_len);
+  return static_cast<int64_t>(moved.value);
+}
+
+}  // namespace emu::sys

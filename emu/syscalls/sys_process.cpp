@@ -1,0 +1,120 @@
+// Processes: fork, vfork, clone without CLONE_VM, execve, wait4, waitid, getppid. Every
+// guest process lives inside this one host process (emu/process/machine.h).
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "emu/process/guest_process.h"
+#include "emu/signals/signal_frame.h"
+#include "emu/syscalls/sys_handlers.h"
+#include "emu/syscalls/sys_paths.h"
+
+namespace emu::sys {
+
+namespace {
+
+// A NULL-terminated array of guest string pointers (argv, envp).
+int64_t read_string_array(Call& c, uint64_t array, std::vector<std::string>& out) {
+  constexpr size_t kMaxStrings = 1 << 16, kMaxString = 128 << 10;
+  if (!array) return 0;  // Linux takes a NULL argv or envp as empty
+  const size_t ptr = c.i386 ? 4 : 8;
+  for (size_t i = 0;; ++i) {
+    if (i == kMaxStrings) return -E2BIG;
+    uint64_t p = 0;
+    if (!c.mem.read(c.v, array + i * ptr, &p, ptr)) return -EFAULT;
+    if (!p) return 0;
+    std::string s;
+    if (!c.mem.read_string(c.v, p, kMaxString, s)) return -EFAULT;
+    out.push_back(std::move(s));
+  }
+}
+
+// How wait4 and waitid pick children: -1 any, else one pid. Process groups are not kept:
+// a group (0 or < -1) means any child.
+int wanted_pid(int pid) { return pid > 0 ? pid : -1; }
+
+}  // namespace
+
+int64_t fork(Call& c, uint64_t flags, uint64_t stack, uint64_t parent_tid, uint64_t child_tid) {
+  const VcpuStart start = child_start(c, stack);
+  // CLONE_VM without CLONE_THREAD (posix_spawn's CLONE_VM | CLONE_VFORK) is served as vfork
+  // with a copy-on-write copy: the child runs on its own stack until it calls execve.
+  const bool vfork = flags & CLONE_VFORK;
+  const int r = c.proc.fork(c.vcpu, start, vfork, [&](GuestProcess& child, int pid) {
+    if (flags & CLONE_PARENT_SETTID) (void)c.mem.write_value(c.v, parent_tid, static_cast<uint32_t>(pid));
+    // The child's copy of the word, written before it runs (glibc's fork: its tid field).
+    if (flags & CLONE_CHILD_SETTID) (void)child.memory().write_value(c.v, child_tid, static_cast<uint32_t>(pid));
+  });
+  return r;
+}
+
+int64_t execve(Call& c, int dirfd, uint64_t path, uint64_t argv, uint64_t envp, int flags) {
+  if (flags & ~AT_EMPTY_PATH) return -EINVAL;
+  HostPath where;
+  if (const int64_t r = host_path(c, dirfd, path, where); r < 0) return r;
+  if (where.path.empty()) return -ENOENT;
+  std::vector<std::string> args, env;
+  if (const int64_t r = read_string_array(c, argv, args); r < 0) return r;
+  if (const int64_t r = read_string_array(c, envp, env); r < 0) return r;
+  // The host path of the program: relative ones through the guest's directory fd.
+  std::string host = where.path;
+  if (host[0] != '/' && where.dirfd != AT_FDCWD) host = "/proc/self/fd/" + std::to_string(where.dirfd) + "/" + host;
+  if (::access(host.c_str(), X_OK) != 0) return -errno;
+  ElfError error;
+  const auto image = ElfImage::open(host, &error);
+  // Not a static ELF of ours (a script, say): the guest's shell or libc decides what next.
+  if (!image) return -ENOEXEC;
+  VcpuStart start;
+  if (const int r = c.proc.exec(c.vcpu, *image, args, env, &start); r < 0) return r;
+  c.vcpu.signals().altstack = AltStack{};  // the old image's memory; mask and pending signals stay
+  c.vcpu.request_exec(start);
+  return 0;
+}
+
+int64_t wait4(Call& c, int pid, uint64_t status, int options, uint64_t rusage) {
+  if (options & ~(WNOHANG | WUNTRACED | WCONTINUED | __WALL | __WCLONE | __WNOTHREAD)) return -EINVAL;
+  ExitInfo info;
+  const int r = c.proc.wait_child(wanted_pid(pid), !(options & WNOHANG), false, &info, &c.vcpu);
+  if (r <= 0) return r;
+  if (status && !c.mem.write_value(c.v, status, static_cast<int32_t>(info.wait_status()))) return -EFAULT;
+  if (rusage) {
+    // No per-process accounting is kept: zero times, as for a child that used none.
+    const std::array<uint8_t, 144> zero{};
+    if (!c.mem.write(c.v, rusage, zero.data(), c.i386 ? 72 : 144)) return -EFAULT;
+  }
+  return r;
+}
+
+int64_t waitid(Call& c, int idtype, int id, uint64_t infop, int options, uint64_t rusage) {
+  if (!(options & (WEXITED | WSTOPPED | WCONTINUED))) return -EINVAL;
+  if (options & ~(WNOHANG | WEXITED | WSTOPPED | WCONTINUED | WNOWAIT | __WALL | __WCLONE | __WNOTHREAD)) return -EINVAL;
+  int pid = -1;
+  if (idtype == P_PID) {
+    if (id <= 0) return -EINVAL;
+    pid = id;
+  } else if (idtype != P_ALL && idtype != P_PGID) {
+    return -EINVAL;
+  }
+  if (!(options & WEXITED)) return -ECHILD;  // stops and continues are never reported
+  ExitInfo info;
+  const int r = c.proc.wait_child(pid, !(options & WNOHANG), options & WNOWAIT, &info, &c.vcpu);
+  if (r < 0) return r;
+  if (infop) {
+    // siginfo_t: signo, errno, code, then (after padding on x86_64) pid, uid, status.
+    std::array<uint8_t, 128> si{};
+    if (r > 0) write_siginfo(si.data(), child_siginfo(r, info), c.i386);
+    if (!c.mem.write(c.v, infop, si.data(), si.size())) return -EFAULT;
+  }
+  if (rusage) {
+    const std::array<uint8_t, 144> zero{};
+    if (!c.mem.write(c.v, rusage, zero.data(), c.i386 ? 72 : 144)) return -EFAULT;
+  }
+  return 0;
+}
+
+}  // namespace emu::sys

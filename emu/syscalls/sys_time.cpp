@@ -1,0 +1,136 @@
+// Clocks and sleeping. Sleeps end early when the process exits (exit_group from another
+// thread), so no vCPU outlives its process.
+#include <sys/time.h>
+
+#include <cerrno>
+#include <chrono>
+#include <ctime>
+
+#include "emu/process/guest_process.h"
+#include "emu/syscalls/sys_handlers.h"
+
+namespace emu::sys {
+
+namespace {
+
+bool write_timespec(Call& c, uint64_t addr, const timespec& ts, bool time64) {
+  if (time64) {
+    const int64_t v[2] = {ts.tv_sec, ts.tv_nsec};
+    return c.mem.write(c.v, addr, v, sizeof v);
+  }
+  if (c.i386) {
+    const int32_t v[2] = {static_cast<int32_t>(ts.tv_sec), static_cast<int32_t>(ts.tv_nsec)};
+    return c.mem.write(c.v, addr, v, sizeof v);
+  }
+  const int64_t v[2] = {ts.tv_sec, ts.tv_nsec};
+  return c.mem.write(c.v, addr, v, sizeof v);
+}
+
+bool valid_clock(int clock) { return clock >= 0 && clock <= 11; }
+
+// Sleeps until the deadline (nullopt: until the process exits).
+// A signal with a handler ends it with EINTR; one without lets it sleep again (Linux would
+// sleep for the rest of the time; emu sleeps the whole request again).
+int64_t sleep_until(Call& c, Deadline deadline) {
+  switch (c.proc.sleep_until(deadline, &c.vcpu)) {
+    case GuestProcess::SleepEnd::Deadline: return 0;
+    case GuestProcess::SleepEnd::Signal: return -kErestartNoHand;
+    case GuestProcess::SleepEnd::Exiting: break;
+  }
+  return -EINTR;
+}
+
+}  // namespace
+
+bool valid_timespec(int64_t sec, int64_t nsec) { return sec >= 0 && nsec >= 0 && nsec < 1000000000; }
+
+Deadline deadline_after(int64_t sec, int64_t nsec) {
+  // steady_clock counts int64 nanoseconds (about 292 years): anything past a century is
+  // as good as never, and seconds(sec) below stays far from overflowing.
+  constexpr int64_t kCenturySec = int64_t{100} * 365 * 24 * 3600;
+  if (sec >= kCenturySec) return std::nullopt;
+  return std::chrono::steady_clock::now() + std::chrono::seconds(sec) + std::chrono::nanoseconds(nsec);
+}
+
+Deadline deadline_at(clockid_t clock, int64_t sec, int64_t nsec) {
+  timespec now{};
+  ::clock_gettime(clock, &now);
+  // Difference in seconds and nanoseconds first: both operands are non-negative, so no
+  // overflow whatever the guest asked for.
+  int64_t left_sec = sec - now.tv_sec, left_nsec = nsec - now.tv_nsec;
+  if (left_nsec < 0) {
+    left_nsec += 1000000000;
+    --left_sec;
+  }
+  if (left_sec < 0) return std::chrono::steady_clock::now();
+  return deadline_after(left_sec, left_nsec);
+}
+
+bool read_timespec(Call& c, uint64_t addr, bool time64, int64_t& sec, int64_t& nsec) {
+  if (time64 || !c.i386) {
+    int64_t v[2];
+    if (!c.mem.read(c.v, addr, v, sizeof v)) return false;
+    sec = v[0];
+    nsec = v[1];
+    return true;
+  }
+  int32_t v[2];
+  if (!c.mem.read(c.v, addr, v, sizeof v)) return false;
+  sec = v[0];
+  nsec = v[1];
+  return true;
+}
+
+int64_t clock_gettime(Call& c, int clock, uint64_t ts, bool time64) {
+  if (!valid_clock(clock)) return -EINVAL;
+  timespec now{};
+  if (::clock_gettime(clock, &now) != 0) return -errno;
+  return write_timespec(c, ts, now, time64) ? 0 : -EFAULT;
+}
+
+int64_t clock_getres(Call& c, int clock, uint64_t ts, bool time64) {
+  if (!valid_clock(clock)) return -EINVAL;
+  timespec res{};
+  if (::clock_getres(clock, &res) != 0) return -errno;
+  return (!ts || write_timespec(c, ts, res, time64)) ? 0 : -EFAULT;
+}
+
+int64_t gettimeofday(Call& c, uint64_t tv, uint64_t tz) {
+  timeval now{};
+  ::gettimeofday(&now, nullptr);
+  if (tv) {
+    const bool ok = c.i386 ? c.mem.write(c.v, tv, std::array<int32_t, 2>{static_cast<int32_t>(now.tv_sec), static_cast<int32_t>(now.tv_usec)}.data(), 8)
+                           : c.mem.write(c.v, tv, std::array<int64_t, 2>{now.tv_sec, now.tv_usec}.data(), 16);
+    if (!ok) return -EFAULT;
+  }
+  if (tz && !c.mem.fill(c.v, tz, 0, 8)) return -EFAULT;
+  return 0;
+}
+
+int64_t time(Call& c, uint64_t t) {
+  const int64_t now = ::time(nullptr);
+  if (t) {
+    const bool ok = c.i386 ? c.mem.write_value(c.v, t, static_cast<int32_t>(now)) : c.mem.write_value(c.v, t, now);
+    if (!ok) return -EFAULT;
+  }
+  return now;
+}
+
+int64_t nanosleep(Call& c, uint64_t req, uint64_t, bool time64) {
+  int64_t sec = 0, nsec = 0;
+  if (!read_timespec(c, req, time64, sec, nsec)) return -EFAULT;
+  if (!valid_timespec(sec, nsec)) return -EINVAL;
+  return sleep_until(c, deadline_after(sec, nsec));
+}
+
+int64_t clock_nanosleep(Call& c, int clock, int flags, uint64_t req, uint64_t rem, bool time64) {
+  // The syscall returns -errno like the others; only glibc's wrapper turns it positive.
+  if (!valid_clock(clock)) return -EINVAL;
+  int64_t sec = 0, nsec = 0;
+  if (!read_timespec(c, req, time64, sec, nsec)) return -EFAULT;
+  if (!valid_timespec(sec, nsec)) return -EINVAL;
+  (void)rem;
+  return sleep_until(c, (flags & TIMER_ABSTIME) ? deadline_at(clock, sec, nsec) : deadline_after(sec, nsec));
+}
+
+}  // namespace emu::sys

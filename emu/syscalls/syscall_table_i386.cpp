@@ -1,0 +1,160 @@
+// i386 syscall numbers (arch/x86/entry/syscalls/syscall_32.tbl) to handlers. 64-bit file
+// offsets arrive split over two registers (low word first).
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
+
+#include <cerrno>
+
+#include "emu/process/guest_process.h"
+#include "emu/syscalls/sys_handlers.h"
+
+namespace emu::sys {
+
+namespace {
+int64_t pair64(uint64_t lo, uint64_t hi) { return static_cast<int64_t>((hi << 32) | (lo & 0xffffffffu)); }
+int s32(uint64_t v) { return static_cast<int>(static_cast<int32_t>(v)); }
+
+// The old i386 mmap(2) takes a pointer to its six arguments.
+int64_t old_mmap(Call& c, uint64_t args) {
+  uint32_t a[6];
+  if (!c.mem.read(c.v, args, a, sizeof a)) return -EFAULT;
+  return mmap(c, a[0], a[1], s32(a[2]), s32(a[3]), s32(a[4]), a[5]);
+}
+}  // namespace
+
+int64_t dispatch_i386(Call& c, uint64_t nr, bool* known) {
+  const auto& a = c.a;
+  const int fd = s32(a[0]);
+  switch (nr) {
+    case 1: return exit_thread(c, s32(a[0]));
+    case 2: return fork(c, SIGCHLD, 0, 0, 0);
+    case 7: return wait4(c, static_cast<int>(a[0]), a[1], static_cast<int>(a[2]), 0);  // waitpid
+    case 11: return execve(c, AT_FDCWD, a[0], a[1], a[2], 0);
+    case 114: return wait4(c, static_cast<int>(a[0]), a[1], static_cast<int>(a[2]), a[3]);
+    case 190: return fork(c, CLONE_VFORK | CLONE_VM | SIGCHLD, 0, 0, 0);
+    case 284: return waitid(c, static_cast<int>(a[0]), static_cast<int>(a[1]), a[2], static_cast<int>(a[3]), a[4]);
+    case 358: return execve(c, static_cast<int>(a[0]), a[1], a[2], a[3], static_cast<int>(a[4]));
+    case 3: return read(c, fd, a[1], a[2]);
+    case 4: return write(c, fd, a[1], a[2]);
+    case 5: return openat(c, AT_FDCWD, a[0], s32(a[1]), s32(a[2]));
+    case 6: return close(c, fd);
+    case 10: return path_at_call(c, SYS_unlinkat, AT_FDCWD, a[0], 0, 0);
+    case 12: return chdir(c, a[0]);
+    case 13: return time(c, a[0]);
+    case 15: return path_at_call(c, SYS_fchmodat, AT_FDCWD, a[0], a[1], 0);
+    case 19: return lseek(c, fd, s32(a[1]), s32(a[2]));
+    case 20: return c.proc.pid();
+    case 29: return pause(c);
+    case 33: return faccessat(c, AT_FDCWD, a[0], s32(a[1]), 0);
+    case 37: return kill(c, s32(a[0]), s32(a[1]));
+    case 38: return two_path_at_call(c, SYS_renameat, AT_FDCWD, a[0], AT_FDCWD, a[1], 0);
+    case 39: return path_at_call(c, SYS_mkdirat, AT_FDCWD, a[0], a[1], 0);
+    case 40: return path_at_call(c, SYS_unlinkat, AT_FDCWD, a[0], AT_REMOVEDIR, 0);
+    case 41: return dup(c, fd);
+    case 42: return pipe2(c, a[0], 0);
+    case 45: return brk(c, a[0]);
+    case 47: return plain(SYS_getgid);
+    case 49: return plain(SYS_geteuid);
+    case 50: return plain(SYS_getegid);
+    case 24: return plain(SYS_getuid);
+    case 54: return ioctl(c, fd, a[1], a[2]);
+    case 55: return fcntl(c, fd, s32(a[1]), a[2], false);
+    case 221: return fcntl(c, fd, s32(a[1]), a[2], true);
+    case 57: return plain(SYS_setpgid, a[0], a[1]);
+    case 60: return plain(SYS_umask, a[0]);
+    case 63: return dup3(c, fd, s32(a[1]), 0, true);
+    case 64: return c.proc.ppid();
+    case 65: return plain(SYS_getpgrp);
+    case 66: return plain(SYS_setsid);
+    case 76: case 191: return getrlimit(c, s32(a[0]), a[1]);
+    case 77: return getrusage(c, s32(a[0]), a[1]);
+    case 78: return gettimeofday(c, a[0], a[1]);
+    case 85: return readlinkat(c, AT_FDCWD, a[0], a[1], a[2]);
+    case 90: return old_mmap(c, a[0]);
+    case 91: return munmap(c, a[0], a[1]);
+    case 93: return fd_call(c, SYS_ftruncate, fd, static_cast<uint64_t>(static_cast<int64_t>(s32(a[1]))));
+    case 94: return fd_call(c, SYS_fchmod, fd, a[1]);
+    case 116: return sysinfo(c, a[0]);
+    case 118: return fd_call(c, SYS_fsync, fd);
+    case 120: return clone(c, a[0], a[1], a[2], a[4], a[3]);  // i386: flags, stack, ptid, tls, ctid
+    case 122: return uname(c, a[0]);
+    case 125: return mprotect(c, a[0], a[1], s32(a[2]));
+    case 132: return plain(SYS_getpgid, a[0]);
+    case 133: return fchdir(c, fd);
+    case 140: return llseek(c, fd, a[1], a[2], a[3], s32(a[4]));
+    case 145: return readv(c, fd, a[1], a[2]);
+    case 146: return writev(c, fd, a[1], a[2]);
+    case 147: return plain(SYS_getsid, a[0]);
+    case 148: return fd_call(c, SYS_fdatasync, fd);
+    case 158: return plain(SYS_sched_yield);
+    case 162: return nanosleep(c, a[0], a[1], false);
+    case 163: return mremap(c, a[0], a[1], a[2], s32(a[3]), a[4]);
+    case 168: return poll(c, a[0], a[1], s32(a[2]));
+    case 172: return prctl(c, s32(a[0]), a[1]);
+    case 119: return sigreturn(c, false);
+    case 173: return sigreturn(c, true);
+    case 174: return rt_sigaction(c, s32(a[0]), a[1], a[2], a[3]);
+    case 175: return rt_sigprocmask(c, s32(a[0]), a[1], a[2], a[3]);
+    case 176: return rt_sigpending(c, a[0], a[1]);
+    case 177: return rt_sigtimedwait(c, a[0], a[1], a[2], a[3], false);
+    case 179: return rt_sigsuspend(c, a[0], a[1]);
+    case 180: return pread(c, fd, a[1], a[2], pair64(a[3], a[4]));
+    case 181: return pwrite(c, fd, a[1], a[2], pair64(a[3], a[4]));
+    case 183: return getcwd(c, a[0], a[1]);
+    case 186: return sigaltstack(c, a[0], a[1]);
+    case 192: return mmap(c, a[0], a[1], s32(a[2]), s32(a[3]), s32(a[4]), a[5] * 4096);  // mmap2: offset in pages
+    case 194: return fd_call(c, SYS_ftruncate, fd, static_cast<uint64_t>(pair64(a[1], a[2])));
+    case 195: return fstatat(c, AT_FDCWD, a[0], a[1], 0);
+    case 196: return fstatat(c, AT_FDCWD, a[0], a[1], AT_SYMLINK_NOFOLLOW);
+    case 197: return fstat(c, fd, a[1]);
+    case 199: return plain(SYS_getuid);
+    case 200: return plain(SYS_getgid);
+    case 201: return plain(SYS_geteuid);
+    case 202: return plain(SYS_getegid);
+    case 219: return madvise(c, a[0], a[1], s32(a[2]));
+    case 220: return getdents64(c, fd, a[1], a[2]);
+    case 224: return c.vcpu.tid();
+    case 238: return tgkill(c, c.proc.pid(), s32(a[0]), s32(a[1]));
+    case 239: return sendfile(c, fd, s32(a[1]), a[2], a[3], true);
+    case 240: return futex(c, a[0], s32(a[1]), static_cast<uint32_t>(a[2]), a[3], a[4], static_cast<uint32_t>(a[5]), false);
+    case 242: return sched_getaffinity(c, s32(a[0]), a[1], a[2]);
+    case 243: return set_thread_area(c, a[0]);
+    case 252: return exit_group(c, s32(a[0]));
+    case 258: return set_tid_address(c, a[0]);
+    case 265: return clock_gettime(c, s32(a[0]), a[1], false);
+    case 266: return clock_getres(c, s32(a[0]), a[1], false);
+    case 267: return clock_nanosleep(c, s32(a[0]), s32(a[1]), a[2], a[3], false);
+    case 270: return tgkill(c, s32(a[0]), s32(a[1]), s32(a[2]));
+    case 295: return openat(c, fd, a[1], s32(a[2]), s32(a[3]));
+    case 296: return path_at_call(c, SYS_mkdirat, fd, a[1], a[2], 0);
+    case 300: return fstatat(c, fd, a[1], a[2], s32(a[3]));
+    case 301: return path_at_call(c, SYS_unlinkat, fd, a[1], a[2], 0);
+    case 302: return two_path_at_call(c, SYS_renameat, fd, a[1], s32(a[2]), a[3], 0);
+    case 305: return readlinkat(c, fd, a[1], a[2], a[3]);
+    case 306: return path_at_call(c, SYS_fchmodat, fd, a[1], a[2], 0);
+    case 307: return faccessat(c, fd, a[1], s32(a[2]), 0);
+    case 309: return ppoll(c, a[0], a[1], a[2], false);
+    case 311: return 0;  // set_robust_list
+    case 330: return dup3(c, fd, s32(a[1]), s32(a[2]), false);
+    case 331: return pipe2(c, a[0], s32(a[1]));
+    case 340: return prlimit64(c, s32(a[0]), s32(a[1]), a[2], a[3]);
+    case 355: return getrandom(c, a[0], a[1], static_cast<unsigned>(a[2]));
+    case 383: return statx(c, fd, a[1], s32(a[2]), static_cast<unsigned>(a[3]), a[4]);
+    case 386: return -ENOSYS;  // rseq
+    case 403: return clock_gettime(c, s32(a[0]), a[1], true);
+    case 406: return clock_getres(c, s32(a[0]), a[1], true);
+    case 407: return clock_nanosleep(c, s32(a[0]), s32(a[1]), a[2], a[3], true);
+    case 414: return ppoll(c, a[0], a[1], a[2], true);
+    case 421: return rt_sigtimedwait(c, a[0], a[1], a[2], a[3], true);
+    case 422: return futex(c, a[0], s32(a[1]), static_cast<uint32_t>(a[2]), a[3], a[4], static_cast<uint32_t>(a[5]), true);
+    case 435: return -ENOSYS;  // clone3
+    case 439: return faccessat(c, fd, a[1], s32(a[2]), s32(a[3]));
+    default:
+      *known = false;
+      return -ENOSYS;
+  }
+}
+
+}  // namespace emu::sys

@@ -1,0 +1,131 @@
+// x86_64 syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl) to handlers.
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
+
+#include <cerrno>
+
+#include "emu/process/guest_process.h"
+#include "emu/syscalls/sys_handlers.h"
+
+namespace emu::sys {
+
+int64_t dispatch_x86_64(Call& c, uint64_t nr, bool* known) {
+  const auto& a = c.a;
+  const int fd = static_cast<int>(a[0]);
+  switch (nr) {
+    case 0: return read(c, fd, a[1], a[2]);
+    case 1: return write(c, fd, a[1], a[2]);
+    case 2: return openat(c, AT_FDCWD, a[0], static_cast<int>(a[1]), static_cast<int>(a[2]));
+    case 3: return close(c, fd);
+    case 4: return fstatat(c, AT_FDCWD, a[0], a[1], 0);
+    case 5: return fstat(c, fd, a[1]);
+    case 6: return fstatat(c, AT_FDCWD, a[0], a[1], AT_SYMLINK_NOFOLLOW);
+    case 7: return poll(c, a[0], a[1], static_cast<int>(a[2]));
+    case 8: return lseek(c, fd, static_cast<int64_t>(a[1]), static_cast<int>(a[2]));
+    case 9: return mmap(c, a[0], a[1], static_cast<int>(a[2]), static_cast<int>(a[3]), static_cast<int>(a[4]), a[5]);
+    case 10: return mprotect(c, a[0], a[1], static_cast<int>(a[2]));
+    case 11: return munmap(c, a[0], a[1]);
+    case 12: return brk(c, a[0]);
+    case 13: return rt_sigaction(c, static_cast<int>(a[0]), a[1], a[2], a[3]);
+    case 14: return rt_sigprocmask(c, static_cast<int>(a[0]), a[1], a[2], a[3]);
+    case 15: return sigreturn(c, true);
+    case 16: return ioctl(c, fd, a[1], a[2]);
+    case 17: return pread(c, fd, a[1], a[2], static_cast<int64_t>(a[3]));
+    case 18: return pwrite(c, fd, a[1], a[2], static_cast<int64_t>(a[3]));
+    case 19: return readv(c, fd, a[1], a[2]);
+    case 20: return writev(c, fd, a[1], a[2]);
+    case 21: return faccessat(c, AT_FDCWD, a[0], static_cast<int>(a[1]), 0);
+    case 22: return pipe2(c, a[0], 0);
+    case 24: return plain(SYS_sched_yield);
+    case 25: return mremap(c, a[0], a[1], a[2], static_cast<int>(a[3]), a[4]);
+    case 28: return madvise(c, a[0], a[1], static_cast<int>(a[2]));
+    case 32: return dup(c, fd);
+    case 33: return dup3(c, fd, static_cast<int>(a[1]), 0, true);
+    case 34: return pause(c);
+    case 35: return nanosleep(c, a[0], a[1], true);
+    case 39: return c.proc.pid();
+    case 40: return sendfile(c, fd, static_cast<int>(a[1]), a[2], a[3], true);
+    case 56: return clone(c, a[0], a[1], a[2], a[3], a[4]);
+    case 57: return fork(c, SIGCHLD, 0, 0, 0);
+    case 58: return fork(c, CLONE_VFORK | CLONE_VM | SIGCHLD, 0, 0, 0);
+    case 59: return execve(c, AT_FDCWD, a[0], a[1], a[2], 0);
+    case 61: return wait4(c, static_cast<int>(a[0]), a[1], static_cast<int>(a[2]), a[3]);
+    case 60: return exit_thread(c, static_cast<int>(a[0]));
+    case 62: return kill(c, static_cast<int>(a[0]), static_cast<int>(a[1]));
+    case 63: return uname(c, a[0]);
+    case 72: return fcntl(c, fd, static_cast<int>(a[1]), a[2], true);
+    case 74: return fd_call(c, SYS_fsync, fd);
+    case 75: return fd_call(c, SYS_fdatasync, fd);
+    case 77: return fd_call(c, SYS_ftruncate, fd, a[1]);
+    case 79: return getcwd(c, a[0], a[1]);
+    case 80: return chdir(c, a[0]);
+    case 81: return fchdir(c, fd);
+    case 82: return two_path_at_call(c, SYS_renameat, AT_FDCWD, a[0], AT_FDCWD, a[1], 0);
+    case 83: return path_at_call(c, SYS_mkdirat, AT_FDCWD, a[0], a[1], 0);
+    case 84: return path_at_call(c, SYS_unlinkat, AT_FDCWD, a[0], AT_REMOVEDIR, 0);
+    case 87: return path_at_call(c, SYS_unlinkat, AT_FDCWD, a[0], 0, 0);
+    case 89: return readlinkat(c, AT_FDCWD, a[0], a[1], a[2]);
+    case 90: return path_at_call(c, SYS_fchmodat, AT_FDCWD, a[0], a[1], 0);
+    case 91: return fd_call(c, SYS_fchmod, fd, a[1]);
+    case 95: return plain(SYS_umask, a[0]);
+    case 96: return gettimeofday(c, a[0], a[1]);
+    case 97: return getrlimit(c, static_cast<int>(a[0]), a[1]);
+    case 98: return getrusage(c, static_cast<int>(a[0]), a[1]);
+    case 99: return sysinfo(c, a[0]);
+    case 102: return plain(SYS_getuid);
+    case 104: return plain(SYS_getgid);
+    case 107: return plain(SYS_geteuid);
+    case 108: return plain(SYS_getegid);
+    case 109: return plain(SYS_setpgid, a[0], a[1]);
+    case 110: return c.proc.ppid();
+    case 111: return plain(SYS_getpgrp);
+    case 112: return plain(SYS_setsid);
+    case 121: return plain(SYS_getpgid, a[0]);
+    case 124: return plain(SYS_getsid, a[0]);
+    case 127: return rt_sigpending(c, a[0], a[1]);
+    case 128: return rt_sigtimedwait(c, a[0], a[1], a[2], a[3], true);
+    case 130: return rt_sigsuspend(c, a[0], a[1]);
+    case 131: return sigaltstack(c, a[0], a[1]);
+    case 157: return prctl(c, static_cast<int>(a[0]), a[1]);
+    case 158: return arch_prctl(c, static_cast<int>(a[0]), a[1]);
+    case 186: return c.vcpu.tid();
+    case 200: return tgkill(c, c.proc.pid(), static_cast<int>(a[0]), static_cast<int>(a[1]));
+    case 201: return time(c, a[0]);
+    case 202: return futex(c, a[0], static_cast<int>(a[1]), static_cast<uint32_t>(a[2]), a[3], a[4], static_cast<uint32_t>(a[5]), true);
+    case 204: return sched_getaffinity(c, static_cast<int>(a[0]), a[1], a[2]);
+    case 217: return getdents64(c, fd, a[1], a[2]);
+    case 218: return set_tid_address(c, a[0]);
+    case 228: return clock_gettime(c, static_cast<int>(a[0]), a[1], true);
+    case 229: return clock_getres(c, static_cast<int>(a[0]), a[1], true);
+    case 230: return clock_nanosleep(c, static_cast<int>(a[0]), static_cast<int>(a[1]), a[2], a[3], true);
+    case 231: return exit_group(c, static_cast<int>(a[0]));
+    case 234: return tgkill(c, static_cast<int>(a[0]), static_cast<int>(a[1]), static_cast<int>(a[2]));
+    case 257: return openat(c, fd, a[1], static_cast<int>(a[2]), static_cast<int>(a[3]));
+    case 258: return path_at_call(c, SYS_mkdirat, fd, a[1], a[2], 0);
+    case 262: return fstatat(c, fd, a[1], a[2], static_cast<int>(a[3]));
+    case 263: return path_at_call(c, SYS_unlinkat, fd, a[1], a[2], 0);
+    case 264: return two_path_at_call(c, SYS_renameat, fd, a[1], static_cast<int>(a[2]), a[3], 0);
+    case 267: return readlinkat(c, fd, a[1], a[2], a[3]);
+    case 268: return path_at_call(c, SYS_fchmodat, fd, a[1], a[2], 0);
+    case 269: return faccessat(c, fd, a[1], static_cast<int>(a[2]), 0);
+    case 271: return ppoll(c, a[0], a[1], a[2], true);
+    case 273: return 0;   // set_robust_list: accepted (no robust-futex cleanup on thread death)
+    case 292: return dup3(c, fd, static_cast<int>(a[1]), static_cast<int>(a[2]), false);
+    case 293: return pipe2(c, a[0], static_cast<int>(a[1]));
+    case 302: return prlimit64(c, static_cast<int>(a[0]), static_cast<int>(a[1]), a[2], a[3]);
+    case 247: return waitid(c, static_cast<int>(a[0]), static_cast<int>(a[1]), a[2], static_cast<int>(a[3]), a[4]);
+    case 318: return getrandom(c, a[0], a[1], static_cast<unsigned>(a[2]));
+    case 322: return execve(c, fd, a[1], a[2], a[3], static_cast<int>(a[4]));
+    case 332: return statx(c, fd, a[1], static_cast<int>(a[2]), static_cast<unsigned>(a[3]), a[4]);
+    case 334: return -ENOSYS;  // rseq: glibc copes (qemu-user answers the same)
+    case 435: return -ENOSYS;  // clone3: glibc falls back to clone
+    case 439: return faccessat(c, fd, a[1], static_cast<int>(a[2]), static_cast<int>(a[3]));
+    default:
+      *known = false;
+      return -ENOSYS;
+  }
+}
+
+}  // namespace emu::sys
