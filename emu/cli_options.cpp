@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
+#include <sys/stat.h>
 
 namespace emu {
 
@@ -36,6 +38,11 @@ void add_cli_options(CLI::App& app, CliOptions& opt) {
                  "trace as Chrome trace-event JSON (a track per vCPU and one for the reclaimer; open in Perfetto)");
   app.add_option("--trace-addr", opt.trace_addr, "trace fault and lock events only for guest addresses LO-HI (hex or decimal)");
   app.add_option("--trace-vcpu", opt.trace_vcpus, "trace only these vCPUs (comma list of vCPU numbers, 0 first)");
+  app.add_option("-L,--sysroot", opt.sysroot,
+                 "root of the guest's system: absolute paths the loader and the guest use are looked up under DIR "
+                 "first, then on the host (default: $EMU_LD_PREFIX, else the host's root)")
+      ->type_name("DIR");
+  app.add_flag("--no-aslr", opt.no_aslr, "load PIE executables at Linux's fixed base (also EMU_NO_ASLR=1)");
   app.add_option("--log-level", opt.log_level, "trace, debug, info, warn, error, critical, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
@@ -114,6 +121,19 @@ bool resolve_cli_options(const CliOptions& opt, EmulatorConfig& config, std::str
       start = comma + 1;
     }
   }
+  std::string root = opt.sysroot;
+  if (root.empty())
+    if (const char* env = std::getenv("EMU_LD_PREFIX")) root = env;
+  if (!root.empty()) {
+    struct stat st {};
+    if (::stat(root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      *error = (opt.sysroot.empty() ? "EMU_LD_PREFIX " : "-L ") + root + ": not a directory";
+      return false;
+    }
+  }
+  config.sysroot = Sysroot(root);
+  const char* no_aslr = std::getenv("EMU_NO_ASLR");
+  config.aslr = !opt.no_aslr && !(no_aslr && *no_aslr && std::string(no_aslr) != "0");
   config.max_vcpus = opt.max_vcpus;
   config.fork_tables = opt.pt_share == "on" ? mmu::ForkTables::Share : mmu::ForkTables::Copy;
   return true;

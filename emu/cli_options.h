@@ -28,6 +28,8 @@ struct CliOptions {
   bool stats = false;
   std::string stats_json;
   std::string log_level = "warn";
+  std::string sysroot;  // -L; EMU_LD_PREFIX when not given
+  bool no_aslr = false;
 };
 
 void add_cli_options(CLI::App& app, CliOptions& opt);

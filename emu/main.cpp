@@ -1,4 +1,4 @@
-// emu [OPTIONS] PROGRAM [ARGS...]: runs a static i386 or x86_64 Linux program on parallel
+// emu [OPTIONS] PROGRAM [ARGS...]: runs an i386 or x86_64 Linux program (static or dynamic) on parallel
 // vCPUs through the software MMU, and exits with the guest's status.
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -12,7 +12,7 @@
 #include <map>
 
 #include "emu/cli_options.h"
-#include "emu/loader/elf_image.h"
+#include "emu/loader/program.h"
 #include "emu/process/guest_process.h"
 #include "emu/process/machine.h"
 #include "emu/observe/stats_report.h"
@@ -20,7 +20,7 @@
 extern char** environ;
 
 int main(int argc, char** argv) {
-  CLI::App app{"emu: run static i386/x86_64 Linux programs on parallel vCPUs through a software MMU"};
+  CLI::App app{"emu: run i386/x86_64 Linux programs on parallel vCPUs through a software MMU"};
   app.name("emu");
   app.footer("Usage: emu [OPTIONS] PROGRAM [ARGS...]  (exit status: the guest's, 128+signal if it died of one)");
   emu::CliOptions opt;
@@ -56,8 +56,8 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(opt.log_level));
 
   emu::ElfError elf_error;
-  const auto image = emu::ElfImage::open(guest_argv[0], &elf_error);
-  if (!image) {
+  const auto program = emu::open_program(guest_argv[0], guest_argv, config.sysroot, &elf_error);
+  if (!program) {
     std::fprintf(stderr, "emu: %s\n", elf_error.message.c_str());
     return elf_error.exit_status;
   }
@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
   for (char** e = environ; *e; ++e) envp.emplace_back(*e);
 
   const auto start = std::chrono::steady_clock::now();
-  const int status = machine->run(*image, guest_argv, envp, &error);
+  const int status = machine->run(*program, envp, &error);
   if (status < 0) {
     std::fprintf(stderr, "emu: %s\n", error.c_str());
     return status == -2 ? 2 : 126;

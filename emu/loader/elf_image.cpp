@@ -1,13 +1,12 @@
 #include "emu/loader/elf_image.h"
 
 #include <elf.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
-#include <fstream>
-#include <iterator>
-#include <sys/stat.h>
 
 #include "mmu/types.h"
 
@@ -15,48 +14,93 @@ namespace emu {
 
 namespace {
 
-// The two ELF classes differ only in field widths; normalise them here.
+// Linux reads at most this much of the program header table (binfmt_elf's limit).
+constexpr uint64_t kMaxPhdrBytes = 65536;
+
+// The fields of both ELF classes, widened.
+struct Headers {
+  uint16_t type = 0;
+  uint16_t machine = 0;
+  uint64_t entry = 0;
+  uint64_t phoff = 0;
+  uint16_t phnum = 0;
+  uint16_t phentsize = 0;
+};
+
 template <typename Ehdr, typename Phdr>
-bool parse_headers(const std::vector<uint8_t>& b, uint64_t& entry, uint16_t& type, uint16_t& phnum,
-                   uint16_t& phentsize, uint64_t& phoff, std::vector<Phdr>& phdrs, std::string& why) {
-  if (b.size() < sizeof(Ehdr)) {
+bool read_headers(const FileSource& file, Headers& h, std::vector<Phdr>& phdrs, std::string& why) {
+  Ehdr eh;
+  if (file.read(0, reinterpret_cast<uint8_t*>(&eh), sizeof eh) != sizeof eh) {
     why = "truncated ELF header";
     return false;
   }
-  Ehdr eh;
-  std::memcpy(&eh, b.data(), sizeof eh);
-  entry = eh.e_entry;
-  type = eh.e_type;
-  phnum = eh.e_phnum;
-  phentsize = eh.e_phentsize;
-  phoff = eh.e_phoff;
-  if (eh.e_phentsize != sizeof(Phdr) || eh.e_phnum == 0 ||
-      phoff > b.size() || uint64_t{eh.e_phnum} * sizeof(Phdr) > b.size() - phoff) {
+  h = {eh.e_type, eh.e_machine, eh.e_entry, eh.e_phoff, eh.e_phnum, eh.e_phentsize};
+  const uint64_t bytes = uint64_t{eh.e_phnum} * sizeof(Phdr);
+  if (eh.e_phentsize != sizeof(Phdr) || eh.e_phnum == 0 || bytes > kMaxPhdrBytes) {
     why = "bad program header table";
     return false;
   }
   phdrs.resize(eh.e_phnum);
-  std::memcpy(phdrs.data(), b.data() + phoff, phdrs.size() * sizeof(Phdr));
+  if (file.read(eh.e_phoff, reinterpret_cast<uint8_t*>(phdrs.data()), bytes) != bytes) {
+    why = "program header table past the end of the file";
+    return false;
+  }
+  return true;
+}
+
+// PT_INTERP's path: NUL-terminated inside the segment, as binfmt_elf demands.
+bool read_interp(const FileSource& file, uint64_t offset, uint64_t size, std::string& out, std::string& why) {
+  if (size < 2 || size > PATH_MAX) {
+    why = "bad PT_INTERP size";
+    return false;
+  }
+  std::string buf(size, '\0');
+  if (file.read(offset, reinterpret_cast<uint8_t*>(buf.data()), size) != size) {
+    why = "PT_INTERP past the end of the file";
+    return false;
+  }
+  if (buf.back() != '\0') {
+    why = "PT_INTERP is not NUL-terminated";
+    return false;
+  }
+  out.assign(buf.c_str());
+  if (out.empty()) {
+    why = "empty PT_INTERP";
+    return false;
+  }
   return true;
 }
 
 template <typename Phdr>
-bool collect(const std::vector<Phdr>& phdrs, uint64_t file_size, std::vector<ElfSegment>& segs,
-             uint64_t& phdr_vaddr, uint64_t phoff, std::string& why) {
+bool collect(const FileSource& file, const std::vector<Phdr>& phdrs, uint64_t file_size,
+             std::vector<ElfSegment>& segs, uint64_t& phdr_vaddr, uint64_t phoff, std::string& interp,
+             std::string& why) {
   bool have_phdr = false;
   for (const Phdr& p : phdrs) {
     if (p.p_type == PT_INTERP) {
-      why = "dynamically linked (has an interpreter); emu runs static executables";
-      return false;
+      if (!interp.empty()) {
+        why = "two PT_INTERP headers";
+        return false;
+      }
+      if (!read_interp(file, p.p_offset, p.p_filesz, interp, why)) return false;
     }
     if (p.p_type == PT_PHDR) {
       phdr_vaddr = p.p_vaddr;
       have_phdr = true;
     }
     if (p.p_type != PT_LOAD || p.p_memsz == 0) continue;
-    if (p.p_filesz > p.p_memsz || p.p_offset > file_size || p.p_filesz > file_size - p.p_offset ||
-        p.p_vaddr + p.p_memsz < p.p_vaddr || (p.p_vaddr % mmu::kPageSize) != (p.p_offset % mmu::kPageSize)) {
+    if (p.p_filesz > p.p_memsz || p.p_offset > file_size || p.p_filesz > file_size - p.p_offset) {
+      why = "loadable segment past the end of the file";
+      return false;
+    }
+    if (p.p_vaddr + p.p_memsz < p.p_vaddr || (p.p_vaddr % mmu::kPageSize) != (p.p_offset % mmu::kPageSize)) {
       why = "malformed loadable segment";
+      return false;
+    }
+    // The ELF specification sorts PT_LOAD by address; overlapping ones would map over each
+    // other.
+    if (!segs.empty() && p.p_vaddr < segs.back().vaddr + segs.back().memsz) {
+      why = "overlapping or unsorted loadable segments";
       return false;
     }
     segs.push_back({p.p_vaddr, p.p_memsz, p.p_offset, p.p_filesz, p.p_flags});
@@ -85,49 +129,50 @@ bool collect(const std::vector<Phdr>& phdrs, uint64_t file_size, std::vector<Elf
 }  // namespace
 
 std::optional<ElfImage> ElfImage::open(const std::string& path, ElfError* error) {
-  auto fail = [&](int status, std::string message) -> std::optional<ElfImage> {
-    *error = {status, path + ": " + message};
+  auto fail = [&](int status, int err, std::string message) -> std::optional<ElfImage> {
+    *error = {status, err, path + ": " + message};
     return std::nullopt;
   };
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return fail(errno == ENOENT ? 127 : 126, std::strerror(errno));
-  if (S_ISDIR(st.st_mode)) return fail(126, "is a directory");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return fail(126, "cannot open for reading");
-  auto bytes = std::make_shared<std::vector<uint8_t>>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  const auto& b = *bytes;
-  if (b.size() < EI_NIDENT || std::memcmp(b.data(), ELFMAG, SELFMAG) != 0) return fail(126, "not an ELF file");
-  if (b[EI_DATA] != ELFDATA2LSB) return fail(126, "not a little-endian ELF file");
+  if (::stat(path.c_str(), &st) != 0) return fail(errno == ENOENT ? 127 : 126, errno, std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) return fail(126, EACCES, "is a directory");
+  if (!S_ISREG(st.st_mode)) return fail(126, EACCES, "not a regular file");
+  auto source = FileSource::open(path);
+  if (!source) return fail(126, errno, std::string("cannot open for reading: ") + std::strerror(errno));
+  uint8_t ident[EI_NIDENT] = {};
+  if (source->read(0, ident, EI_NIDENT) != EI_NIDENT || std::memcmp(ident, ELFMAG, SELFMAG) != 0)
+    return fail(126, ENOEXEC, "not an ELF file");
+  if (ident[EI_DATA] != ELFDATA2LSB) return fail(126, ENOEXEC, "not a little-endian ELF file");
 
   ElfImage img;
   img.path_ = path;
-  uint16_t type = 0;
-  uint64_t phoff = 0;
+  Headers h;
   std::string why;
   bool ok = false;
-  if (b[EI_CLASS] == ELFCLASS64) {
+  const auto file_size = static_cast<uint64_t>(st.st_size);
+  if (ident[EI_CLASS] == ELFCLASS64) {
     std::vector<Elf64_Phdr> ph;
-    ok = parse_headers<Elf64_Ehdr>(b, img.entry_, type, img.phnum_, img.phentsize_, phoff, ph, why);
-    Elf64_Half machine = 0;
-    std::memcpy(&machine, b.data() + offsetof(Elf64_Ehdr, e_machine), sizeof machine);
-    if (ok && machine != EM_X86_64) return fail(126, "64-bit ELF for another machine (only x86_64 and i386 run)");
-    ok = ok && collect(ph, b.size(), img.segments_, img.phdr_vaddr_, phoff, why);
+    ok = read_headers<Elf64_Ehdr>(*source, h, ph, why);
+    if (ok && h.machine != EM_X86_64) return fail(126, ENOEXEC, "64-bit ELF for another machine (only x86_64 and i386 run)");
+    ok = ok && collect(*source, ph, file_size, img.segments_, img.phdr_vaddr_, h.phoff, img.interp_, why);
     img.arch_ = GuestArch::X86_64;
-  } else if (b[EI_CLASS] == ELFCLASS32) {
+  } else if (ident[EI_CLASS] == ELFCLASS32) {
     std::vector<Elf32_Phdr> ph;
-    ok = parse_headers<Elf32_Ehdr, Elf32_Phdr>(b, img.entry_, type, img.phnum_, img.phentsize_, phoff, ph, why);
-    Elf32_Half machine = 0;
-    std::memcpy(&machine, b.data() + offsetof(Elf32_Ehdr, e_machine), sizeof machine);
-    if (ok && machine != EM_386) return fail(126, "32-bit ELF for another machine (only x86_64 and i386 run)");
-    ok = ok && collect(ph, b.size(), img.segments_, img.phdr_vaddr_, phoff, why);
+    ok = read_headers<Elf32_Ehdr>(*source, h, ph, why);
+    if (ok && h.machine != EM_386) return fail(126, ENOEXEC, "32-bit ELF for another machine (only x86_64 and i386 run)");
+    ok = ok && collect(*source, ph, file_size, img.segments_, img.phdr_vaddr_, h.phoff, img.interp_, why);
     img.arch_ = GuestArch::I386;
   } else {
-    return fail(126, "unknown ELF class");
+    return fail(126, ENOEXEC, "unknown ELF class");
   }
-  if (!ok) return fail(126, why);
-  if (type != ET_EXEC && type != ET_DYN) return fail(126, "not an executable (ELF type " + std::to_string(type) + ")");
-  img.pie_ = type == ET_DYN;
-  img.bytes_ = std::move(bytes);
+  if (!ok) return fail(126, ENOEXEC, why);
+  if (h.type != ET_EXEC && h.type != ET_DYN)
+    return fail(126, ENOEXEC, "not an executable (ELF type " + std::to_string(h.type) + ")");
+  img.entry_ = h.entry;
+  img.phnum_ = h.phnum;
+  img.phentsize_ = h.phentsize;
+  img.pie_ = h.type == ET_DYN;
+  img.source_ = std::move(source);
   return img;
 }
 

@@ -2,30 +2,12 @@
 
 #include <elf.h>
 
-#include <algorithm>
-#include <cstring>
+#include <cstdio>
+#include <random>
 
 namespace emu {
 
 namespace {
-
-// The file's bytes as a page source for the MMU.
-class FileBytesSource final : public mmu::PageSource {
- public:
-  FileBytesSource(std::shared_ptr<const std::vector<uint8_t>> bytes, std::string name)
-      : bytes_(std::move(bytes)), name_(std::move(name)) {}
-  size_t read(uint64_t offset, uint8_t* dst, size_t len) const override {
-    if (offset >= bytes_->size()) return 0;
-    const size_t n = std::min<uint64_t>(len, bytes_->size() - offset);
-    std::memcpy(dst, bytes_->data() + offset, n);
-    return n;
-  }
-  std::string name() const override { return name_; }
-
- private:
-  std::shared_ptr<const std::vector<uint8_t>> bytes_;
-  std::string name_;
-};
 
 uint8_t prot_of(uint32_t pf) {
   uint8_t prot = 0;
@@ -35,11 +17,15 @@ uint8_t prot_of(uint32_t pf) {
   return prot;
 }
 
-}  // namespace
+std::string hex(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
 
-bool load_elf(const ElfImage& image, mmu::AddressSpace& space, mmu::VcpuId v, LoadedImage& out, std::string* error) {
-  const uint64_t bias = image.position_independent() ? pie_load_base(image.arch()) - image.lowest_vaddr() : 0;
-  auto source = std::make_shared<FileBytesSource>(image.bytes(), image.path());
+// Maps every PT_LOAD of `image` moved by `bias`, named `name` in /proc/self/maps.
+bool map_segments(const ElfImage& image, uint64_t bias, const std::string& name, mmu::AddressSpace& space,
+                  mmu::VcpuId v, std::string* error) {
   for (const ElfSegment& s : image.segments()) {
     const uint64_t start = mmu::page_floor(s.vaddr + bias);
     const uint64_t head = s.vaddr + bias - start;
@@ -50,23 +36,71 @@ bool load_elf(const ElfImage& image, mmu::AddressSpace& space, mmu::VcpuId v, Lo
     req.prot = prot_of(s.flags);
     req.placement = mmu::MapPlacement::Fixed;
     req.kind = mmu::VmaKind::FilePrivate;
-    req.source = source;
+    req.source = image.source();
     req.source_offset = s.offset - head;
     req.source_length = s.filesz + head;
-    req.name = image.path();
+    req.name = name;
     const mmu::MmResult r = space.map(v, req);
     if (!r.ok()) {
-      *error = image.path() + ": cannot map segment at 0x" + std::to_string(start) + ": " + std::string(mmu::to_string(r.error));
+      *error = image.path() + ": cannot map segment at " + hex(start) + ": " + std::string(mmu::to_string(r.error));
       return false;
     }
   }
+  return true;
+}
+
+// The interpreter goes where an mmap of its whole span would go (load_elf_interp), its
+// segments at their offsets inside; the holes between them are left unmapped.
+bool load_interpreter(const ElfImage& ld, const std::string& name, mmu::AddressSpace& space, mmu::VcpuId v,
+                      uint64_t& base, std::string* error) {
+  const uint64_t low = ld.lowest_vaddr();
+  const uint64_t span = ld.highest_vaddr() - low;
+  mmu::MapRequest reserve;
+  reserve.length = span;
+  reserve.prot = 0;
+  reserve.placement = mmu::MapPlacement::Anywhere;
+  const mmu::MmResult where = space.map(v, reserve);
+  if (!where.ok()) {
+    *error = ld.path() + ": no room for the interpreter: " + std::string(mmu::to_string(where.error));
+    return false;
+  }
+  const uint64_t bias = where.value - low;
+  (void)space.unmap(v, where.value, span);
+  if (!map_segments(ld, bias, name, space, v, error)) return false;
+  base = where.value;
+  return true;
+}
+
+}  // namespace
+
+bool load_program(const Program& program, mmu::AddressSpace& space, mmu::VcpuId v, bool aslr, LoadedImage& out,
+                  std::string* error) {
+  const ElfImage& image = program.exe;
+  uint64_t bias = 0;
+  if (image.position_independent()) {
+    uint64_t shift = 0;
+    if (aslr) {
+      std::random_device rd;
+      const uint64_t r = (uint64_t{rd()} << 32) | rd();
+      shift = (r & ((uint64_t{1} << aslr_page_bits(image.arch())) - 1)) << mmu::kPageShift;
+    }
+    bias = pie_load_base(image.arch()) + shift - image.lowest_vaddr();
+  }
+  if (!map_segments(image, bias, program.guest_exe, space, v, error)) return false;
+  out = {};
   out.bias = bias;
   out.entry = image.entry() + bias;
+  out.start = out.entry;
   out.phdr = image.phdr_vaddr() + bias;
   out.phnum = image.phnum();
   out.phent = image.phentsize();
   out.brk = image.highest_vaddr() + bias;
   space.set_brk_base(v, out.brk);
+  if (program.interp) {
+    const ElfImage& ld = *program.interp;
+    if (!load_interpreter(ld, program.guest_interp, space, v, out.interp_base, error)) return false;
+    out.start = ld.entry() - ld.lowest_vaddr() + out.interp_base;
+  }
   return true;
 }
 

@@ -1,8 +1,9 @@
 #include "emu/loader/initial_stack.h"
 
+#include "emu/cpu/emulated_cpu.h"
+
 #include <elf.h>
 
-#include <cpuid.h>
 #include <cstring>
 #include <random>
 #include <unistd.h>
@@ -48,7 +49,7 @@ class StackImage {
 
 uint64_t build_initial_stack(GuestMemory& memory, mmu::VcpuId v, GuestArch arch, const LoadedImage& image,
                              const std::string& execfn, const std::vector<std::string>& argv,
-                             const std::vector<std::string>& envp, std::string* error) {
+                             const std::vector<std::string>& envp, std::string* error, Auxv* auxv_out) {
   const StackLayout layout = default_stack(arch);
   mmu::MapRequest req;
   req.addr = layout.top - layout.reserved;
@@ -73,23 +74,29 @@ uint64_t build_initial_stack(GuestMemory& memory, mmu::VcpuId v, GuestArch arch,
   for (const auto& a : argv) arg_ptrs.push_back(st.push_string(a));
   for (const auto& e : envp) env_ptrs.push_back(st.push_string(e));
 
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  __get_cpuid(1, &eax, &ebx, &ecx, &edx);
+  // The engine's CPUID, not the host's: glibc must not pick code Unicorn cannot run.
+  const EmulatedCpu& cpu = emulated_cpu(arch);
 
   st.word(argv.size());
   for (uint64_t p : arg_ptrs) st.word(p);
   st.word(0);
   for (uint64_t p : env_ptrs) st.word(p);
   st.word(0);
-  const std::pair<uint64_t, uint64_t> auxv[] = {
-      {AT_PHDR, image.phdr},     {AT_PHENT, image.phent}, {AT_PHNUM, image.phnum},
-      {AT_PAGESZ, mmu::kPageSize}, {AT_BASE, 0},          {AT_FLAGS, 0},
-      {AT_ENTRY, image.entry},   {AT_UID, getuid()},      {AT_EUID, geteuid()},
-      {AT_GID, getgid()},        {AT_EGID, getegid()},    {AT_SECURE, 0},
-      {AT_HWCAP, edx},           {AT_HWCAP2, 0},          {AT_CLKTCK, 100},
-      {AT_RANDOM, at_random},    {AT_PLATFORM, at_platform}, {AT_EXECFN, at_execfn},
-      {AT_NULL, 0},
+  // Linux's order (create_elf_tables); no AT_SYSINFO_EHDR: there is no vDSO, and glibc
+  // then makes real system calls.
+  const Auxv auxv = {
+      {AT_HWCAP, cpu.leaf1.edx},   {AT_MINSIGSTKSZ, kMinSigStackBytes},
+      {AT_PAGESZ, mmu::kPageSize}, {AT_CLKTCK, static_cast<uint64_t>(sysconf(_SC_CLK_TCK))},
+      {AT_PHDR, image.phdr},       {AT_PHENT, image.phent},
+      {AT_PHNUM, image.phnum},     {AT_BASE, image.interp_base},
+      {AT_FLAGS, 0},               {AT_ENTRY, image.entry},
+      {AT_UID, getuid()},          {AT_EUID, geteuid()},
+      {AT_GID, getgid()},          {AT_EGID, getegid()},
+      {AT_SECURE, 0},              {AT_RANDOM, at_random},
+      {AT_HWCAP2, 0},              {AT_EXECFN, at_execfn},
+      {AT_PLATFORM, at_platform},  {AT_NULL, 0},
   };
+  if (auxv_out) *auxv_out = auxv;
   for (const auto& [key, value] : auxv) {
     st.word(key);
     st.word(value);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "emu/loader/elf_loader.h"
@@ -24,10 +25,17 @@ constexpr StackLayout default_stack(GuestArch arch) {
   return arch == GuestArch::I386 ? StackLayout{0xffffe000, 128 * 1024} : StackLayout{0x7ffffffff000, 128 * 1024};
 }
 
+// The auxiliary vector, (type, value) pairs ending with AT_NULL.
+using Auxv = std::vector<std::pair<uint64_t, uint64_t>>;
+
+// The most stack one of our signal frames takes (frame, fxsave image, red zone, alignment),
+// rounded up: AT_MINSIGSTKSZ.
+constexpr uint64_t kMinSigStackBytes = 2048;
+
 // Maps the stack VMA and writes everything; returns the initial stack pointer, or 0 and a
-// reason in *error.
+// reason in *error. The auxiliary vector written goes to *auxv_out when given.
 uint64_t build_initial_stack(GuestMemory& memory, mmu::VcpuId v, GuestArch arch, const LoadedImage& image,
                              const std::string& execfn, const std::vector<std::string>& argv,
-                             const std::vector<std::string>& envp, std::string* error);
+                             const std::vector<std::string>& envp, std::string* error, Auxv* auxv_out = nullptr);
 
 }  // namespace emu

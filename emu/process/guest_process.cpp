@@ -130,10 +130,11 @@ void GuestProcess::drop_space(mmu::VcpuId slot) {
   space_.reset();
 }
 
-bool GuestProcess::load(const ElfImage& image, const std::vector<std::string>& argv, const std::vector<std::string>& envp,
-                        mmu::VcpuId slot, mmu::AddressSpace& space, VcpuStart* start, std::string* error) {
+bool GuestProcess::load(const Program& program, const std::vector<std::string>& envp, mmu::VcpuId slot,
+                        mmu::AddressSpace& space, VcpuStart* start, std::string* error) {
+  const ElfImage& image = program.exe;
   LoadedImage loaded;
-  if (!load_elf(image, space, slot, loaded, error)) return false;
+  if (!load_program(program, space, slot, config().aslr, loaded, error)) return false;
   GuestMemory memory(space, this);
   if (image.arch() == GuestArch::I386) {
     mmu::MapRequest gdt;
@@ -149,25 +150,27 @@ bool GuestProcess::load(const ElfImage& image, const std::vector<std::string>& a
     for (const auto& [entry, descriptor] : kI386FlatSegments)
       (void)memory.write(slot, kI386GdtAddress + entry * 8, descriptor.data(), 8);
   }
-  const uint64_t sp = build_initial_stack(memory, slot, image.arch(), loaded, argv.empty() ? image.path() : argv[0],
-                                          argv, envp, error);
+  Auxv auxv;
+  const uint64_t sp = build_initial_stack(memory, slot, image.arch(), loaded, program.execfn, program.argv, envp,
+                                          error, &auxv);
   if (sp == 0) return false;
   *start = VcpuStart{};
   const auto& ids = general_register_ids(image.arch());
   for (size_t i = 0; i < ids.size(); ++i) {
     if (ids[i] == UC_X86_REG_RSP || ids[i] == UC_X86_REG_ESP) start->regs.general[i] = sp;
-    if (ids[i] == UC_X86_REG_RIP || ids[i] == UC_X86_REG_EIP) start->regs.general[i] = loaded.entry;
+    if (ids[i] == UC_X86_REG_RIP || ids[i] == UC_X86_REG_EIP) start->regs.general[i] = loaded.start;
     if (ids[i] == UC_X86_REG_EFLAGS) start->regs.general[i] = 0x202;
   }
-  char resolved[PATH_MAX];
-  exe_path_ = ::realpath(image.path().c_str(), resolved) ? resolved : image.path();
+  exe_path_ = program.guest_exe;
+  argv_ = program.argv;
+  auxv_ = std::move(auxv);
   return true;
 }
 
-bool GuestProcess::start(const ElfImage& image, const std::vector<std::string>& argv,
-                         const std::vector<std::string>& envp, mmu::VcpuId slot, std::string* error) {
+bool GuestProcess::start(const Program& program, const std::vector<std::string>& envp, mmu::VcpuId slot,
+                         std::string* error) {
   VcpuStart start;
-  if (!load(image, argv, envp, slot, *space_, &start, error)) return false;
+  if (!load(program, envp, slot, *space_, &start, error)) return false;
   // The loader wrote guest memory from a slot no shootdown waits for (no vCPU yet): the
   // reclaimer may only run once that is over.
   if (mmu::Reclaimer* r = machine_.reclaimer()) r->start();
@@ -241,6 +244,8 @@ int GuestProcess::fork(Vcpu& parent, const VcpuStart& start, bool vfork,
   std::shared_ptr<GuestProcess> child(
       new GuestProcess(machine_, arch_, pid, pid_, std::unique_ptr<FdTable>(new FdTable(files_->clone()))));
   child->exe_path_ = exe_path_;
+  child->argv_ = argv_;
+  child->auxv_ = auxv_;
   child->signals_.copy_actions_from(signals_);
   mmu::AddressSpaceConfig ac;
   ac.paging = space_->paging_mode();
@@ -286,8 +291,9 @@ int GuestProcess::fork(Vcpu& parent, const VcpuStart& start, bool vfork,
   return pid;
 }
 
-int GuestProcess::exec(Vcpu& vcpu, const ElfImage& image, const std::vector<std::string>& argv,
-                       const std::vector<std::string>& envp, VcpuStart* start) {
+int GuestProcess::exec(Vcpu& vcpu, const Program& program, const std::vector<std::string>& envp,
+                       VcpuStart* start) {
+  const ElfImage& image = program.exe;
   if (multi_vcpu()) {
     // Linux ends the other threads first; they are told to stop and given a moment.
     for_each_other_vcpu(vcpu, [](Vcpu& other) { other.post(kAttnStop); });
@@ -300,9 +306,13 @@ int GuestProcess::exec(Vcpu& vcpu, const ElfImage& image, const std::vector<std:
   auto space = new_space(image.arch(), &error, vcpu.slot());
   if (!space) return -ENOMEM;
   const std::string old_exe = exe_path_;
-  if (!load(image, argv, envp, vcpu.slot(), *space, start, &error)) {
+  auto old_argv = argv_;
+  auto old_auxv = auxv_;
+  if (!load(program, envp, vcpu.slot(), *space, start, &error)) {
     spdlog::debug("execve {}: {}", image.path(), error);
     exe_path_ = old_exe;
+    argv_ = std::move(old_argv);
+    auxv_ = std::move(old_auxv);
     space->set_teardown_slot(vcpu.slot());
     return -ENOEXEC;
   }

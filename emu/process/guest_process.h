@@ -17,7 +17,8 @@
 #include <thread>
 #include <vector>
 
-#include "emu/loader/elf_image.h"
+#include "emu/loader/initial_stack.h"
+#include "emu/loader/program.h"
 #include "emu/observe/emu_counters.h"
 #include "emu/cpu/exclusive_gate.h"
 #include "emu/process/fd_table.h"
@@ -48,6 +49,10 @@ struct EmulatorConfig {
   std::string swap_file;
   // --trace: no events bit set means no tracer at all.
   TraceConfig trace;
+  // -L / EMU_LD_PREFIX: the root the guest's absolute paths are looked up in first.
+  Sysroot sysroot;
+  // PIE executables at a random offset from ELF_ET_DYN_BASE (--no-aslr / EMU_NO_ASLR=1: not).
+  bool aslr = true;
 };
 
 // Where the i386 GDT lives in the guest's address space (the last page of the 32-bit space),
@@ -87,10 +92,9 @@ class GuestProcess final : public mmu::TlbShootdown,
   static std::shared_ptr<GuestProcess> create(Machine& machine, GuestArch arch, int pid, std::string* error);
   ~GuestProcess() override;
 
-  // Loads `image` into the (empty) address space and starts the first thread on slot
+  // Loads `program` into the (empty) address space and starts the first thread on slot
   // `slot`. False and *error when the program cannot be loaded.
-  bool start(const ElfImage& image, const std::vector<std::string>& argv, const std::vector<std::string>& envp,
-             mmu::VcpuId slot, std::string* error);
+  bool start(const Program& program, const std::vector<std::string>& envp, mmu::VcpuId slot, std::string* error);
 
   Machine& machine() { return machine_; }
   GuestArch arch() const { return arch_; }
@@ -106,6 +110,9 @@ class GuestProcess final : public mmu::TlbShootdown,
   int ppid() const { return ppid_; }
   // The guest program's absolute path (what /proc/self/exe names for the guest).
   const std::string& exe_path() const { return exe_path_; }
+  // The arguments and auxiliary vector the program started with (/proc/self/cmdline, auxv).
+  const std::vector<std::string>& argv() const { return argv_; }
+  const Auxv& auxv() const { return auxv_; }
   // The guest's file descriptors and current directory (not emu's: see fd_table.h).
   FdTable& files() { return *files_; }
 
@@ -137,7 +144,7 @@ class GuestProcess final : public mmu::TlbShootdown,
   // (either architecture), close-on-exec files closed, handled signals back to default.
   // On success the vCPU resumes at *start (its engine reopened for the new arch); 0 or
   // -errno, the old image intact on failure.
-  int exec(Vcpu& vcpu, const ElfImage& image, const std::vector<std::string>& argv,
+  int exec(Vcpu& vcpu, const Program& program,
            const std::vector<std::string>& envp, VcpuStart* start);
   // wait4/waitid: a child matching `pid` (-1: any) that has ended, reaped unless
   // `keep`. Its pid and how it ended; 0 when none has ended and `block` is false; -ECHILD
@@ -209,7 +216,7 @@ class GuestProcess final : public mmu::TlbShootdown,
   std::unique_ptr<mmu::AddressSpace> new_space(GuestArch arch, std::string* error, mmu::VcpuId v = 0);
   // Loads `image` into `space` (the ELF, the i386 GDT, the initial stack) through `slot`;
   // the first thread's registers in *start.
-  bool load(const ElfImage& image, const std::vector<std::string>& argv, const std::vector<std::string>& envp,
+  bool load(const Program& program, const std::vector<std::string>& envp,
             mmu::VcpuId slot, mmu::AddressSpace& space, VcpuStart* start, std::string* error);
   // exit_group and death by a signal: every thread is told to stop.
   void end_all(ExitInfo info);
@@ -239,6 +246,8 @@ class GuestProcess final : public mmu::TlbShootdown,
   const int pid_;
   const int ppid_;
   std::string exe_path_;
+  std::vector<std::string> argv_;
+  Auxv auxv_;
   std::unique_ptr<FdTable> files_;
   SpaceSummary last_space_;
   ProcessSignals signals_;

@@ -97,12 +97,11 @@ std::shared_ptr<GuestProcess> Machine::new_first_process(GuestArch arch, std::st
   return p;
 }
 
-int Machine::run(const ElfImage& image, const std::vector<std::string>& argv, const std::vector<std::string>& envp,
-                 std::string* error) {
-  auto p = new_first_process(image.arch(), error);
+int Machine::run(const Program& program, const std::vector<std::string>& envp, std::string* error) {
+  auto p = new_first_process(program.exe.arch(), error);
   if (!p) return -2;
   const auto slot = take_slot();
-  if (!slot || !p->start(image, argv, envp, *slot, error)) return -1;
+  if (!slot || !p->start(program, envp, *slot, error)) return -1;
   {
     std::unique_lock lk(end_lock_);
     end_cv_.wait(lk, [&] { return first_ended_; });

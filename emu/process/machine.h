@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "emu/loader/elf_image.h"
+#include "emu/loader/program.h"
 #include "emu/observe/emu_counters.h"
 #include "emu/observe/tracer.h"
 #include "mmu/address_space.h"
@@ -47,8 +47,7 @@ class Machine {
   // Runs `image` as the first guest process and returns its exit status (128+signal if a
   // signal ended it) once it has ended; processes still running then are stopped. -1 and
   // *error when it could not be started, -2 when the configuration does not suit it.
-  int run(const ElfImage& image, const std::vector<std::string>& argv, const std::vector<std::string>& envp,
-          std::string* error);
+  int run(const Program& program, const std::vector<std::string>& envp, std::string* error);
   // The first guest process, with an empty address space (tests drive it directly).
   std::shared_ptr<GuestProcess> new_first_process(GuestArch arch, std::string* error);
   // False when run() returned while a guest thread was still blocked in a host call: the

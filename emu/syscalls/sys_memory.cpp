@@ -1,4 +1,5 @@
 // Memory syscalls: the MMU's map/unmap/protect/brk, with Linux's argument conventions.
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,29 +10,13 @@
 #include <optional>
 #include <vector>
 
+#include "emu/loader/file_source.h"
 #include "emu/process/guest_process.h"
 #include "emu/syscalls/sys_handlers.h"
 
 namespace emu::sys {
 
 namespace {
-
-// A private file mapping's bytes, read when it is mapped (MAP_PRIVATE never writes back).
-class SnapshotSource final : public mmu::PageSource {
- public:
-  SnapshotSource(std::vector<uint8_t> bytes, std::string name) : bytes_(std::move(bytes)), name_(std::move(name)) {}
-  size_t read(uint64_t offset, uint8_t* dst, size_t len) const override {
-    if (offset >= bytes_.size()) return 0;
-    const size_t n = std::min<uint64_t>(len, bytes_.size() - offset);
-    std::memcpy(dst, bytes_.data() + offset, n);
-    return n;
-  }
-  std::string name() const override { return name_; }
-
- private:
-  std::vector<uint8_t> bytes_;
-  std::string name_;
-};
 
 int64_t result_of(const mmu::MmResult& r) { return r.ok() ? static_cast<int64_t>(r.value) : -mmu::to_errno(r.error); }
 
@@ -91,15 +76,19 @@ int64_t mmap(Call& c, uint64_t addr, uint64_t len, int prot, int flags, int fd, 
     const auto file = c.proc.files().get(fd);
     struct stat st {};
     if (!file || ::fstat(file->fd(), &st) != 0) return -EBADF;
-    const uint64_t file_bytes = st.st_size > static_cast<off_t>(offset) ? st.st_size - offset : 0;
-    std::vector<uint8_t> bytes(std::min<uint64_t>(len, file_bytes));
-    const ssize_t got = bytes.empty() ? 0 : ::pread(file->fd(), bytes.data(), bytes.size(), static_cast<off_t>(offset));
-    if (got < 0) return -errno;
-    bytes.resize(got);
+    const int access = ::fcntl(file->fd(), F_GETFL) & O_ACCMODE;
+    if (access == O_WRONLY) return -EACCES;  // a mapping always reads
+    if (S_ISDIR(st.st_mode)) return -ENODEV;
+    // Pages are read from the file when first touched (the fault path's file fill), through
+    // emu's own duplicate of the descriptor: the guest may close its fd right away.
+    const std::string host_name = host_fd_path(file->fd());
+    auto source = FileSource::from_fd(file->fd(), c.proc.config().sysroot.guest_path(host_name));
+    if (!source) return -errno;
     req.kind = mmu::VmaKind::FilePrivate;
-    req.source_length = bytes.size();
-    req.source = std::make_shared<SnapshotSource>(std::move(bytes), "fd " + std::to_string(fd));
-    req.name = req.source->name();
+    req.source_offset = offset;
+    req.source_length = (len + mmu::kPageSize - 1) & ~(mmu::kPageSize - 1);
+    req.name = source->name();
+    req.source = std::move(source);
   }
   const bool replaces_code = req.placement == mmu::MapPlacement::Fixed && touches_code(c, addr, addr + len);
   const int64_t r = result_of(c.mem.space().map(c.v, req));

@@ -69,7 +69,10 @@ void rewrite_fd_alias(Call& c, HostPath& out, StdLinks std_links) {
 int64_t host_path(Call& c, int guest_dirfd, uint64_t path, HostPath& out, StdLinks std_links) {
   if (path == 0 || !c.mem.read_string(c.v, path, PATH_MAX, out.path)) return -EFAULT;
   rewrite_fd_alias(c, out, std_links);
-  if (out.path.starts_with('/')) return 0;  // Linux ignores the dirfd
+  if (out.path.starts_with('/')) {
+    out.path = c.proc.config().sysroot.host_path(out.path);  // -L: the guest's root first
+    return 0;  // Linux ignores the dirfd
+  }
   out.dir = guest_dirfd == AT_FDCWD ? c.proc.files().cwd() : c.proc.files().get(guest_dirfd);
   out.dirfd = out.dir ? out.dir->fd() : guest_dirfd == AT_FDCWD ? AT_FDCWD : -1;
   return 0;

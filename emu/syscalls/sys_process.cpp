@@ -2,6 +2,7 @@
 // guest process lives inside this one host process (emu/process/machine.h).
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <spdlog/spdlog.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -61,16 +62,17 @@ int64_t execve(Call& c, int dirfd, uint64_t path, uint64_t argv, uint64_t envp, 
   std::vector<std::string> args, env;
   if (const int64_t r = read_string_array(c, argv, args); r < 0) return r;
   if (const int64_t r = read_string_array(c, envp, env); r < 0) return r;
-  // The host path of the program: relative ones through the guest's directory fd.
-  std::string host = where.path;
-  if (host[0] != '/' && where.dirfd != AT_FDCWD) host = "/proc/self/fd/" + std::to_string(where.dirfd) + "/" + host;
-  if (::access(host.c_str(), X_OK) != 0) return -errno;
+  // The guest's path: absolute ones are looked up in the sysroot by open_program (host_path
+  // did so already, and a second lookup finds the same file), relative ones through the
+  // guest's directory fd.
   ElfError error;
-  const auto image = ElfImage::open(host, &error);
-  // Not a static ELF of ours (a script, say): the guest's shell or libc decides what next.
-  if (!image) return -ENOEXEC;
+  auto program = open_program(where.path, std::move(args), c.proc.config().sysroot, &error, where.dirfd);
+  if (!program) {
+    spdlog::debug("execve {}: {}", where.path, error.message);
+    return -error.errno_value;
+  }
   VcpuStart start;
-  if (const int r = c.proc.exec(c.vcpu, *image, args, env, &start); r < 0) return r;
+  if (const int r = c.proc.exec(c.vcpu, *program, env, &start); r < 0) return r;
   c.vcpu.signals().altstack = AltStack{};  // the old image's memory; mask and pending signals stay
   c.vcpu.request_exec(start);
   return 0;
