@@ -124,6 +124,10 @@ class Vcpu {
  private:
   static bool on_tlb_fill(uc_engine* uc, uint64_t vaddr, uc_mem_type type, uc_tlb_entry* e, void* self);
   static void on_block(uc_engine* uc, uint64_t address, uint32_t size, void* self);
+  // Kept out of line so on_block's common path has no frame to set up.
+  [[gnu::noinline]] void on_block_slow(uint64_t address, uint32_t size);
+  // Drops the translated blocks of every mapped executable page (not the whole cache).
+  void drop_translations();
   static void on_syscall(uc_engine* uc, void* self);
   static void on_interrupt(uc_engine* uc, uint32_t intno, void* self);
   static bool on_invalid_instruction(uc_engine* uc, void* self);

@@ -158,6 +158,17 @@ uint64_t exact_fault_address(Vcpu& vcpu, uint64_t page) {
   return page;
 }
 
+std::string locate_code(Vcpu& vcpu, uint64_t ip) {
+  for (const mmu::Vma& vma : vcpu.process().space().vmas(vcpu.slot())) {
+    if (ip < vma.start || ip >= vma.end) continue;
+    if (vma.name.empty()) return "";
+    // A file's offset, as Linux's segfault line gives it: what to feed to addr2line/objdump.
+    const uint64_t offset = vma.kind == mmu::VmaKind::FilePrivate ? vma.source_offset + (ip - vma.start) : ip - vma.start;
+    return fmt::format(" ({}+0x{:x})", vma.name, offset);
+  }
+  return "";
+}
+
 std::string describe_fault(Vcpu& vcpu, const GuestFault& fault) {
   const uint64_t ip = instruction_pointer(vcpu);
   const int sig = fault_signal(fault.outcome);
@@ -176,15 +187,15 @@ std::string describe_fault(Vcpu& vcpu, const GuestFault& fault) {
                       std::strerror(process.swap()->last_error()));
   }
   const uint64_t sp = vcpu.reg(vcpu.arch() == GuestArch::I386 ? UC_X86_REG_ESP : UC_X86_REG_RSP);
-  return fmt::format("guest killed by SIG{}: {} 0x{:x} ({}) at ip 0x{:x} (sp 0x{:x}) in thread {}: {}",
-                     sigabbrev_np(sig), access_name(fault.access), fault.address, why, ip, sp, vcpu.tid(),
-                     disassemble_at(vcpu, ip));
+  return fmt::format("guest killed by SIG{}: {} 0x{:x} ({}) at ip 0x{:x}{} (sp 0x{:x}) in thread {}: {}",
+                     sigabbrev_np(sig), access_name(fault.access), fault.address, why, ip, locate_code(vcpu, ip), sp,
+                     vcpu.tid(), disassemble_at(vcpu, ip));
 }
 
 std::string describe_signal(Vcpu& vcpu, int signal) {
   const uint64_t ip = instruction_pointer(vcpu);
-  return fmt::format("guest killed by SIG{} at ip 0x{:x} in thread {}: {}", sigabbrev_np(signal), ip, vcpu.tid(),
-                     disassemble_at(vcpu, ip));
+  return fmt::format("guest killed by SIG{} at ip 0x{:x}{} in thread {}: {}", sigabbrev_np(signal), ip,
+                     locate_code(vcpu, ip), vcpu.tid(), disassemble_at(vcpu, ip));
 }
 
 }  // namespace emu

@@ -17,6 +17,9 @@ std::string describe_signal(Vcpu& vcpu, int signal);
 // registers, or the slot below the stack pointer for an implicit push; `page` itself when
 // neither fits. On the vCPU's own thread.
 uint64_t exact_fault_address(Vcpu& vcpu, uint64_t page);
+// " (/usr/lib/x86_64-linux-gnu/libc.so.6+0x2a3f0)": the mapping `ip` is in and the offset
+// in its file (the offset in the region for named anonymous ones); "" when unnamed.
+std::string locate_code(Vcpu& vcpu, uint64_t ip);
 // "mov dword ptr [rax], 1", or "<unreadable>".
 std::string disassemble_at(Vcpu& vcpu, uint64_t ip);
 // The same from up to 16 bytes already read.

@@ -55,7 +55,18 @@ std::optional<FdAlias> fd_alias(std::string_view p, int pid, StdLinks std_links)
 
 // The guest's /proc path, naming the host's fd instead (one that cannot exist when the guest
 // fd is not open: ENOENT, as Linux answers).
+// /proc/self/exe names the guest program, not emu: exec'ing it (busybox runs its applets
+// so) or opening it reaches the guest's executable. readlink keeps the link itself.
+bool rewrite_exe_alias(Call& c, HostPath& out, StdLinks std_links) {
+  if (std_links != StdLinks::Follow) return false;
+  const std::string own = "/proc/" + std::to_string(c.proc.pid()) + "/exe";
+  if (out.path != "/proc/self/exe" && out.path != "/proc/thread-self/exe" && out.path != own) return false;
+  out.path = c.proc.config().sysroot.host_path(c.proc.exe_path());
+  return true;
+}
+
 void rewrite_fd_alias(Call& c, HostPath& out, StdLinks std_links) {
+  if (rewrite_exe_alias(c, out, std_links)) return;
   const auto alias = fd_alias(out.path, c.proc.pid(), std_links);
   if (!alias) return;
   out.named = alias->fd ? c.proc.files().get(*alias->fd) : c.proc.files().cwd();

@@ -1,6 +1,7 @@
 // The command line's contract: bad input gives one clear line and a shell-like status.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "emu/cli_options.h"
@@ -20,18 +21,65 @@ TEST(EmuCli, MissingProgramIs127) {
 }
 
 TEST(EmuCli, NotAnElfIs126) {
-  const std::string path = testing::TempDir() + "/emu_not_elf.sh";
-  std::ofstream(path) << "#!/bin/sh\necho hi\n";
+  const std::string path = testing::TempDir() + "/emu_not_elf.txt";
+  std::ofstream(path) << "echo hi\n";
+  std::filesystem::permissions(path, std::filesystem::perms::owner_all);
   const auto r = run_process({EMU_BINARY, path});
   EXPECT_EQ(r.status, 126);
   EXPECT_NE(r.err.find("not an ELF file"), std::string::npos) << r.err;
   EXPECT_EQ(count_lines(r.err), 1);
 }
 
-TEST(EmuCli, DynamicallyLinkedIs126) {
-  const auto r = run_process({EMU_BINARY, "/bin/sh", "-c", "true"});
-  EXPECT_EQ(r.status, 126);
-  EXPECT_NE(r.err.find("dynamically linked"), std::string::npos) << r.err;
+TEST(EmuCli, ScriptsRunThroughTheirInterpreter) {
+  const std::string path = testing::TempDir() + "/emu_script.sh";
+  std::ofstream(path) << "#!/bin/sh\necho hi \"$@\"; exit 4\n";
+  std::filesystem::permissions(path, std::filesystem::perms::owner_all);
+  const auto r = run_process({EMU_BINARY, path, "there"});
+  EXPECT_EQ(r.status, 4) << r.err;
+  EXPECT_EQ(r.out, "hi there\n");
+}
+
+// A dynamic executable whose PT_INTERP names a file that is not there: 127 and one line
+// naming it and suggesting -L.
+TEST(EmuCli, MissingInterpreterIs127) {
+  std::ifstream in("/bin/true", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string ld = "/lib64/ld-linux-x86-64.so.2";
+  const size_t at = bytes.find(ld);
+  ASSERT_NE(at, std::string::npos);
+  const std::string missing = "/no/such/ld-linux-x86-64.so";
+  ASSERT_EQ(missing.size(), ld.size());
+  bytes.replace(at, ld.size(), missing);
+  const std::string path = testing::TempDir() + "/emu_true_no_ld";
+  std::ofstream(path, std::ios::binary) << bytes;
+  std::filesystem::permissions(path, std::filesystem::perms::owner_all);
+  const auto r = run_process({EMU_BINARY, path});
+  EXPECT_EQ(r.status, 127);
+  EXPECT_NE(r.err.find(missing), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("-L"), std::string::npos) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+}
+
+TEST(EmuCli, SysrootMustBeADirectory) {
+  const auto r = run_process({EMU_BINARY, "-L", "/no/such/root", "/bin/true"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("not a directory"), std::string::npos) << r.err;
+  const auto env = run_process({EMU_BINARY, "/bin/true"}, "", {"EMU_LD_PREFIX=/no/such/root"});
+  EXPECT_EQ(env.status, 2);
+  EXPECT_NE(env.err.find("EMU_LD_PREFIX"), std::string::npos) << env.err;
+}
+
+TEST(EmuCli, DynamicProgramsRun) {
+  const auto r = run_process({EMU_BINARY, "/bin/sh", "-c", "echo $((2+3)); exit 9"});
+  EXPECT_EQ(r.status, 9) << r.err;
+  EXPECT_EQ(r.out, "5\n");
+}
+
+// A fault in a shared library is reported with the library and the offset in its file.
+TEST(EmuCli, FaultReportNamesTheLibrary) {
+  const auto r = run_process({EMU_BINARY, "/usr/bin/python3.11", "-c", "import ctypes; ctypes.string_at(8)"});
+  EXPECT_EQ(r.status, 139) << r.err;
+  EXPECT_NE(r.err.find("libc.so.6+0x"), std::string::npos) << r.err;
 }
 
 TEST(EmuCli, DirectoryIs126) {
