@@ -12,6 +12,7 @@
 #include <fstream>
 #include <random>
 
+#include "emu/cpu/emulated_cpu.h"
 #include "emu/loader/elf_image.h"
 #include "emu/loader/program.h"
 #include "emu/loader/sysroot.h"
@@ -295,6 +296,23 @@ TEST(Sysroot, LooksUnderTheRootFirst) {
   EXPECT_EQ(r.guest_path("/usr/bin/ls"), "/usr/bin/ls");
   EXPECT_EQ(r.host_path(r.dir() + "/usr/lib/only-here.so"), r.dir() + "/usr/lib/only-here.so");
   EXPECT_TRUE(emu::Sysroot("/").empty());
+}
+
+}  // namespace
+
+namespace {
+
+// AT_HWCAP and /proc/cpuinfo come from the engine's CPUID, for both modes (a 32-bit engine
+// refuses the 64-bit register names: its answers once came back all zero).
+TEST(EmulatedCpu, BothModesAnswerCpuid) {
+  for (const emu::GuestArch arch : {emu::GuestArch::I386, emu::GuestArch::X86_64}) {
+    const emu::EmulatedCpu& cpu = emu::emulated_cpu(arch);
+    EXPECT_FALSE(cpu.vendor.empty()) << emu::to_string(arch);
+    EXPECT_TRUE(cpu.leaf1.edx & 1u) << "fpu, " << emu::to_string(arch);
+    EXPECT_TRUE(cpu.leaf1.edx & (1u << 26)) << "sse2, " << emu::to_string(arch);
+    EXPECT_NE(cpu.flags().find("sse2"), std::string::npos) << cpu.flags();
+    EXPECT_GE(cpu.family, 6u);
+  }
 }
 
 }  // namespace

@@ -19,14 +19,17 @@ CpuidResult run_cpuid(GuestArch arch, uint32_t leaf, uint32_t subleaf) {
   constexpr uint64_t kCode = 0x1000;
   const uint8_t code[] = {0x0f, 0xa2};  // cpuid
   if (uc_mem_map(uc, kCode, 0x1000, UC_PROT_ALL) == UC_ERR_OK && uc_mem_write(uc, kCode, code, sizeof code) == UC_ERR_OK) {
+    // 32-bit engines refuse the 64-bit register names: use the ones of the mode.
+    const bool i386 = arch == GuestArch::I386;
+    const int ids[4] = {i386 ? UC_X86_REG_EAX : UC_X86_REG_RAX, i386 ? UC_X86_REG_EBX : UC_X86_REG_RBX,
+                        i386 ? UC_X86_REG_ECX : UC_X86_REG_RCX, i386 ? UC_X86_REG_EDX : UC_X86_REG_RDX};
     uint64_t a = leaf, c = subleaf, zero = 0;
-    uc_reg_write(uc, UC_X86_REG_RAX, &a);
-    uc_reg_write(uc, UC_X86_REG_RCX, &c);
-    uc_reg_write(uc, UC_X86_REG_RBX, &zero);
-    uc_reg_write(uc, UC_X86_REG_RDX, &zero);
+    uc_reg_write(uc, ids[0], &a);
+    uc_reg_write(uc, ids[2], &c);
+    uc_reg_write(uc, ids[1], &zero);
+    uc_reg_write(uc, ids[3], &zero);
     if (uc_emu_start(uc, kCode, kCode + sizeof code, 0, 1) == UC_ERR_OK) {
       uint64_t r[4] = {};
-      const int ids[4] = {UC_X86_REG_RAX, UC_X86_REG_RBX, UC_X86_REG_RCX, UC_X86_REG_RDX};
       for (int i = 0; i < 4; ++i) uc_reg_read(uc, ids[i], &r[i]);
       out = {static_cast<uint32_t>(r[0]), static_cast<uint32_t>(r[1]), static_cast<uint32_t>(r[2]),
              static_cast<uint32_t>(r[3])};

@@ -20,6 +20,8 @@ namespace emu {
 namespace {
 // Translated code per engine (Unicorn flushes and retranslates when it fills up).
 constexpr size_t kCodeBufferBytes = size_t{64} << 20;
+constexpr uint64_t kCr4Osfxsr = 1u << 9;
+constexpr uint64_t kCr4Osxmmexcpt = 1u << 10;
 // uc_emu_start's `until`: an address no guest instruction can have.
 constexpr uint64_t kNoStopAddress = ~uint64_t{0};
 }  // namespace
@@ -61,6 +63,17 @@ bool Vcpu::open_engine(std::string* error) {
   // Guest-physical memory: the whole frame pool at physical 0, shared by every engine.
   if (err == UC_ERR_OK)
     err = uc_mem_map_ptr(uc_, 0, process_.pool().bytes(), UC_PROT_ALL, process_.pool().host_base());
+  if (err == UC_ERR_OK) {
+    // What Linux sets in CR4 for user code: OSFXSR (fxsave/fxrstor include the XMM
+    // registers: glibc's lazy-binding trampoline saves the float arguments with them, and
+    // without it math.log(10) got a clobbered argument) and OSXMMEXCPT (SSE exceptions as
+    // SIGFPE). Unicorn's reset sets them only for CPU models with XSAVE, which its default
+    // model lacks.
+    uint64_t cr4 = 0;
+    err = uc_reg_read(uc_, UC_X86_REG_CR4, &cr4);
+    cr4 |= kCr4Osfxsr | kCr4Osxmmexcpt;
+    if (err == UC_ERR_OK) err = uc_reg_write(uc_, UC_X86_REG_CR4, &cr4);
+  }
   uc_hook h;
   if (err == UC_ERR_OK)
     err = uc_hook_add(uc_, &h, UC_HOOK_TLB_FILL, reinterpret_cast<void*>(&Vcpu::on_tlb_fill), this, 1, 0);

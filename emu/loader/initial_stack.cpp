@@ -23,6 +23,8 @@ class StackImage {
     return top_ - blob_.size();
   }
   uint64_t push_string(const std::string& s) { return push_bytes(s.c_str(), s.size() + 1); }
+  // Pads so that the next push ends on an `a`-byte boundary.
+  void align(uint64_t a) { blob_.insert(blob_.begin(), (top_ - blob_.size()) % a, 0); }
   void word(uint64_t w) { words_.push_back(w); }
 
   // Lays the words below the blob, 16-byte aligned at the start (argc), and writes it all.
@@ -63,16 +65,23 @@ uint64_t build_initial_stack(GuestMemory& memory, mmu::VcpuId v, GuestArch arch,
     return 0;
   }
 
+  // Linux's layout (fs/exec.c, create_elf_tables), top down: a zero word, the exec'd file's
+  // name, the environment and argument strings (ascending, contiguous), then aligned, the
+  // platform string and the 16 random bytes. Code that reads a little past a string (word-
+  // wise string functions, glibc's tunables parser) then stays inside the stack.
   StackImage st(layout.top, pointer_size(arch));
+  const uint8_t end_marker[8] = {};
+  st.push_bytes(end_marker, sizeof end_marker);
+  const uint64_t at_execfn = st.push_string(execfn);
+  std::vector<uint64_t> arg_ptrs(argv.size()), env_ptrs(envp.size());
+  for (size_t i = envp.size(); i-- > 0;) env_ptrs[i] = st.push_string(envp[i]);
+  for (size_t i = argv.size(); i-- > 0;) arg_ptrs[i] = st.push_string(argv[i]);
+  st.align(16);
+  const uint64_t at_platform = st.push_string(std::string(machine_name(arch)));
   std::random_device rd;
   uint8_t random[16];
   for (auto& b : random) b = static_cast<uint8_t>(rd());
   const uint64_t at_random = st.push_bytes(random, sizeof random);
-  const uint64_t at_platform = st.push_string(std::string(machine_name(arch)));
-  const uint64_t at_execfn = st.push_string(execfn);
-  std::vector<uint64_t> arg_ptrs, env_ptrs;
-  for (const auto& a : argv) arg_ptrs.push_back(st.push_string(a));
-  for (const auto& e : envp) env_ptrs.push_back(st.push_string(e));
 
   // The engine's CPUID, not the host's: glibc must not pick code Unicorn cannot run.
   const EmulatedCpu& cpu = emulated_cpu(arch);
