@@ -21,7 +21,7 @@ std::shared_ptr<HostFile> open_emu_cwd() {
 
 }  // namespace
 
-HostFile::HostFile(int host_fd) : fd_(host_fd) {
+HostFile::HostFile(int host_fd, std::unique_ptr<GuestView> view) : fd_(host_fd), view_(std::move(view)) {
   struct stat st;
   may_block_ = host_fd >= 0 && ::fstat(host_fd, &st) == 0 &&
                (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISCHR(st.st_mode));
@@ -65,6 +65,14 @@ bool FdTable::open_locked(int fd) const {
 std::shared_ptr<HostFile> FdTable::get(int fd) const {
   mmu::MutexGuard guard(lock_);
   return open_locked(fd) ? entries_[fd].file : nullptr;
+}
+
+std::vector<int> FdTable::open_fds() const {
+  std::vector<int> fds;
+  mmu::MutexGuard guard(lock_);
+  for (size_t fd = 0; fd < entries_.size(); ++fd)
+    if (entries_[fd].file) fds.push_back(static_cast<int>(fd));
+  return fds;
 }
 
 int FdTable::install(std::shared_ptr<HostFile> file, bool cloexec, int min_fd) {

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "mmu/spin_lock.h"
@@ -20,10 +21,21 @@
 
 namespace emu {
 
+// What emu shows the guest instead of what the host fd would: for files emu makes up (the
+// guest's own /proc entries, sys_procfs.h), whose host fd is only a stand-in (a memfd holding
+// the text, an empty directory). Opaque here; the syscall layer knows its kinds.
+class GuestView {
+ public:
+  virtual ~GuestView() = default;
+  // What readlink of /proc/self/fd/N shows for a guest fd naming the file ("/proc/7/maps").
+  virtual std::string link_target() const = 0;
+};
+
 class HostFile {
  public:
   // Takes `host_fd` over; closed with the last guest fd (of any process) that names it.
-  explicit HostFile(int host_fd);
+  // `view`: set for a file emu makes up (see GuestView).
+  explicit HostFile(int host_fd, std::unique_ptr<GuestView> view = nullptr);
   ~HostFile();
   HostFile(const HostFile&) = delete;
   HostFile& operator=(const HostFile&) = delete;
@@ -32,10 +44,13 @@ class HostFile {
   // A pipe, socket or terminal: a read or write may wait for another process, so a blocking
   // one must be interruptible (the guest process may be killed meanwhile).
   bool may_block() const { return may_block_; }
+  // Null for a plain host file.
+  GuestView* view() const { return view_.get(); }
 
  private:
   const int fd_;
   bool may_block_ = false;
+  const std::unique_ptr<GuestView> view_;
 };
 
 class FdTable {
@@ -63,6 +78,8 @@ class FdTable {
   // Null for a fd that is not open (EBADF). Callers hold the pointer across their host call,
   // so a close by another guest thread meanwhile cannot close the host fd under them.
   std::shared_ptr<HostFile> get(int fd) const EMU_EXCLUDES(lock_);
+  // The open fds, ascending (what /proc/self/fd lists).
+  std::vector<int> open_fds() const EMU_EXCLUDES(lock_);
   // Lowest free fd >= min_fd; -EINVAL when min_fd is outside [0, limit), -EMFILE when full.
   int install(std::shared_ptr<HostFile> file, bool cloexec, int min_fd = 0) EMU_EXCLUDES(lock_);
   // dup2/dup3: `fd` names `file` from now on; what it named before is closed. `fd` or

@@ -16,6 +16,7 @@
 #include "emu/process/guest_process.h"
 #include "emu/syscalls/sys_handlers.h"
 #include "emu/syscalls/sys_paths.h"
+#include "emu/syscalls/sys_procfs.h"
 
 namespace emu::sys {
 
@@ -229,6 +230,7 @@ int64_t writev(Call& c, int fd, uint64_t iov, uint64_t count) {
 }
 
 int64_t openat(Call& c, int dirfd, uint64_t path, int flags, int mode) {
+  if (const auto made_up = procfs_openat(c, path, flags)) return *made_up;  // the guest's own /proc files
   HostPath hp;
   if (const int64_t r = host_path(c, dirfd, path, hp)) return r;
   // Close-on-exec on the host whatever the guest asked: the guest's flag is kept in the table.
@@ -240,14 +242,17 @@ int64_t openat(Call& c, int dirfd, uint64_t path, int flags, int mode) {
 int64_t lseek(Call& c, int fd, int64_t off, int whence) {
   const auto f = c.proc.files().get(fd);
   if (!f) return -EBADF;
+  if (const auto r = procfs_lseek(*f, off, whence)) return *r;
   return host_result(::lseek(f->fd(), off, whence));
 }
 
 int64_t llseek(Call& c, int fd, uint64_t hi, uint64_t lo, uint64_t result, int whence) {
   const auto f = c.proc.files().get(fd);
   if (!f) return -EBADF;
-  const off_t r = ::lseek(f->fd(), static_cast<off_t>((hi << 32) | (lo & 0xffffffffu)), whence);
-  if (r < 0) return -errno;
+  const int64_t off = static_cast<int64_t>((hi << 32) | (lo & 0xffffffffu));
+  const auto made_up = procfs_lseek(*f, off, whence);
+  const off_t r = made_up ? *made_up : ::lseek(f->fd(), off, whence);
+  if (r < 0) return made_up ? r : -errno;
   const int64_t value = r;
   return c.mem.write_value(c.v, result, value) ? 0 : -EFAULT;
 }
@@ -279,6 +284,7 @@ int64_t statx(Call& c, int dirfd, uint64_t path, int flags, unsigned mask, uint6
 int64_t getdents64(Call& c, int fd, uint64_t buf, uint64_t n) {
   const auto f = c.proc.files().get(fd);
   if (!f) return -EBADF;
+  if (const auto r = procfs_getdents64(c, *f, buf, n)) return *r;  // the guest's fd directory
   std::vector<uint8_t> tmp(std::min<uint64_t>(n, 1 << 20));
   const long r = ::syscall(SYS_getdents64, f->fd(), tmp.data(), tmp.size());
   if (r < 0) return -errno;
@@ -319,8 +325,8 @@ int64_t readlinkat(Call& c, int dirfd, uint64_t path, uint64_t buf, uint64_t n) 
   HostPath hp;
   if (const int64_t r = host_path(c, dirfd, path, hp, StdLinks::Keep)) return r;
   std::string target;
-  if (hp.path == "/proc/self/exe" || hp.path == "/proc/" + std::to_string(c.proc.pid()) + "/exe") {
-    target = c.proc.exe_path();  // the guest program, not emu
+  if (auto link = procfs_readlink(c, path, hp.named.get())) {
+    target = std::move(*link);  // the guest's own: its exe, its pid, a /proc file emu made up
   } else {
     std::vector<char> tmp(PATH_MAX);
     const ssize_t r = ::readlinkat(hp.dirfd, hp.path.c_str(), tmp.data(), tmp.size());

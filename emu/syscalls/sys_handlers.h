@@ -42,6 +42,20 @@ int64_t poll(Call& c, uint64_t fds, uint64_t n, int timeout_ms);
 int64_t ppoll(Call& c, uint64_t fds, uint64_t n, uint64_t timeout, bool time64);
 int64_t sendfile(Call& c, int out_fd, int in_fd, uint64_t offset_ptr, uint64_t count, bool offset_64);
 
+// File-system queries and hints (sys_fs_info.cpp). `follow`: the l* forms do not follow a
+// final symlink; set/remove act on `path` when `fd` is AT_FDCWD, else on `fd`. `wide`:
+// i386's statfs64 layout.
+int64_t getxattr(Call& c, uint64_t path, uint64_t name, uint64_t value, uint64_t size, bool follow);
+int64_t fgetxattr(Call& c, int fd, uint64_t name, uint64_t value, uint64_t size);
+int64_t listxattr(Call& c, uint64_t path, uint64_t list, uint64_t size, bool follow);
+int64_t flistxattr(Call& c, int fd, uint64_t list, uint64_t size);
+int64_t setxattr(Call& c, uint64_t path, int fd, uint64_t name, uint64_t value, uint64_t size, int flags, bool follow);
+int64_t removexattr(Call& c, uint64_t path, int fd, uint64_t name, bool follow);
+int64_t statfs(Call& c, uint64_t path, uint64_t buf, bool wide);
+int64_t fstatfs(Call& c, int fd, uint64_t buf, bool wide);
+int64_t fadvise(Call& c, int fd, int64_t offset, int64_t len, int advice);
+int64_t close_range(Call& c, unsigned first, unsigned last, unsigned flags);
+
 // The descriptor table and the current directory (sys_fds.cpp)
 int64_t close(Call& c, int fd);
 int64_t dup(Call& c, int fd);

@@ -121,6 +121,27 @@ int64_t dispatch_i386(Call& c, uint64_t nr, bool* known) {
     case 240: return futex(c, a[0], s32(a[1]), static_cast<uint32_t>(a[2]), a[3], a[4], static_cast<uint32_t>(a[5]), false);
     case 242: return sched_getaffinity(c, s32(a[0]), a[1], a[2]);
     case 243: return set_thread_area(c, a[0]);
+    case 99: return statfs(c, a[0], a[1], false);
+    case 100: return fstatfs(c, fd, a[1], false);
+    // statfs64 and fstatfs64 name the structure's size: i386's is 84 bytes (packed), and
+    // Linux accepts the 88 of the unpacked layout too.
+    case 268: return a[1] == 84 || a[1] == 88 ? statfs(c, a[0], a[2], true) : -EINVAL;
+    case 269: return a[1] == 84 || a[1] == 88 ? fstatfs(c, fd, a[2], true) : -EINVAL;
+    case 226: return setxattr(c, a[0], AT_FDCWD, a[1], a[2], a[3], s32(a[4]), true);
+    case 227: return setxattr(c, a[0], AT_FDCWD, a[1], a[2], a[3], s32(a[4]), false);
+    case 228: return setxattr(c, 0, fd, a[1], a[2], a[3], s32(a[4]), true);
+    case 229: return getxattr(c, a[0], a[1], a[2], a[3], true);
+    case 230: return getxattr(c, a[0], a[1], a[2], a[3], false);
+    case 231: return fgetxattr(c, fd, a[1], a[2], a[3]);
+    case 232: return listxattr(c, a[0], a[1], a[2], true);
+    case 233: return listxattr(c, a[0], a[1], a[2], false);
+    case 234: return flistxattr(c, fd, a[1], a[2]);
+    case 235: return removexattr(c, a[0], AT_FDCWD, a[1], true);
+    case 236: return removexattr(c, a[0], AT_FDCWD, a[1], false);
+    case 237: return removexattr(c, 0, fd, a[1], true);
+    case 250: return fadvise(c, fd, pair64(a[1], a[2]), static_cast<int64_t>(a[3] & 0xffffffffu), s32(a[4]));
+    case 272: return fadvise(c, fd, pair64(a[1], a[2]), pair64(a[3], a[4]), s32(a[5]));
+    case 436: return close_range(c, static_cast<unsigned>(a[0]), static_cast<unsigned>(a[1]), static_cast<unsigned>(a[2]));
     case 252: return exit_group(c, s32(a[0]));
     case 258: return set_tid_address(c, a[0]);
     case 265: return clock_gettime(c, s32(a[0]), a[1], false);

@@ -100,6 +100,21 @@ int64_t dispatch_x86_64(Call& c, uint64_t nr, bool* known) {
     case 228: return clock_gettime(c, static_cast<int>(a[0]), a[1], true);
     case 229: return clock_getres(c, static_cast<int>(a[0]), a[1], true);
     case 230: return clock_nanosleep(c, static_cast<int>(a[0]), static_cast<int>(a[1]), a[2], a[3], true);
+    case 137: return statfs(c, a[0], a[1], false);
+    case 138: return fstatfs(c, fd, a[1], false);
+    case 188: return setxattr(c, a[0], AT_FDCWD, a[1], a[2], a[3], static_cast<int>(a[4]), true);
+    case 189: return setxattr(c, a[0], AT_FDCWD, a[1], a[2], a[3], static_cast<int>(a[4]), false);
+    case 190: return setxattr(c, 0, fd, a[1], a[2], a[3], static_cast<int>(a[4]), true);
+    case 191: return getxattr(c, a[0], a[1], a[2], a[3], true);
+    case 192: return getxattr(c, a[0], a[1], a[2], a[3], false);
+    case 193: return fgetxattr(c, fd, a[1], a[2], a[3]);
+    case 194: return listxattr(c, a[0], a[1], a[2], true);
+    case 195: return listxattr(c, a[0], a[1], a[2], false);
+    case 196: return flistxattr(c, fd, a[1], a[2]);
+    case 197: return removexattr(c, a[0], AT_FDCWD, a[1], true);
+    case 198: return removexattr(c, a[0], AT_FDCWD, a[1], false);
+    case 199: return removexattr(c, 0, fd, a[1], true);
+    case 221: return fadvise(c, fd, static_cast<int64_t>(a[1]), static_cast<int64_t>(a[2]), static_cast<int>(a[3]));
     case 231: return exit_group(c, static_cast<int>(a[0]));
     case 234: return tgkill(c, static_cast<int>(a[0]), static_cast<int>(a[1]), static_cast<int>(a[2]));
     case 257: return openat(c, fd, a[1], static_cast<int>(a[2]), static_cast<int>(a[3]));
@@ -121,6 +136,7 @@ int64_t dispatch_x86_64(Call& c, uint64_t nr, bool* known) {
     case 332: return statx(c, fd, a[1], static_cast<int>(a[2]), static_cast<unsigned>(a[3]), a[4]);
     case 334: return -ENOSYS;  // rseq: glibc copes (qemu-user answers the same)
     case 435: return -ENOSYS;  // clone3: glibc falls back to clone
+    case 436: return close_range(c, static_cast<unsigned>(a[0]), static_cast<unsigned>(a[1]), static_cast<unsigned>(a[2]));
     case 439: return faccessat(c, fd, a[1], static_cast<int>(a[2]), static_cast<int>(a[3]));
     default:
       *known = false;

@@ -64,6 +64,11 @@ const std::vector<Case>& cases() {
       {"seq", {"/usr/bin/seq", "1", "7", "1000"}, ""},
       {"bash_script", {"/usr/bin/bash", "-c", kBashScript}, ""},
       {"python_threads_subprocess", {"/usr/bin/python3.11", "-c", kPythonScript, "a", "b"}, ""},
+      // Float arguments through ld.so's lazy-binding trampoline (fxsave must keep the XMM
+      // registers: without CR4.OSFXSR math.log(10) came back -inf).
+      {"ls_long", {"/usr/bin/ls", "-l", "--time-style=+%s", EMU_SOURCE_DIR "/tools"}, ""},
+      {"stat_fs", {"/usr/bin/stat", "-f", "-c", "%t %s %b %S %l", EMU_SOURCE_DIR}, ""},
+      {"python_floats", {"/usr/bin/python3.11", "-c", "import math; print(math.log(10), math.exp(1.5), int('42'), 0.1 + 0.2)"}, ""},
   };
   return c;
 }
@@ -100,12 +105,12 @@ TEST_P(Dynamic, MatchesNative) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Programs, Dynamic,
-                         testing::Combine(testing::Values("x86_64", "i386"), testing::Range<size_t>(0, 13)),
+                         testing::Combine(testing::Values("x86_64", "i386"), testing::Range<size_t>(0, 16)),
                          [](const auto& info) {
                            return std::get<0>(info.param) + "_" + cases()[std::get<1>(info.param)].name;
                          });
 
-TEST(Dynamic, CaseListIsWhole) { EXPECT_EQ(cases().size(), 13u); }
+TEST(Dynamic, CaseListIsWhole) { EXPECT_EQ(cases().size(), 16u); }
 
 // The i386 programs really are i386: uname -m says i686 under emu with the root's uname.
 TEST(Dynamic, I386RootRunsI386Programs) {
