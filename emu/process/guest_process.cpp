@@ -88,7 +88,8 @@ const mmu::Reclaimer* GuestProcess::reclaimer() const { return machine_.reclaime
 mmu::VcpuId GuestProcess::reclaimer_slot() const { return machine_.reclaimer_slot(); }
 bool GuestProcess::needs_block_hook() const {
   // A handler may have to run while the only vCPU computes: the block boundary is where it can.
-  return multi_vcpu() || machine_.reclaimer() != nullptr || signals_.any_handler();
+  // A vfork child shares its parent's space: it must answer that space's shootdowns.
+  return multi_vcpu() || machine_.reclaimer() != nullptr || signals_.any_handler() || borrowed_ != nullptr;
 }
 
 std::unique_ptr<mmu::AddressSpace> GuestProcess::new_space(GuestArch arch, std::string* error, mmu::VcpuId v) {
@@ -121,7 +122,20 @@ void GuestProcess::adopt_space(std::unique_ptr<mmu::AddressSpace> space) {
 }
 
 void GuestProcess::drop_space(mmu::VcpuId slot) {
+  if (borrowed_) {
+    lender_->take_space_back(slot);  // by slot: the vCPU may have unregistered itself already
+    borrowed_ = nullptr;
+    memory_ = GuestMemory();
+    lender_.reset();
+    return;
+  }
   if (!space_) return;
+  {
+    // A vfork child still runs in it (this process execs or ends first): Linux keeps the
+    // memory while the child uses it; here the destruction waits for the child.
+    std::unique_lock lk(vcpus_lock_);
+    space_returned_.wait(lk, [&] { return borrowers_.empty(); });
+  }
   if (mmu::Reclaimer* r = machine_.reclaimer()) r->detach(*space_);
   machine_.retire(*space_);
   last_space_ = {space_->paging_mode(), space_->scheme(), space_->rss_mode(), space_->rss_pages()};
@@ -167,6 +181,21 @@ bool GuestProcess::load(const Program& program, const std::vector<std::string>& 
   return true;
 }
 
+void GuestProcess::lend_space_to(const std::shared_ptr<Vcpu>& vcpu) {
+  std::lock_guard lk(vcpus_lock_);
+  borrowers_.push_back(vcpu);
+  by_slot_[vcpu->slot()].store(vcpu.get(), std::memory_order_release);
+}
+
+void GuestProcess::take_space_back(mmu::VcpuId slot) {
+  {
+    std::lock_guard lk(vcpus_lock_);
+    if (std::erase_if(borrowers_, [&](const std::shared_ptr<Vcpu>& v) { return v->slot() == slot; }) == 0) return;
+    by_slot_[slot].store(nullptr, std::memory_order_release);
+  }
+  space_returned_.notify_all();
+}
+
 bool GuestProcess::start(const Program& program, const std::vector<std::string>& envp, mmu::VcpuId slot,
                          std::string* error) {
   VcpuStart start;
@@ -185,6 +214,7 @@ int GuestProcess::start_vcpu(mmu::VcpuId slot, int tid, const VcpuStart& start, 
                              const std::function<void(int)>& before_start) {
   auto vcpu = std::make_shared<Vcpu>(*this, slot, tid);
   vcpu->clear_child_tid = clear_child_tid;
+  if (lender_) lender_->lend_space_to(vcpu);  // before it runs: the parent's shootdowns reach it
   {
     // Registered but Outside until it runs: flushes and the exclusive gate need not wait for it.
     std::lock_guard lk(vcpus_lock_);
@@ -234,7 +264,7 @@ int GuestProcess::spawn_thread(const VcpuStart& start, uint64_t clear_child_tid,
 }
 
 int GuestProcess::fork(Vcpu& parent, const VcpuStart& start, bool vfork,
-                       const std::function<void(GuestProcess& child, int pid)>& before_start) {
+                       const std::function<void(GuestProcess& child, int pid)>& before_start, bool share_vm) {
   const uint64_t t0 = now_ns();
   if (exiting()) return -EAGAIN;
   const auto slot = machine_.take_slot();
@@ -247,22 +277,30 @@ int GuestProcess::fork(Vcpu& parent, const VcpuStart& start, bool vfork,
   child->argv_ = argv_;
   child->auxv_ = auxv_;
   child->signals_.copy_actions_from(signals_);
-  mmu::AddressSpaceConfig ac;
-  ac.paging = space_->paging_mode();
-  ac.scheme = space_->scheme();
-  ac.rss = space_->rss_mode();
-  ac.tlbs = child.get();
-  ac.swap = machine_.swap();
-  ac.reclaimer = machine_.reclaimer();
-  ac.id = machine_.next_space_id();
-  std::string error;
-  auto space = space_->fork(parent.slot(), ac, machine_.fork_tables(), &error);
-  if (!space) {
-    spdlog::debug("fork: {}", error);
-    machine_.give_slot(*slot);
-    return -ENOMEM;
+  if (share_vm && vfork) {
+    // The space this process uses (its own, or the one it borrows itself).
+    GuestProcess* owner = lender_ ? lender_.get() : this;
+    child->lender_ = owner->shared_from_this();
+    child->borrowed_ = &owner->space();
+    child->memory_ = GuestMemory(*child->borrowed_, owner);  // host accesses tracked by the owner
+  } else {
+    mmu::AddressSpaceConfig ac;
+    ac.paging = space().paging_mode();
+    ac.scheme = space().scheme();
+    ac.rss = space().rss_mode();
+    ac.tlbs = child.get();
+    ac.swap = machine_.swap();
+    ac.reclaimer = machine_.reclaimer();
+    ac.id = machine_.next_space_id();
+    std::string error;
+    auto space = this->space().fork(parent.slot(), ac, machine_.fork_tables(), &error);
+    if (!space) {
+      spdlog::debug("fork: {}", error);
+      machine_.give_slot(*slot);
+      return -ENOMEM;
+    }
+    child->adopt_space(std::move(space));
   }
-  child->adopt_space(std::move(space));
   {
     std::lock_guard lk(machine_.tree_lock);
     child->parent_ = weak_from_this();
@@ -550,18 +588,25 @@ void GuestProcess::note_unknown_syscall(uint64_t nr) {
 }
 
 void GuestProcess::flush(const mmu::AddressSpace&, std::span<const mmu::VirtRange> ranges, mmu::VcpuId requester) {
-  const uint64_t generation = flush_generation_.fetch_add(1) + 1;
+  const uint64_t generation = machine_.next_flush_generation();
   Vcpu* self = by_slot_[requester].load(std::memory_order_acquire);  // null: the reclaimer
   // A requester in a syscall flushes its own TLB before it re-enters guest code; one in the
   // fault path is refilling the only entry it changed.
   if (self && self->where() != VcpuWhere::Running) self->request_flush(generation);
-  if (self && !multi_vcpu()) return;
+  bool lent = false;
+  {
+    std::lock_guard lk(vcpus_lock_);
+    lent = !borrowers_.empty();
+  }
+  if (self && !multi_vcpu() && !lent) return;
   const uint64_t start = now_ns();
   std::vector<std::shared_ptr<Vcpu>> others;
   {
     std::lock_guard lk(vcpus_lock_);
     for (auto& v : vcpus_)
       if (v && v.get() != self) others.push_back(v);
+    for (auto& v : borrowers_)
+      if (v.get() != self) others.push_back(v);  // vfork children running in this space
   }
   for (auto& v : others) v->request_flush(generation);
   // vCPUs waiting for the reclaimer to free a frame acknowledge from that wait: wake them.
@@ -597,9 +642,12 @@ void GuestProcess::end_host_access(mmu::VcpuId v) {
 }
 
 void GuestProcess::flush_code() {
+  // Code changed in a space shared with a vfork parent is the parent's code too.
+  if (lender_) lender_->flush_code();
   std::lock_guard lk(vcpus_lock_);
   for (auto& v : vcpus_)
     if (v) v->post(kAttnFlushCode);
+  for (auto& v : borrowers_) v->post(kAttnFlushCode);
 }
 
 }  // namespace emu

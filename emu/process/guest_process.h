@@ -98,8 +98,9 @@ class GuestProcess final : public mmu::TlbShootdown,
 
   Machine& machine() { return machine_; }
   GuestArch arch() const { return arch_; }
-  mmu::AddressSpace& space() { return *space_; }
-  bool has_space() const { return space_ != nullptr; }
+  // The process's memory: its own space, or its vfork parent's while it borrows that.
+  mmu::AddressSpace& space() { return borrowed_ ? *borrowed_ : *space_; }
+  bool has_space() const { return space_ != nullptr || borrowed_ != nullptr; }
   mmu::FramePool& pool();
   GuestMemory& memory() { return memory_; }
   FutexTable& futexes() { return futexes_; }
@@ -138,8 +139,11 @@ class GuestProcess final : public mmu::TlbShootdown,
   // same signal dispositions, one thread starting from `start`. The child's pid, or -errno.
   // `before_start(child)` runs before the child does (CLONE_CHILD_SETTID and the like).
   // With `vfork` the caller waits until the child has called execve or ended.
+  // With `share_vm` too (vfork, posix_spawn's CLONE_VM | CLONE_VFORK) the child runs in this
+  // process's address space, as on Linux, until it calls execve or ends: what it writes
+  // (posix_spawn's error code, say) the parent sees.
   int fork(Vcpu& parent, const VcpuStart& start, bool vfork,
-           const std::function<void(GuestProcess& child, int pid)>& before_start);
+           const std::function<void(GuestProcess& child, int pid)>& before_start, bool share_vm = false);
   // execve from `vcpu`, the process's only thread: a fresh address space with `image`
   // (either architecture), close-on-exec files closed, handled signals back to default.
   // On success the vCPU resumes at *start (its engine reopened for the new arch); 0 or
@@ -223,8 +227,14 @@ class GuestProcess final : public mmu::TlbShootdown,
   void serve_flushes_while_waiting(mmu::AddressSpace& space);
   // Gives the process `space` (attached to the reclaimer, flushes routed here).
   void adopt_space(std::unique_ptr<mmu::AddressSpace> space);
-  // Detaches and destroys the space through `slot` (the caller's), folding its counters in.
+  // Detaches and destroys the space through `slot` (the caller's), folding its counters in;
+  // a borrowed space is given back instead. A space lent to vfork children is destroyed
+  // only once they have given it back.
   void drop_space(mmu::VcpuId slot);
+  // Lending the space to a vfork child's vCPU: its shootdowns, code flushes and host-access
+  // tracking then reach that vCPU too (it is looked up by slot like this process's own).
+  void lend_space_to(const std::shared_ptr<Vcpu>& vcpu);
+  void take_space_back(mmu::VcpuId slot);
   // Registers a vCPU for `slot`, tid `tid`, and starts its host thread.
   int start_vcpu(mmu::VcpuId slot, int tid, const VcpuStart& start, uint64_t clear_child_tid,
                  const std::function<void(int)>& before_start);
@@ -240,6 +250,12 @@ class GuestProcess final : public mmu::TlbShootdown,
   Machine& machine_;
   GuestArch arch_;
   std::unique_ptr<mmu::AddressSpace> space_;
+  // vfork: the parent's space, used until execve or the end; the parent stays alive meanwhile.
+  mmu::AddressSpace* borrowed_ = nullptr;
+  std::shared_ptr<GuestProcess> lender_;
+  // On the parent: the vfork children's vCPUs running in its space (under vcpus_lock_).
+  std::vector<std::shared_ptr<Vcpu>> borrowers_;
+  std::condition_variable space_returned_;
   GuestMemory memory_;
   FutexTable futexes_;
   ExclusiveGate gate_;
@@ -257,7 +273,6 @@ class GuestProcess final : public mmu::TlbShootdown,
   // The same, readable without the lock by the slot's own thread (the MMU's wait hook).
   std::unique_ptr<std::atomic<Vcpu*>[]> by_slot_;
   std::atomic<int> live_vcpus_{0};
-  std::atomic<uint64_t> flush_generation_{0};
 
   std::mutex exit_lock_;
   std::mutex fatal_lock_;  // one fatal message and status when several vCPUs die together

@@ -73,6 +73,10 @@ class Machine {
   // Owner tags of address spaces (the reclaimer finds a frame's space by it): a process has
   // two spaces for a moment during execve, so these are not pids.
   uint32_t next_space_id() { return next_space_id_.fetch_add(1); }
+  // Shootdown generations, one sequence for the whole machine: a vfork child's vCPU takes
+  // its parent's shootdowns and then its own process's, and a vCPU's "flushed up to" must
+  // mean the same whichever process asked.
+  uint64_t next_flush_generation() { return flush_generation_.fetch_add(1) + 1; }
 
   // Host threads of guest threads: kept until they end, joined later by whoever comes by.
   void adopt_thread(std::thread thread, std::shared_ptr<std::atomic<bool>> ended);
@@ -109,6 +113,7 @@ class Machine {
   EmuCounters counters_;
   std::atomic<int> next_id_;
   std::atomic<uint32_t> next_space_id_{1};
+  std::atomic<uint64_t> flush_generation_{0};
 
   mmu::Mutex slots_lock_;
   std::vector<bool> slot_used_ EMU_GUARDED_BY(slots_lock_);

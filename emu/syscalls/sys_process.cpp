@@ -43,14 +43,16 @@ int wanted_pid(int pid) { return pid > 0 ? pid : -1; }
 
 int64_t fork(Call& c, uint64_t flags, uint64_t stack, uint64_t parent_tid, uint64_t child_tid) {
   const VcpuStart start = child_start(c, stack);
-  // CLONE_VM without CLONE_THREAD (posix_spawn's CLONE_VM | CLONE_VFORK) is served as vfork
-  // with a copy-on-write copy: the child runs on its own stack until it calls execve.
+  // vfork and posix_spawn's CLONE_VM | CLONE_VFORK: the child runs in this process's memory
+  // until it calls execve or ends (the parent waits), as on Linux. CLONE_VM without
+  // CLONE_VFORK (a process sharing memory while both run) gets a copy-on-write copy.
   const bool vfork = flags & CLONE_VFORK;
+  const bool share_vm = vfork && (flags & CLONE_VM);
   const int r = c.proc.fork(c.vcpu, start, vfork, [&](GuestProcess& child, int pid) {
     if (flags & CLONE_PARENT_SETTID) (void)c.mem.write_value(c.v, parent_tid, static_cast<uint32_t>(pid));
     // The child's copy of the word, written before it runs (glibc's fork: its tid field).
     if (flags & CLONE_CHILD_SETTID) (void)child.memory().write_value(c.v, child_tid, static_cast<uint32_t>(pid));
-  });
+  }, share_vm);
   return r;
 }
 

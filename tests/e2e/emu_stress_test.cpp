@@ -64,6 +64,19 @@ TEST_P(EmuStress, ForkingProcessesUnderSwap) {
   }
 }
 
+// vfork and posix_spawn children run in the parent's space (their stores are the parent's)
+// while another thread of the parent churns mappings and the reclaimer swaps the pages:
+// shootdowns of the shared space must reach the child's vCPU, and the space may go only
+// once the child has given it back.
+TEST_P(EmuStress, VforkChildrenShareMemoryUnderSwap) {
+  std::vector<std::string> argv = {EMU_BINARY, "--scheme", std::get<0>(GetParam()), "--mem", "24M",
+                                   "--swap", "256M", guest("vfork_share"), "40", "24"};
+  const auto r = run_process(argv);
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("rounds=40 mismatches=0 spawn_errors=0"), std::string::npos) << r.out << r.err;
+  EXPECT_EQ(r.err.find("leaked"), std::string::npos) << r.err;
+}
+
 // Two processes pass SIGUSR1/SIGUSR2 back and forth, one side with three computing threads
 // taking them (at block boundaries) and the other in sigsuspend, while the reclaimer swaps:
 // senders, wakes, frames and sigreturn across host threads. A lost signal hangs it (the

@@ -34,6 +34,7 @@ const std::vector<GuestCase>& cases() {
       {"segv_null", {"segv", "null"}, "", {}},
       {"sigill", {"segv", "ill"}, "", {}},
       {"fd_table", {"fd_table"}, "", {}},
+      {"vfork_share", {"vfork_share", "8", "2"}, "", {}},
   };
   return c;
 }
