@@ -175,10 +175,18 @@ bool GuestProcess::load(const Program& program, const std::vector<std::string>& 
     if (ids[i] == UC_X86_REG_RIP || ids[i] == UC_X86_REG_EIP) start->regs.general[i] = loaded.start;
     if (ids[i] == UC_X86_REG_EFLAGS) start->regs.general[i] = 0x202;
   }
-  exe_path_ = program.guest_exe;
-  argv_ = program.argv;
+  {
+    std::lock_guard lk(identity_lock_);
+    exe_path_ = program.guest_exe;
+    argv_ = program.argv;
+  }
   auxv_ = std::move(auxv);
   return true;
+}
+
+GuestProcess::Identity GuestProcess::identity() const {
+  std::lock_guard lk(identity_lock_);
+  return {exe_path_, argv_};
 }
 
 void GuestProcess::lend_space_to(const std::shared_ptr<Vcpu>& vcpu) {
@@ -348,8 +356,11 @@ int GuestProcess::exec(Vcpu& vcpu, const Program& program, const std::vector<std
   auto old_auxv = auxv_;
   if (!load(program, envp, vcpu.slot(), *space, start, &error)) {
     spdlog::debug("execve {}: {}", image.path(), error);
-    exe_path_ = old_exe;
-    argv_ = std::move(old_argv);
+    {
+      std::lock_guard lk(identity_lock_);
+      exe_path_ = old_exe;
+      argv_ = std::move(old_argv);
+    }
     auxv_ = std::move(old_auxv);
     space->set_teardown_slot(vcpu.slot());
     return -ENOEXEC;

@@ -113,6 +113,13 @@ class GuestProcess final : public mmu::TlbShootdown,
   const std::string& exe_path() const { return exe_path_; }
   // The arguments and auxiliary vector the program started with (/proc/self/cmdline, auxv).
   const std::vector<std::string>& argv() const { return argv_; }
+  // The program and its arguments, copied under a lock: for another process's /proc/PID
+  // (this process's execve may replace them meanwhile).
+  struct Identity {
+    std::string exe;
+    std::vector<std::string> argv;
+  };
+  Identity identity() const;
   const Auxv& auxv() const { return auxv_; }
   // The guest's file descriptors and current directory (not emu's: see fd_table.h).
   FdTable& files() { return *files_; }
@@ -261,6 +268,7 @@ class GuestProcess final : public mmu::TlbShootdown,
   ExclusiveGate gate_;
   const int pid_;
   const int ppid_;
+  mutable std::mutex identity_lock_;  // writes of exe_path_ and argv_; reads by other processes
   std::string exe_path_;
   std::vector<std::string> argv_;
   Auxv auxv_;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "emu/cpu/emulated_cpu.h"
+#include "emu/process/machine.h"
 #include "emu/process/guest_process.h"
 #include "emu/syscalls/procfs_cpuinfo.h"
 #include "emu/syscalls/procfs_fd_dir.h"
@@ -142,6 +143,13 @@ std::optional<Subject> subject(Call& c, const procfs::ProcPath& p) {
   if (p.tid == 0) return Subject{pid, pid, false};
   if (!is_thread(c, p.tid)) return std::nullopt;
   return Subject{pid, p.tid, true};
+}
+
+// Another guest process of this run named by /proc/PID (guest pids are not the host's: the
+// host's /proc/PID is some other process, or none). Only its identity is answered for it.
+std::shared_ptr<GuestProcess> other_guest(Call& c, const procfs::ProcPath& p) {
+  if (p.who != procfs::ProcPath::Who::Pid || p.pid == c.proc.pid() || p.tid != 0) return nullptr;
+  return c.proc.machine().find_process(p.pid);
 }
 
 // A whole host file ("" when it cannot be read).
@@ -299,6 +307,15 @@ std::optional<int64_t> procfs_openat(Call& c, uint64_t path, int flags) {
   if (p->kind != procfs::ProcPath::Kind::Process) return std::nullopt;
   const auto s = subject(c, *p);
   const auto file = proc_file(p->file);
+  if (!s && file && (*file == ProcFile::Cmdline || *file == ProcFile::Comm)) {
+    if (const auto other = other_guest(c, *p)) {
+      if (const int64_t r = check_file_flags(flags, false)) return r;
+      const auto id = other->identity();
+      const std::string text = *file == ProcFile::Cmdline ? procfs::format_cmdline(id.argv)
+                                                           : procfs::format_comm(procfs::comm_of(id.exe));
+      return install_text(c, text, "/proc/" + std::to_string(p->pid) + "/" + p->file, flags);
+    }
+  }
   if (!s || !file || *file == ProcFile::Exe) return std::nullopt;  // exe: sys_paths opens the program
   if (*file == ProcFile::FdDir) {
     if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_CREAT)) return -EISDIR;
@@ -315,9 +332,10 @@ std::optional<std::string> procfs_readlink(Call& c, uint64_t path, const HostFil
   // Linux names them in the reader's pid namespace: the guest's numbers.
   if (p->kind == procfs::ProcPath::Kind::SelfLink) return std::to_string(c.proc.pid());
   if (p->kind == procfs::ProcPath::Kind::ThreadSelfLink) return fmt::format("{}/task/{}", c.proc.pid(), c.vcpu.tid());
-  if (p->kind != procfs::ProcPath::Kind::Process || proc_file(p->file) != ProcFile::Exe || !subject(c, *p))
-    return std::nullopt;
-  return c.proc.exe_path();  // the guest program, not emu
+  if (p->kind != procfs::ProcPath::Kind::Process || proc_file(p->file) != ProcFile::Exe) return std::nullopt;
+  if (subject(c, *p)) return c.proc.exe_path();  // the guest program, not emu
+  if (const auto other = other_guest(c, *p)) return other->identity().exe;
+  return std::nullopt;
 }
 
 std::optional<int64_t> procfs_getdents64(Call& c, const HostFile& f, uint64_t buf, uint64_t n) {

@@ -8,9 +8,10 @@
 // and readlink of exe, /proc/self and /proc/thread-self; and /proc/cpuinfo (the emulated
 // CPU). Everything else under /proc and /sys is the host's.
 //
-// Not other guest processes' /proc/PID yet: their image (address space, exe path, argv,
-// auxv) is replaced by their own execve with no lock a reader could take, so reading it from
-// another thread would race. Their paths reach the host, as before.
+// Other guest processes of the run (/proc/PID with a guest pid): exe, cmdline and comm, from a
+// copy taken under the process's identity lock (their execve may replace them meanwhile).
+// The rest of their /proc (maps, status: their address space may be replaced or dropped
+// under a reader) still reaches the host.
 //
 // Only absolute paths are recognised: a guest that chdir()s into /proc/self and opens "maps"
 // reaches the host's file.

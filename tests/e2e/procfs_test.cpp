@@ -154,4 +154,18 @@ TEST(Procfs, I386GuestsSeeTheirOwnMapsAndFourByteAuxv) {
   EXPECT_TRUE(page_size) << auxv.out;  // AT_PAGESZ as a pair of 4-byte words
 }
 
+// Another guest process's exe, cmdline and comm, by its guest pid (not the host's /proc/PID,
+// which is some other host process or none), as a native shell sees its child's.
+TEST(Procfs, OtherGuestProcessesExeCmdlineAndComm) {
+  const std::vector<std::string> argv = {
+      "/bin/sh", "-c", "sleep 1 & p=$!; readlink /proc/$p/exe; tr '\\0' ' ' < /proc/$p/cmdline; echo; cat /proc/$p/comm; wait"};
+  const auto native = run_process(argv);
+  std::vector<std::string> emulated_argv = {EMU_BINARY};
+  emulated_argv.insert(emulated_argv.end(), argv.begin(), argv.end());
+  const auto emulated = run_process(emulated_argv);
+  EXPECT_EQ(native.out, "/usr/bin/sleep\nsleep 1 \nsleep\n");
+  EXPECT_EQ(emulated.out, native.out) << emulated.err;
+  EXPECT_EQ(emulated.status, 0);
+}
+
 }  // namespace
