@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <functional>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -146,6 +147,33 @@ TEST(Trace, BadTraceOptionsAreUsageErrors) {
     const std::string own = emu_test::without_sanitizer_report(r.err);
     EXPECT_EQ(std::count(own.begin(), own.end(), '\n'), 1) << r.err;
   }
+}
+
+// A dynamically linked program: ld.so and the libraries fault their pages in from their
+// files (file-fill faults in the trace and the stats), and the Perfetto JSON is whole.
+TEST(Trace, DynamicProgramsFaultTheirLibrariesInFromFiles) {
+  const std::string text = testing::TempDir() + "/emu_trace_dynamic.txt";
+  const std::string json = testing::TempDir() + "/emu_trace_dynamic.json";
+  const std::string stats = testing::TempDir() + "/emu_trace_dynamic_stats.json";
+  const auto r = run_process({EMU_BINARY, "--trace", "faults,syscalls", "--trace-file", text, "--trace-json", json,
+                              "--stats-json", stats, "/bin/echo", "traced"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "traced\n");
+  EXPECT_GT(lines_with(slurp(text), "path=file-fill").size(), 10u);
+  const auto counters = nlohmann::json::parse(slurp(stats));
+  bool found = false;
+  std::function<void(const nlohmann::json&)> walk = [&](const nlohmann::json& j) {
+    if (j.is_object()) {
+      for (auto it = j.begin(); it != j.end(); ++it) {
+        if (it.key() == "fault_file_fill" && it.value().is_number() && it.value().get<int64_t>() > 10) found = true;
+        walk(it.value());
+      }
+    }
+  };
+  walk(counters);
+  EXPECT_TRUE(found) << counters.dump();
+  const auto trace = nlohmann::json::parse(slurp(json));  // throws (fails) if cut short
+  EXPECT_FALSE(trace["traceEvents"].empty());
 }
 
 }  // namespace
