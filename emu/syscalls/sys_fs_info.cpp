@@ -35,6 +35,13 @@ int64_t plain_path(Call& c, uint64_t path, std::string& out) {
   return out.empty() ? -ENOENT : 0;
 }
 
+// What a set or remove acts on: `path` when `fd` is AT_FDCWD, else the guest's `fd`.
+int64_t xattr_target(Call& c, uint64_t path, int fd, std::string& host_path_out, std::shared_ptr<HostFile>& file) {
+  if (fd == AT_FDCWD) return plain_path(c, path, host_path_out);
+  file = c.proc.files().get(fd);
+  return file ? 0 : -EBADF;
+}
+
 int64_t xattr_name(Call& c, uint64_t name, std::string& out) {
   if (name == 0 || !c.mem.read_string(c.v, name, kXattrNameMax + 1, out)) return -EFAULT;
   if (out.empty() || out.size() > kXattrNameMax) return -ERANGE;
@@ -118,11 +125,7 @@ int64_t flistxattr(Call& c, int fd, uint64_t list, uint64_t size) {
 int64_t setxattr(Call& c, uint64_t path, int fd, uint64_t name, uint64_t value, uint64_t size, int flags, bool follow) {
   std::string p, n;
   std::shared_ptr<HostFile> f;
-  if (fd == AT_FDCWD) {
-    if (const int64_t r = plain_path(c, path, p)) return r;
-  } else if (!(f = c.proc.files().get(fd))) {
-    return -EBADF;
-  }
+  if (const int64_t r = xattr_target(c, path, fd, p, f)) return r;
   if (const int64_t r = xattr_name(c, name, n)) return r;
   if (size > kXattrSizeMax) return -E2BIG;
   std::vector<char> v(size);
@@ -136,11 +139,7 @@ int64_t setxattr(Call& c, uint64_t path, int fd, uint64_t name, uint64_t value, 
 int64_t removexattr(Call& c, uint64_t path, int fd, uint64_t name, bool follow) {
   std::string p, n;
   std::shared_ptr<HostFile> f;
-  if (fd == AT_FDCWD) {
-    if (const int64_t r = plain_path(c, path, p)) return r;
-  } else if (!(f = c.proc.files().get(fd))) {
-    return -EBADF;
-  }
+  if (const int64_t r = xattr_target(c, path, fd, p, f)) return r;
   if (const int64_t r = xattr_name(c, name, n)) return r;
   int r = 0;
   if (f) r = ::fremovexattr(f->fd(), n.c_str());
