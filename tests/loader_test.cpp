@@ -3,6 +3,7 @@
 // splits them, and the sysroot maps paths both ways.
 #include <elf.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -196,9 +197,17 @@ TEST(Shebang, SplitsAsLinuxDoes) {
   ASSERT_TRUE(s);
   EXPECT_EQ(s->interp, "/usr/bin/env");
   EXPECT_EQ(*s->arg, "python3 -u");  // one argument: the rest of the line, trimmed
-  s = parse_shebang("#!/bin/sh -e\r\n");
+  s = parse_shebang("#!/bin/sh -e\r\n");  // Linux keeps a carriage return (a DOS script fails)
   ASSERT_TRUE(s);
-  EXPECT_EQ(*s->arg, "-e");
+  EXPECT_EQ(*s->arg, "-e\r");
+  s = parse_shebang(std::string("#!/bin/sh\0x\n", 13));  // a NUL ends the name: no argument
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->interp, "/bin/sh");
+  EXPECT_FALSE(s->arg);
+  s = parse_shebang("#!/bin/sh" + std::string(300, ' '));  // no newline, but the name ended
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->interp, "/bin/sh");
+  EXPECT_FALSE(s->arg);
   s = parse_shebang("#!/bin/bash");  // no newline, short: fine
   ASSERT_TRUE(s);
   EXPECT_EQ(s->interp, "/bin/bash");
@@ -279,6 +288,19 @@ TEST(OpenProgram, PermissionAndTypeErrors) {
     EXPECT_FALSE(emu::open_program(text, {text}, emu::Sysroot(), &e));
     EXPECT_EQ(e.errno_value, EACCES);
   }
+}
+
+// A FIFO with an x bit: EACCES at once, as Linux answers for what is not a regular file
+// (reading its first bytes would block the exec forever).
+TEST(OpenProgram, FifoIsEaccesNotAHang) {
+  const std::string fifo = testing::TempDir() + "/emu_fifo_prog";
+  ::unlink(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0755), 0);
+  ElfError e;
+  EXPECT_FALSE(emu::open_program(fifo, {fifo}, emu::Sysroot(), &e));
+  EXPECT_EQ(e.errno_value, EACCES);
+  EXPECT_EQ(e.exit_status, 126);
+  ::unlink(fifo.c_str());
 }
 
 TEST(Sysroot, LooksUnderTheRootFirst) {

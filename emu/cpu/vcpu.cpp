@@ -139,6 +139,8 @@ bool Vcpu::start_engine(const VcpuStart& start) {
   }
   start.regs.restore(uc_, arch());
   if (start.i386_tls_descriptor) {
+    tls_descriptor = start.i386_tls_descriptor;
+    tls_entry = start.i386_tls_entry;
     process_.with_gdt_entry(slot_, start.i386_tls_entry, *start.i386_tls_descriptor, [&] {
       uint64_t gs = start.regs.gs;
       uc_reg_write(uc_, UC_X86_REG_GS, &gs);  // loads this thread's descriptor into GS

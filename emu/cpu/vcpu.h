@@ -59,6 +59,12 @@ struct VcpuStart {
 
 class Vcpu {
  public:
+  // i386: this thread's own TLS descriptor (set_thread_area, or the one it started with). The
+  // GDT page in guest memory holds whichever thread wrote it last, so a fork child must
+  // load the forking thread's, not what the page says.
+  std::optional<std::array<uint32_t, 2>> tls_descriptor;
+  uint32_t tls_entry = 0;
+
   Vcpu(GuestProcess& process, mmu::VcpuId slot, int tid);
   ~Vcpu();
   Vcpu(const Vcpu&) = delete;

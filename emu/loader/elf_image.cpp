@@ -77,11 +77,7 @@ bool collect(const FileSource& file, const std::vector<Phdr>& phdrs, uint64_t fi
              std::string& why) {
   bool have_phdr = false;
   for (const Phdr& p : phdrs) {
-    if (p.p_type == PT_INTERP) {
-      if (!interp.empty()) {
-        why = "two PT_INTERP headers";
-        return false;
-      }
+    if (p.p_type == PT_INTERP && interp.empty()) {  // Linux uses the first
       if (!read_interp(file, p.p_offset, p.p_filesz, interp, why)) return false;
     }
     if (p.p_type == PT_PHDR) {
@@ -93,7 +89,10 @@ bool collect(const FileSource& file, const std::vector<Phdr>& phdrs, uint64_t fi
       why = "loadable segment past the end of the file";
       return false;
     }
-    if (p.p_vaddr + p.p_memsz < p.p_vaddr || (p.p_vaddr % mmu::kPageSize) != (p.p_offset % mmu::kPageSize)) {
+    // The end, rounded up to a page, must not wrap.
+    const uint64_t vaddr = p.p_vaddr, memsz = p.p_memsz;
+    if (vaddr + memsz < vaddr || vaddr + memsz > ~uint64_t{0} - mmu::kPageSize ||
+        (vaddr % mmu::kPageSize) != (p.p_offset % mmu::kPageSize)) {
       why = "malformed loadable segment";
       return false;
     }

@@ -50,11 +50,18 @@ bool map_segments(const ElfImage& image, uint64_t bias, const std::string& name,
 }
 
 // The interpreter goes where an mmap of its whole span would go (load_elf_interp), its
-// segments at their offsets inside; the holes between them are left unmapped.
+// segments at their offsets inside; the holes between them are left unmapped. *bias: its
+// load bias, which is also AT_BASE (Linux's interp_load_addr).
 bool load_interpreter(const ElfImage& ld, const std::string& name, mmu::AddressSpace& space, mmu::VcpuId v,
-                      uint64_t& base, std::string* error) {
+                      uint64_t& bias_out, std::string* error) {
   const uint64_t low = ld.lowest_vaddr();
   const uint64_t span = ld.highest_vaddr() - low;
+  if (!ld.position_independent()) {
+    // An ET_EXEC interpreter goes at its own addresses (Linux maps it without a bias).
+    if (!map_segments(ld, 0, name, space, v, error)) return false;
+    bias_out = 0;
+    return true;
+  }
   mmu::MapRequest reserve;
   reserve.length = span;
   reserve.prot = 0;
@@ -67,7 +74,7 @@ bool load_interpreter(const ElfImage& ld, const std::string& name, mmu::AddressS
   const uint64_t bias = where.value - low;
   (void)space.unmap(v, where.value, span);
   if (!map_segments(ld, bias, name, space, v, error)) return false;
-  base = where.value;
+  bias_out = bias;
   return true;
 }
 
@@ -76,6 +83,13 @@ bool load_interpreter(const ElfImage& ld, const std::string& name, mmu::AddressS
 bool load_program(const Program& program, mmu::AddressSpace& space, mmu::VcpuId v, bool aslr, LoadedImage& out,
                   std::string* error) {
   const ElfImage& image = program.exe;
+  // Segments spanning more than the address space cannot be placed (Linux's
+  // total_mapping_size check); biasing them would wrap.
+  if (image.highest_vaddr() - image.lowest_vaddr() > space.virt_limit() ||
+      (program.interp && program.interp->highest_vaddr() - program.interp->lowest_vaddr() > space.virt_limit())) {
+    *error = image.path() + ": loadable segments span more than the address space";
+    return false;
+  }
   uint64_t bias = 0;
   if (image.position_independent()) {
     uint64_t shift = 0;
@@ -99,7 +113,7 @@ bool load_program(const Program& program, mmu::AddressSpace& space, mmu::VcpuId 
   if (program.interp) {
     const ElfImage& ld = *program.interp;
     if (!load_interpreter(ld, program.guest_interp, space, v, out.interp_base, error)) return false;
-    out.start = ld.entry() - ld.lowest_vaddr() + out.interp_base;
+    out.start = ld.entry() + out.interp_base;
   }
   return true;
 }

@@ -21,7 +21,7 @@ struct LoadedImage {
   uint16_t phnum = 0;
   uint16_t phent = 0;
   uint64_t bias = 0;         // the executable's load bias
-  uint64_t interp_base = 0;  // AT_BASE: the interpreter's load address (0 without one)
+  uint64_t interp_base = 0;  // AT_BASE: the interpreter's load bias (0 without one, or ET_EXEC)
   uint64_t brk = 0;
 };
 

@@ -1,6 +1,7 @@
 #include "emu/loader/program.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,7 +13,6 @@ namespace emu {
 
 namespace {
 
-bool blank(char c) { return c == ' ' || c == '\t'; }
 
 // The host path to open for the guest's `path`: absolute ones through the root, relative
 // ones through the guest's current directory (a host fd).
@@ -24,24 +24,46 @@ std::string host_file(const std::string& path, const Sysroot& root, int cwd_fd) 
 
 }  // namespace
 
+// binfmt_script's load_script, step by step, on the same zero-padded buffer (its last byte
+// is never part of the line).
 std::optional<Shebang> parse_shebang(std::string_view head) {
   if (!head.starts_with("#!")) return std::nullopt;
-  head.remove_prefix(2);
-  Shebang out;
-  const size_t nl = head.find('\n');
-  std::string_view line = head.substr(0, nl);
-  const bool truncated = nl == std::string_view::npos && head.size() + 2 >= kShebangBytes;
-  while (!line.empty() && (blank(line.back()) || line.back() == '\r' || line.back() == '\0'))
-    line.remove_suffix(1);
-  while (!line.empty() && blank(line.front())) line.remove_prefix(1);
-  size_t end = 0;
-  while (end < line.size() && !blank(line[end]) && line[end] != '\0') ++end;
-  std::string_view rest = line.substr(end);
-  // Linux gives ENOEXEC when the interpreter's name itself runs past the buffer.
-  if (truncated && rest.empty()) return out;
-  out.interp = std::string(line.substr(0, end));
-  while (!rest.empty() && blank(rest.front())) rest.remove_prefix(1);
-  if (!rest.empty()) out.arg = std::string(rest.substr(0, rest.find('\0')));
+  char buf[kShebangBytes] = {};
+  std::memcpy(buf, head.data(), std::min(head.size(), sizeof buf));
+  const char* const last = buf + sizeof buf - 1;
+  auto spacetab = [](char ch) { return ch == ' ' || ch == '\t'; };
+  auto next_non_spacetab = [&](const char* p, const char* end) -> const char* {
+    for (; p <= end; ++p)
+      if (!spacetab(*p)) return p;
+    return nullptr;
+  };
+  auto next_terminator = [&](const char* p, const char* end) -> const char* {
+    for (; p <= end; ++p)
+      if (spacetab(*p) || *p == '\0') return p;
+    return nullptr;
+  };
+  Shebang out;  // interp empty: ENOEXEC
+  const char* i_end = static_cast<const char*>(std::memchr(buf, '\n', sizeof buf));
+  if (!i_end) {
+    // No newline: the interpreter's name must end inside the buffer, or it was cut short.
+    i_end = next_non_spacetab(buf + 2, last);
+    if (!i_end || !next_terminator(i_end, last)) return out;
+    i_end = last;
+  }
+  while (i_end > buf + 2 && spacetab(i_end[-1])) --i_end;
+  const char* i_name = next_non_spacetab(buf + 2, i_end);
+  if (!i_name || i_name == i_end) return out;
+  const char* i_sep = next_terminator(i_name, i_end);
+  const char* name_end = i_sep ? i_sep : i_end;
+  const char* i_arg = i_sep && *i_sep != '\0' ? next_non_spacetab(i_sep, i_end) : nullptr;
+  // Both are C strings in the kernel: each stops at its first NUL (the line's end is one).
+  out.interp.assign(i_name, static_cast<size_t>(name_end - i_name));
+  out.interp.resize(std::strlen(out.interp.c_str()));
+  if (out.interp.empty()) return out;
+  if (i_arg) {
+    out.arg = std::string(i_arg, static_cast<size_t>(i_end - i_arg));
+    out.arg->resize(std::strlen(out.arg->c_str()));
+  }
   return out;
 }
 
@@ -63,9 +85,13 @@ std::optional<Program> open_program(const std::string& path, std::vector<std::st
     if (::access(host.c_str(), X_OK) != 0) return fail(126, errno, file + ": " + std::strerror(errno));
     char head[kShebangBytes] = {};
     ssize_t got = 0;
-    if (const int fd = ::open(host.c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
-      got = ::pread(fd, head, sizeof head, 0);
+    // Non-blocking: a FIFO must not hang the exec; anything but a regular file is EACCES.
+    if (const int fd = ::open(host.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK); fd >= 0) {
+      struct stat st {};
+      const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+      if (regular) got = ::pread(fd, head, sizeof head, 0);
       ::close(fd);
+      if (!regular) return fail(126, EACCES, file + ": " + std::strerror(EACCES));
     }
     const auto shebang = got > 0 ? parse_shebang(std::string_view(head, static_cast<size_t>(got))) : std::nullopt;
     if (shebang) {
@@ -88,7 +114,7 @@ std::optional<Program> open_program(const std::string& path, std::vector<std::st
     }
     char real[PATH_MAX];
     const std::string exe_host = ::realpath(host.c_str(), real) ? std::string(real) : host;
-    Program program{std::move(*exe), std::nullopt, std::move(argv), root.guest_path(path), root.guest_path(exe_host), {}};
+    Program program{std::move(*exe), std::nullopt, std::move(argv), root.guest_path(path), root.guest_path(exe_host), exe_host, {}};
     if (const std::string& interp = program.exe.interpreter(); !interp.empty()) {
       const std::string interp_host = root.host_path(interp);
       ElfError interp_error;
@@ -98,11 +124,16 @@ std::optional<Program> open_program(const std::string& path, std::vector<std::st
                                               : "it is not under the root " + root.dir() + " either (-L)";
         return fail(127, ENOENT, file + ": interpreter " + interp + " not found; " + hint);
       }
-      if (!ld) return fail(126, interp_error.errno_value, file + ": interpreter " + interp_error.message);
+      if (!ld) {
+        // Linux: a corrupt or non-ELF interpreter is ELIBBAD, an unreadable one its own errno.
+        const int err = interp_error.errno_value == ENOEXEC ? ELIBBAD : interp_error.errno_value;
+        return fail(126, err, file + ": interpreter " + interp_error.message);
+      }
+      if (::access(interp_host.c_str(), X_OK) != 0)
+        return fail(126, errno, file + ": interpreter " + interp + ": " + std::strerror(errno));
       if (ld->arch() != program.exe.arch())
         return fail(126, ELIBBAD, file + ": interpreter " + interp + " is for " + std::string(to_string(ld->arch())));
-      if (!ld->interpreter().empty())
-        return fail(126, ELIBBAD, file + ": interpreter " + interp + " asks for an interpreter itself");
+      // An interpreter's own PT_INTERP is ignored, as Linux ignores it.
       program.guest_interp = root.guest_path(::realpath(interp_host.c_str(), real) ? std::string(real) : interp_host);
       program.interp = std::move(*ld);
     }

@@ -19,6 +19,7 @@ struct Program {
   std::vector<std::string> argv;   // after #! rewriting
   std::string execfn;              // AT_EXECFN: the path execve was given
   std::string guest_exe;           // what /proc/self/exe shows: the ELF, as the guest names it
+  std::string host_exe;            // the same file on the host (what opening /proc/self/exe opens)
   std::string guest_interp;        // the interpreter's file, as the guest names it (maps)
 };
 

@@ -130,18 +130,26 @@ void GuestProcess::drop_space(mmu::VcpuId slot) {
     return;
   }
   if (!space_) return;
-  {
-    // A vfork child still runs in it (this process execs or ends first): Linux keeps the
-    // memory while the child uses it; here the destruction waits for the child.
-    std::unique_lock lk(vcpus_lock_);
-    space_returned_.wait(lk, [&] { return borrowers_.empty(); });
-  }
-  if (mmu::Reclaimer* r = machine_.reclaimer()) r->detach(*space_);
-  machine_.retire(*space_);
-  last_space_ = {space_->paging_mode(), space_->scheme(), space_->rss_mode(), space_->rss_pages()};
-  space_->set_teardown_slot(slot);
   memory_ = GuestMemory();
-  space_.reset();
+  {
+    // A vfork child still runs in it (this process execs or ends first): as on Linux, the
+    // memory lives on while the child uses it; the last child to give it back destroys it.
+    std::lock_guard lk(vcpus_lock_);
+    if (!borrowers_.empty()) {
+      last_space_ = {space_->paging_mode(), space_->scheme(), space_->rss_mode(), space_->rss_pages()};
+      lent_out_ = std::move(space_);
+      return;
+    }
+  }
+  destroy_space(std::move(space_), slot);
+}
+
+void GuestProcess::destroy_space(std::unique_ptr<mmu::AddressSpace> space, mmu::VcpuId slot) {
+  if (mmu::Reclaimer* r = machine_.reclaimer()) r->detach(*space);
+  machine_.retire(*space);
+  last_space_ = {space->paging_mode(), space->scheme(), space->rss_mode(), space->rss_pages()};
+  space->set_teardown_slot(slot);
+  space.reset();
 }
 
 bool GuestProcess::load(const Program& program, const std::vector<std::string>& envp, mmu::VcpuId slot,
@@ -178,6 +186,7 @@ bool GuestProcess::load(const Program& program, const std::vector<std::string>& 
   {
     std::lock_guard lk(identity_lock_);
     exe_path_ = program.guest_exe;
+    exe_host_path_ = program.host_exe;
     argv_ = program.argv;
   }
   auxv_ = std::move(auxv);
@@ -196,12 +205,14 @@ void GuestProcess::lend_space_to(const std::shared_ptr<Vcpu>& vcpu) {
 }
 
 void GuestProcess::take_space_back(mmu::VcpuId slot) {
+  std::unique_ptr<mmu::AddressSpace> orphan;
   {
     std::lock_guard lk(vcpus_lock_);
     if (std::erase_if(borrowers_, [&](const std::shared_ptr<Vcpu>& v) { return v->slot() == slot; }) == 0) return;
     by_slot_[slot].store(nullptr, std::memory_order_release);
+    if (borrowers_.empty()) orphan = std::move(lent_out_);  // this process has ended meanwhile
   }
-  space_returned_.notify_all();
+  if (orphan) destroy_space(std::move(orphan), slot);  // through the returning vCPU's slot
 }
 
 bool GuestProcess::start(const Program& program, const std::vector<std::string>& envp, mmu::VcpuId slot,
@@ -282,6 +293,7 @@ int GuestProcess::fork(Vcpu& parent, const VcpuStart& start, bool vfork,
   std::shared_ptr<GuestProcess> child(
       new GuestProcess(machine_, arch_, pid, pid_, std::unique_ptr<FdTable>(new FdTable(files_->clone()))));
   child->exe_path_ = exe_path_;
+  child->exe_host_path_ = exe_host_path_;
   child->argv_ = argv_;
   child->auxv_ = auxv_;
   child->signals_.copy_actions_from(signals_);
@@ -352,6 +364,7 @@ int GuestProcess::exec(Vcpu& vcpu, const Program& program, const std::vector<std
   auto space = new_space(image.arch(), &error, vcpu.slot());
   if (!space) return -ENOMEM;
   const std::string old_exe = exe_path_;
+  const std::string old_exe_host = exe_host_path_;
   auto old_argv = argv_;
   auto old_auxv = auxv_;
   if (!load(program, envp, vcpu.slot(), *space, start, &error)) {
@@ -359,6 +372,7 @@ int GuestProcess::exec(Vcpu& vcpu, const Program& program, const std::vector<std
     {
       std::lock_guard lk(identity_lock_);
       exe_path_ = old_exe;
+      exe_host_path_ = old_exe_host;
       argv_ = std::move(old_argv);
     }
     auxv_ = std::move(old_auxv);
@@ -498,13 +512,18 @@ void GuestProcess::kick(Vcpu& vcpu) {
 void GuestProcess::thread_finished(Vcpu& vcpu, int exit_code) {
   const mmu::VcpuId slot = vcpu.slot();
   bool last = false;
+  std::shared_ptr<GuestProcess> lender;  // read before the last thread's end() may drop it
   {
     std::lock_guard lk(vcpus_lock_);
+    lender = lender_;
     by_slot_[slot].store(nullptr, std::memory_order_release);
     vcpus_[slot].reset();
     last = live_vcpus_.fetch_sub(1) == 1;
   }
   if (!last) retarget_shared_signals(vcpu);  // it may have been the one woken for them
+  // A thread of a vfork child that ends before the others: its vCPU leaves the parent's space
+  // (every borrowing vCPU deregisters before its slot is given back).
+  if (!last && lender) lender->take_space_back(slot);
   if (last) {
     {
       std::lock_guard lk(exit_lock_);
@@ -587,7 +606,8 @@ GuestProcess::SleepEnd GuestProcess::sleep_until(std::optional<std::chrono::stea
 
 void GuestProcess::with_gdt_entry(mmu::VcpuId v, uint32_t entry, const std::array<uint32_t, 2>& descriptor,
                                   const std::function<void()>& load) {
-  std::lock_guard lk(gdt_lock_);
+  // A vfork child writes the GDT page of its parent's space: under the parent's lock.
+  std::lock_guard lk(lender_ ? lender_->gdt_lock_ : gdt_lock_);
   (void)memory_.write(v, kI386GdtAddress + entry * 8, descriptor.data(), 8);
   load();
 }

@@ -111,6 +111,8 @@ class GuestProcess final : public mmu::TlbShootdown,
   int ppid() const { return ppid_; }
   // The guest program's absolute path (what /proc/self/exe names for the guest).
   const std::string& exe_path() const { return exe_path_; }
+  // The same program's file on the host (sysroot included): what /proc/self/exe opens.
+  const std::string& exe_host_path() const { return exe_host_path_; }
   // The arguments and auxiliary vector the program started with (/proc/self/cmdline, auxv).
   const std::vector<std::string>& argv() const { return argv_; }
   // The program and its arguments, copied under a lock: for another process's /proc/PID
@@ -236,12 +238,13 @@ class GuestProcess final : public mmu::TlbShootdown,
   void adopt_space(std::unique_ptr<mmu::AddressSpace> space);
   // Detaches and destroys the space through `slot` (the caller's), folding its counters in;
   // a borrowed space is given back instead. A space lent to vfork children is destroyed
-  // only once they have given it back.
+  // by the last of them to give it back.
   void drop_space(mmu::VcpuId slot);
   // Lending the space to a vfork child's vCPU: its shootdowns, code flushes and host-access
   // tracking then reach that vCPU too (it is looked up by slot like this process's own).
   void lend_space_to(const std::shared_ptr<Vcpu>& vcpu);
   void take_space_back(mmu::VcpuId slot);
+  void destroy_space(std::unique_ptr<mmu::AddressSpace> space, mmu::VcpuId slot);
   // Registers a vCPU for `slot`, tid `tid`, and starts its host thread.
   int start_vcpu(mmu::VcpuId slot, int tid, const VcpuStart& start, uint64_t clear_child_tid,
                  const std::function<void(int)>& before_start);
@@ -262,7 +265,8 @@ class GuestProcess final : public mmu::TlbShootdown,
   std::shared_ptr<GuestProcess> lender_;
   // On the parent: the vfork children's vCPUs running in its space (under vcpus_lock_).
   std::vector<std::shared_ptr<Vcpu>> borrowers_;
-  std::condition_variable space_returned_;
+  // This process's space after it ended while vfork children still ran in it (vcpus_lock_).
+  std::unique_ptr<mmu::AddressSpace> lent_out_;
   GuestMemory memory_;
   FutexTable futexes_;
   ExclusiveGate gate_;
@@ -270,6 +274,7 @@ class GuestProcess final : public mmu::TlbShootdown,
   const int ppid_;
   mutable std::mutex identity_lock_;  // writes of exe_path_ and argv_; reads by other processes
   std::string exe_path_;
+  std::string exe_host_path_;
   std::vector<std::string> argv_;
   Auxv auxv_;
   std::unique_ptr<FdTable> files_;

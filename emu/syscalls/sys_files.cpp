@@ -142,7 +142,7 @@ int64_t fd_call(Call& c, long host_nr, int fd, uint64_t a1, uint64_t a2) {
 // Before a blocking read or write of a pipe, socket or terminal: waits until it is ready, the
 // process is ending (-EINTR then: the guest never sees it, it is being stopped), or a signal
 // comes for this thread (-ERESTARTSYS: EINTR, or the call again under SA_RESTART).
-static int64_t wait_ready(Call& c, const HostFile& f, short events) {
+int64_t wait_ready(Call& c, const HostFile& f, short events) {
   if (!f.may_block() || c.proc.ending_fd() < 0) return 0;
   const int flags = ::fcntl(f.fd(), F_GETFL);
   if (flags < 0 || (flags & O_NONBLOCK)) return 0;

@@ -43,7 +43,9 @@ int64_t xattr_target(Call& c, uint64_t path, int fd, std::string& host_path_out,
 }
 
 int64_t xattr_name(Call& c, uint64_t name, std::string& out) {
-  if (name == 0 || !c.mem.read_string(c.v, name, kXattrNameMax + 1, out)) return -EFAULT;
+  // Read further than the limit, so a long name is ERANGE as on Linux, not EFAULT.
+  if (name == 0) return -EFAULT;
+  if (!c.mem.read_string(c.v, name, 4096, out)) return out.size() == 4096 ? -ERANGE : -EFAULT;
   if (out.empty() || out.size() > kXattrNameMax) return -ERANGE;
   return 0;
 }
@@ -53,6 +55,8 @@ template <typename Query>
 int64_t copy_out(Call& c, uint64_t buf, uint64_t size, size_t max, Query query) {
   std::vector<char> tmp(std::min<uint64_t>(size, max));
   const ssize_t n = query(tmp.empty() ? nullptr : tmp.data(), tmp.size());
+  // A buffer of the largest size that still does not hold it: E2BIG, as Linux says.
+  if (n < 0 && errno == ERANGE && size >= max) return -E2BIG;
   if (n < 0) return -errno;
   if (size == 0) return n;  // the size it would take
   if (n > 0 && !c.mem.write(c.v, buf, tmp.data(), static_cast<size_t>(n))) return -EFAULT;

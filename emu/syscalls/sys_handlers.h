@@ -8,6 +8,7 @@
 #include <chrono>
 #include <optional>
 
+#include "emu/process/fd_table.h"
 #include "emu/syscalls/syscalls.h"
 
 namespace emu::sys {
@@ -41,6 +42,32 @@ int64_t fd_call(Call& c, long host_nr, int fd, uint64_t a1 = 0, uint64_t a2 = 0)
 int64_t poll(Call& c, uint64_t fds, uint64_t n, int timeout_ms);
 int64_t ppoll(Call& c, uint64_t fds, uint64_t n, uint64_t timeout, bool time64);
 int64_t sendfile(Call& c, int out_fd, int in_fd, uint64_t offset_ptr, uint64_t count, bool offset_64);
+
+// Before a blocking read, write, accept or receive on a pipe, socket or terminal: waits until
+// `events` are ready, the process ends (-EINTR) or a signal comes for this thread
+// (-ERESTARTSYS). 0 at once for a non-blocking descriptor (sys_files.cpp).
+int64_t wait_ready(Call& c, const HostFile& f, short events);
+
+// Sockets (sys_sockets.cpp): host sockets behind the guest's fd table. Addresses are copied
+// as they are (sockaddr has one layout for both ABIs); `i386`-dependent layouts (msghdr,
+// cmsghdr, iovec, timeval options) are converted.
+int64_t socket(Call& c, int domain, int type, int protocol);
+int64_t socketpair(Call& c, int domain, int type, int protocol, uint64_t sv);
+int64_t bind(Call& c, int fd, uint64_t addr, uint64_t len);
+int64_t connect(Call& c, int fd, uint64_t addr, uint64_t len);
+int64_t listen(Call& c, int fd, int backlog);
+int64_t accept4(Call& c, int fd, uint64_t addr, uint64_t lenp, int flags);
+// getsockname (`peer` false) and getpeername.
+int64_t sockname(Call& c, int fd, uint64_t addr, uint64_t lenp, bool peer);
+int64_t sendto(Call& c, int fd, uint64_t buf, uint64_t len, int flags, uint64_t addr, uint64_t alen);
+int64_t recvfrom(Call& c, int fd, uint64_t buf, uint64_t len, int flags, uint64_t addr, uint64_t lenp);
+int64_t sendmsg(Call& c, int fd, uint64_t msg, int flags);
+int64_t recvmsg(Call& c, int fd, uint64_t msg, int flags);
+int64_t shutdown(Call& c, int fd, int how);
+int64_t setsockopt(Call& c, int fd, int level, int name, uint64_t val, uint64_t len);
+int64_t getsockopt(Call& c, int fd, int level, int name, uint64_t val, uint64_t lenp);
+// i386's socketcall(2) multiplexer: `call` and a pointer to its arguments (32-bit words).
+int64_t socketcall(Call& c, int call, uint64_t args);
 
 // File-system queries and hints (sys_fs_info.cpp). `follow`: the l* forms do not follow a
 // final symlink; set/remove act on `path` when `fd` is AT_FDCWD, else on `fd`. `wide`:

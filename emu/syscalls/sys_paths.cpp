@@ -61,7 +61,7 @@ bool rewrite_exe_alias(Call& c, HostPath& out, StdLinks std_links) {
   if (std_links != StdLinks::Follow) return false;
   const std::string own = "/proc/" + std::to_string(c.proc.pid()) + "/exe";
   if (out.path != "/proc/self/exe" && out.path != "/proc/thread-self/exe" && out.path != own) return false;
-  out.path = c.proc.config().sysroot.host_path(c.proc.exe_path());
+  out.path = c.proc.exe_host_path();  // the file that was loaded, not a lookup by name again
   return true;
 }
 

@@ -20,17 +20,21 @@ namespace emu::sys {
 namespace {
 
 // A NULL-terminated array of guest string pointers (argv, envp).
-int64_t read_string_array(Call& c, uint64_t array, std::vector<std::string>& out) {
-  constexpr size_t kMaxStrings = 1 << 16, kMaxString = 128 << 10;
+// Linux's limits: each string at most MAX_ARG_STRLEN, all of them (with their pointers) at
+// most a quarter of the 8 MiB default stack limit; past them E2BIG, before emu copies more.
+int64_t read_string_array(Call& c, uint64_t array, std::vector<std::string>& out, size_t& total) {
+  constexpr size_t kMaxString = 128 << 10, kMaxTotal = (8 << 20) / 4;
   if (!array) return 0;  // Linux takes a NULL argv or envp as empty
   const size_t ptr = c.i386 ? 4 : 8;
   for (size_t i = 0;; ++i) {
-    if (i == kMaxStrings) return -E2BIG;
     uint64_t p = 0;
     if (!c.mem.read(c.v, array + i * ptr, &p, ptr)) return -EFAULT;
     if (!p) return 0;
     std::string s;
-    if (!c.mem.read_string(c.v, p, kMaxString, s)) return -EFAULT;
+    // read_string stops at the limit with what it read: too long is E2BIG, unreadable EFAULT.
+    if (!c.mem.read_string(c.v, p, kMaxString, s)) return s.size() == kMaxString ? -E2BIG : -EFAULT;
+    total += s.size() + 1 + ptr;
+    if (total > kMaxTotal) return -E2BIG;
     out.push_back(std::move(s));
   }
 }
@@ -62,8 +66,9 @@ int64_t execve(Call& c, int dirfd, uint64_t path, uint64_t argv, uint64_t envp, 
   if (const int64_t r = host_path(c, dirfd, path, where); r < 0) return r;
   if (where.path.empty()) return -ENOENT;
   std::vector<std::string> args, env;
-  if (const int64_t r = read_string_array(c, argv, args); r < 0) return r;
-  if (const int64_t r = read_string_array(c, envp, env); r < 0) return r;
+  size_t total = 0;
+  if (const int64_t r = read_string_array(c, argv, args, total); r < 0) return r;
+  if (const int64_t r = read_string_array(c, envp, env, total); r < 0) return r;
   // The guest's path: absolute ones are looked up in the sysroot by open_program (host_path
   // did so already, and a second lookup finds the same file), relative ones through the
   // guest's directory fd.
@@ -73,6 +78,8 @@ int64_t execve(Call& c, int dirfd, uint64_t path, uint64_t argv, uint64_t envp, 
     spdlog::debug("execve {}: {}", where.path, error.message);
     return -error.errno_value;
   }
+  // AT_EXECFN is the name execve was given ("/proc/self/exe" stays that), not the file found.
+  if (std::string raw; c.mem.read_string(c.v, path, PATH_MAX, raw)) program->execfn = raw;
   VcpuStart start;
   if (const int r = c.proc.exec(c.vcpu, *program, env, &start); r < 0) return r;
   c.vcpu.signals().altstack = AltStack{};  // the old image's memory; mask and pending signals stay

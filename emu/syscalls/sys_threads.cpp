@@ -59,6 +59,9 @@ VcpuStart child_start(Call& c, uint64_t stack) {
   start.regs.general[0] = 0;  // RAX / EAX
   if (stack) start.regs.general[7] = stack;  // RSP / ESP
   start.signal_mask = c.vcpu.signals().mask.load(std::memory_order_acquire);
+  // i386: the caller's own TLS, not whatever another thread left in the shared GDT page.
+  start.i386_tls_descriptor = c.vcpu.tls_descriptor;
+  start.i386_tls_entry = c.vcpu.tls_entry;
   if (!stack) start.altstack = c.vcpu.signals().altstack;  // a new thread's stack: no altstack
   if (!c.i386) {
     // In Unicorn's syscall hook RIP still points at the `syscall` instruction (it is advanced
@@ -191,6 +194,8 @@ int64_t set_thread_area(Call& c, uint64_t u_info) {
   // The guest loads GS itself next; the entry must hold this thread's base until then. The
   // GDT is shared in guest memory, so the load happens under the GDT lock: reload GS now.
   const uint32_t selector = u.entry_number * 8 + 3;
+  c.vcpu.tls_descriptor = descriptor_from(u);
+  c.vcpu.tls_entry = u.entry_number;
   c.proc.with_gdt_entry(c.v, u.entry_number, descriptor_from(u), [&] {
     if (c.vcpu.reg(UC_X86_REG_GS) == selector) c.vcpu.set_reg(UC_X86_REG_GS, selector);
   });

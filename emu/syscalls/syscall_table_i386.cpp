@@ -123,10 +123,10 @@ int64_t dispatch_i386(Call& c, uint64_t nr, bool* known) {
     case 243: return set_thread_area(c, a[0]);
     case 99: return statfs(c, a[0], a[1], false);
     case 100: return fstatfs(c, fd, a[1], false);
-    // statfs64 and fstatfs64 name the structure's size: i386's is 84 bytes (packed), and
-    // Linux accepts the 88 of the unpacked layout too.
-    case 268: return a[1] == 84 || a[1] == 88 ? statfs(c, a[0], a[2], true) : -EINVAL;
-    case 269: return a[1] == 84 || a[1] == 88 ? fstatfs(c, fd, a[2], true) : -EINVAL;
+    // statfs64 and fstatfs64 name the structure's size: i386's compat_statfs64 is 84 bytes
+    // (packed), and x86 Linux takes no other.
+    case 268: return a[1] == 84 ? statfs(c, a[0], a[2], true) : -EINVAL;
+    case 269: return a[1] == 84 ? fstatfs(c, fd, a[2], true) : -EINVAL;
     case 226: return setxattr(c, a[0], AT_FDCWD, a[1], a[2], a[3], s32(a[4]), true);
     case 227: return setxattr(c, a[0], AT_FDCWD, a[1], a[2], a[3], s32(a[4]), false);
     case 228: return setxattr(c, 0, fd, a[1], a[2], a[3], s32(a[4]), true);
