@@ -70,14 +70,21 @@ int main(int argc, char** argv) {
     char* missing[] = {"/no/such/program", NULL};
     pid_t sp;
     const int err = posix_spawn(&sp, missing[0], NULL, NULL, missing, environ);
-    if (err != ENOENT) ++spawn_errors;
+    if (err != ENOENT) {
+      ++spawn_errors;
+      fprintf(stderr, "round %u: posix_spawn of a missing program gave %d (%s)\n", r, err, strerror(err));
+    }
     if (err == 0) waitpid(sp, NULL, 0);
     char status_arg[8];
     snprintf(status_arg, sizeof status_arg, "%u", r % 5);
     char* self[] = {argv[0], "child", status_arg, NULL};
-    if (posix_spawn(&sp, "/proc/self/exe", NULL, NULL, self, environ) != 0 || waitpid(sp, &status, 0) != sp ||
-        !WIFEXITED(status) || WEXITSTATUS(status) != (int)(r % 5))
+    const int serr = posix_spawn(&sp, "/proc/self/exe", NULL, NULL, self, environ);
+    const pid_t waited = serr == 0 ? waitpid(sp, &status, 0) : -1;
+    if (serr != 0 || waited != sp || !WIFEXITED(status) || WEXITSTATUS(status) != (int)(r % 5)) {
       ++spawn_errors;
+      fprintf(stderr, "round %u: posix_spawn of itself gave %d, waitpid %d, status %#x (want exit %u)\n", r, serr,
+              (int)waited, status, r % 5);
+    }
   }
   churn_stop = 1;
   pthread_join(t, NULL);

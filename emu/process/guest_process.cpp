@@ -314,6 +314,9 @@ int GuestProcess::fork(Vcpu& parent, const VcpuStart& start, bool vfork,
     ac.id = machine_.next_space_id();
     std::string error;
     auto space = this->space().fork(parent.slot(), ac, machine_.fork_tables(), &error);
+    // Tables to copy need frames: under pressure wait for the reclaimer, as exec does.
+    while (!space && machine_.reclaimer() && machine_.reclaimer()->wait_for_frames([&] { parent.serve_flushes(); }))
+      space = this->space().fork(parent.slot(), ac, machine_.fork_tables(), &error);
     if (!space) {
       spdlog::debug("fork: {}", error);
       machine_.give_slot(*slot);
@@ -361,7 +364,11 @@ int GuestProcess::exec(Vcpu& vcpu, const Program& program, const std::vector<std
     if (multi_vcpu()) return -EAGAIN;
   }
   std::string error;
+  // The new space's root table needs a frame: under memory pressure wait for the reclaimer as
+  // a fault would (Linux reclaims rather than failing exec), serving shootdowns meanwhile.
   auto space = new_space(image.arch(), &error, vcpu.slot());
+  while (!space && machine_.reclaimer() && machine_.reclaimer()->wait_for_frames([&] { vcpu.serve_flushes(); }))
+    space = new_space(image.arch(), &error, vcpu.slot());
   if (!space) return -ENOMEM;
   const std::string old_exe = exe_path_;
   const std::string old_exe_host = exe_host_path_;
