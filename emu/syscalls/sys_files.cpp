@@ -305,6 +305,8 @@ int64_t ioctl(Call& c, int fd, uint64_t request, uint64_t arg) {
     case 0x5413: size = 8; break;                           // TIOCGWINSZ
     case 0x5414: size = 8; out = false; break;              // TIOCSWINSZ
     case 0x540F: case 0x541B: size = 4; break;              // TIOCGPGRP, FIONREAD
+    case 0x5421: case 0x5452: size = 4; out = false; break;  // FIONBIO, FIOASYNC (python's settimeout)
+    case 0x8905: size = 4; break;                           // SIOCATMARK
     default: return -ENOTTY;
   }
   uint8_t tmp[64] = {};

@@ -281,7 +281,7 @@ int64_t sendto(Call& c, int fd, uint64_t buf, uint64_t len, int flags, uint64_t 
     if (const int64_t r = wait_ready(c, *f, POLLOUT); r < 0) return r;
   const ssize_t n = ::sendto(f->fd(), data.data(), data.size(), flags | MSG_NOSIGNAL,
                              addr ? reinterpret_cast<sockaddr*>(&sa) : nullptr, addr ? static_cast<socklen_t>(alen) : 0);
-  if (n < 0 && errno == EPIPE && !(flags & MSG_NOSIGNAL)) c.proc.send_signal(SIGPIPE, SigInfo{SIGPIPE}, &c.vcpu);
+  if (flags & MSG_NOSIGNAL) c.no_sigpipe = true;  // EPIPE without the signal, as asked
   return n < 0 ? -errno : n;
 }
 
@@ -341,7 +341,7 @@ int64_t sendmsg(Call& c, int fd, uint64_t msg, int flags) {
   if (!(flags & MSG_DONTWAIT))
     if (const int64_t r = wait_ready(c, *f, POLLOUT); r < 0) return r;
   const ssize_t n = ::sendmsg(f->fd(), &hm, flags | MSG_NOSIGNAL);
-  if (n < 0 && errno == EPIPE && !(flags & MSG_NOSIGNAL)) c.proc.send_signal(SIGPIPE, SigInfo{SIGPIPE}, &c.vcpu);
+  if (flags & MSG_NOSIGNAL) c.no_sigpipe = true;  // EPIPE without the signal, as asked
   return n < 0 ? -errno : n;
 }
 

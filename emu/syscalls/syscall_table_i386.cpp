@@ -121,6 +121,23 @@ int64_t dispatch_i386(Call& c, uint64_t nr, bool* known) {
     case 240: return futex(c, a[0], s32(a[1]), static_cast<uint32_t>(a[2]), a[3], a[4], static_cast<uint32_t>(a[5]), false);
     case 242: return sched_getaffinity(c, s32(a[0]), a[1], a[2]);
     case 243: return set_thread_area(c, a[0]);
+    case 102: return socketcall(c, s32(a[0]), a[1]);
+    // The direct socket calls (Linux 4.3+), which glibc uses where it can.
+    case 359: return socket(c, fd, s32(a[1]), s32(a[2]));
+    case 360: return socketpair(c, fd, s32(a[1]), s32(a[2]), a[3]);
+    case 361: return bind(c, fd, a[1], a[2]);
+    case 362: return connect(c, fd, a[1], a[2]);
+    case 363: return listen(c, fd, s32(a[1]));
+    case 364: return accept4(c, fd, a[1], a[2], s32(a[3]));
+    case 365: return getsockopt(c, fd, s32(a[1]), s32(a[2]), a[3], a[4]);
+    case 366: return setsockopt(c, fd, s32(a[1]), s32(a[2]), a[3], a[4]);
+    case 367: return sockname(c, fd, a[1], a[2], false);
+    case 368: return sockname(c, fd, a[1], a[2], true);
+    case 369: return sendto(c, fd, a[1], a[2], s32(a[3]), a[4], a[5]);
+    case 370: return sendmsg(c, fd, a[1], s32(a[2]));
+    case 371: return recvfrom(c, fd, a[1], a[2], s32(a[3]), a[4], a[5]);
+    case 372: return recvmsg(c, fd, a[1], s32(a[2]));
+    case 373: return shutdown(c, fd, s32(a[1]));
     case 99: return statfs(c, a[0], a[1], false);
     case 100: return fstatfs(c, fd, a[1], false);
     // statfs64 and fstatfs64 name the structure's size: i386's compat_statfs64 is 84 bytes

@@ -41,7 +41,7 @@ SyscallOutcome handle_syscall(Vcpu& vcpu) {
   }
   SPDLOG_DEBUG("tid {} syscall {} ({:#x}, {:#x}, {:#x}, {:#x}) = {}", vcpu.tid(), nr, c.a[0], c.a[1], c.a[2], c.a[3], result);
   // A write to a pipe with no reader: Linux sends SIGPIPE too (emu itself ignores it).
-  if (result == -EPIPE) {
+  if (result == -EPIPE && !c.no_sigpipe) {
     SigInfo info;
     info.signo = SIGPIPE;
     info.code = kSiUser;

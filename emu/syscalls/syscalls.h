@@ -31,6 +31,8 @@ struct Call {
   uint32_t v;  // the vCPU slot
   bool i386;
   std::array<uint64_t, 6> a;
+  // Set by a send with MSG_NOSIGNAL: an EPIPE result raises no SIGPIPE.
+  bool no_sigpipe = false;
 };
 
 // Per-architecture tables: the number to the handler; -ENOSYS for unknown numbers is

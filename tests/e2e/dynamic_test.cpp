@@ -200,4 +200,16 @@ TEST(Dynamic, BusyboxShellRunsHostPrograms) {
   expect_same(emulated, native);
 }
 
+// Sockets (python3.11 on both sides, both ABIs): a TCP echo across threads on 127.0.0.1,
+// UDP, IPv6 on ::1, an fd passed over an AF_UNIX socketpair (SCM_RIGHTS between the guest's
+// fd table and the host's), getpeername on a non-socket (ENOTSOCK), socket timeouts.
+TEST(Dynamic, SocketsMatchNative) {
+  const std::string script = EMU_SOURCE_DIR "/tests/e2e/sockets_echo.py";
+  const auto native = run_process({"/usr/bin/python3.11", script});
+  ASSERT_EQ(native.status, 0) << native.err;
+  expect_same(run_process(concat(emu_cmd(), {"/usr/bin/python3.11", script})), native);
+  if (!std::filesystem::exists(kRootI386 + "/usr/bin/python3.11")) GTEST_SKIP() << "*** no i386 root ***";
+  expect_same(run_process(concat(emu_cmd({"-L", kRootI386}), {"/usr/bin/python3.11", script})), native);
+}
+
 }  // namespace
