@@ -86,6 +86,7 @@ class PagedAddressSpace final : public AddressSpace {
   UpdateResult<F> reclaim_begin(SchemeEnv& env_, const Slot& slot, Change&& change);
   void reclaim_end(SchemeEnv& env_, const Slot& slot, Pte final);
   bool mapping_slot(FrameNumber f, Slot& out) const;
+  bool claim_exclusive_table(VcpuId v, FrameNumber f, MmuCounters::Slot& stats);
 
   // A page taken into transition by reclaim_frames().
   struct Victim {

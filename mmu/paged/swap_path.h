@@ -34,7 +34,7 @@ inline auto PagedAddressSpace<F, S>::reclaim_frames(VcpuId v, std::span<const Fr
     for (const FrameNumber f : frames) {
       stats.add(MmuCounter::ReclaimScanned);
       Slot slot{};
-      if (!mapping_slot(f, slot)) continue;
+      if (!mapping_slot(f, slot) && !(claim_exclusive_table(v, f, stats) && mapping_slot(f, slot))) continue;
       const Pte e = slot.load().without_lock();
       if (!e.is_present() || e.frame() != f) continue;
       if (e.is_accessed()) {
@@ -120,6 +120,31 @@ inline auto PagedAddressSpace<F, S>::mapping_slot(FrameNumber f, Slot& out) cons
   if (!p.is_writable() || p.frame() != table) return false;
   out = Slot{reinterpret_cast<Entry*>(pool_.host(at)), table, 1};
   return true;
+}
+
+// A page of ours (count 1) behind a table every other space has let go of (count 1) but
+// whose PMD entry is still write-protected from the fork that shared it: nobody writes
+// through it, so no fault will take it back, and its pages would stay out of reclaim's
+// reach. Take it back in place as a write fault would (unshare_table's count-1 case, no
+// allocation). False when the page is not in that state.
+template <class F, class S>
+inline auto PagedAddressSpace<F, S>::claim_exclusive_table(VcpuId v, FrameNumber f, MmuCounters::Slot& stats) -> bool {
+  const FrameDescriptor& d = pool_.descriptor(f);
+  if (d.state.load(std::memory_order_acquire) != FrameState::Anon || d.owner.load(std::memory_order_relaxed) != config_.id ||
+      d.refs.load(std::memory_order_acquire) != 1)
+    return false;
+  const VirtAddr va = d.vaddr.load(std::memory_order_relaxed);
+  const auto pmd = pmd_slot(va);
+  if (!pmd) return false;
+  const Pte p = pmd->load().without_lock();
+  if (!p.is_present() || p.is_writable()) return false;
+  const FrameNumber table = p.frame();
+  if (table == 0 || table >= pool_.frame_count()) return false;
+  const FrameDescriptor& t = pool_.descriptor(table);
+  if (t.state.load(std::memory_order_acquire) != FrameState::PageTable || t.table_level.load(std::memory_order_relaxed) != 1 ||
+      t.refs.load(std::memory_order_acquire) != 1)
+    return false;
+  return unshare_table(v, *pmd, p, va, stats);
 }
 
 // Writes the victims to swap (unless an up-to-date copy is there already), points their
