@@ -150,7 +150,7 @@ std::string format_stat(std::string_view host_stat, const ProcessFacts& f) {
   // Fields the guest does not share with emu (the rest, process group, session, terminal,
   // times, priority, start time, are emu's and so the guest's too).
   set(1, f.tid);  // /proc/PID/stat describes the thread group leader, task/TID/stat the thread
-  s[3] = "R";     // it is running: it is reading this
+  s[3].assign(1, 'R');  // it is running: it is reading this (assign: GCC 12 -O3 warns on = "R")
   set(4, f.ppid);
   set(20, f.threads);
   set(21, 0);                                  // itrealvalue: always 0 since 2.6.17
