@@ -95,6 +95,12 @@ int64_t read_msghdr(Call& c, uint64_t msg, GuestMsg& m) {
   return 0;
 }
 
+// The msghdr and its iovecs, both in the guest ABI's layout.
+int64_t read_msg(Call& c, uint64_t msg, GuestMsg& m, std::vector<std::pair<uint64_t, uint64_t>>& iov) {
+  if (const int64_t r = read_msghdr(c, msg, m)) return r;
+  return read_iovecs(c, m.iov, m.iovlen, iov);
+}
+
 // Field offsets of msghdr's namelen, controllen and flags in the guest ABI (recvmsg writes them).
 struct MsgOffsets {
   uint64_t namelen, controllen, flags;
@@ -312,9 +318,8 @@ int64_t sendmsg(Call& c, int fd, uint64_t msg, int flags) {
   const auto f = socket_of(c, fd, err);
   if (!f) return err;
   GuestMsg m;
-  if (const int64_t r = read_msghdr(c, msg, m)) return r;
   std::vector<std::pair<uint64_t, uint64_t>> iov;
-  if (const int64_t r = read_iovecs(c, m.iov, m.iovlen, iov)) return r;
+  if (const int64_t r = read_msg(c, msg, m, iov)) return r;
   std::vector<uint8_t> data;
   for (const auto& [base, len] : iov) {
     const size_t at = data.size();
@@ -350,9 +355,8 @@ int64_t recvmsg(Call& c, int fd, uint64_t msg, int flags) {
   const auto f = socket_of(c, fd, err);
   if (!f) return err;
   GuestMsg m;
-  if (const int64_t r = read_msghdr(c, msg, m)) return r;
   std::vector<std::pair<uint64_t, uint64_t>> iov;
-  if (const int64_t r = read_iovecs(c, m.iov, m.iovlen, iov)) return r;
+  if (const int64_t r = read_msg(c, msg, m, iov)) return r;
   uint64_t total = 0;
   for (const auto& p : iov) total += p.second;
   std::vector<uint8_t> data(std::min<uint64_t>(total, kMaxData));
