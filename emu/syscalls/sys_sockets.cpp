@@ -216,23 +216,24 @@ int64_t socketpair(Call& c, int domain, int type, int protocol, uint64_t sv) {
   return 0;
 }
 
-int64_t bind(Call& c, int fd, uint64_t addr, uint64_t len) {
+namespace {
+// bind and connect: a guest socket and a guest address, handed to the host call `op`.
+template <typename Op>
+int64_t with_address(Call& c, int fd, uint64_t addr, uint64_t len, Op op) {
   int64_t err = 0;
   const auto f = socket_of(c, fd, err);
   if (!f) return err;
   sockaddr_storage sa;
   if (const int64_t r = read_addr(c, addr, len, sa)) return r;
-  return ::bind(f->fd(), reinterpret_cast<sockaddr*>(&sa), static_cast<socklen_t>(len)) == 0 ? 0 : -errno;
+  return op(f->fd(), reinterpret_cast<sockaddr*>(&sa), static_cast<socklen_t>(len)) == 0 ? 0 : -errno;
 }
+}  // namespace
+
+int64_t bind(Call& c, int fd, uint64_t addr, uint64_t len) { return with_address(c, fd, addr, len, ::bind); }
 
 int64_t connect(Call& c, int fd, uint64_t addr, uint64_t len) {
-  int64_t err = 0;
-  const auto f = socket_of(c, fd, err);
-  if (!f) return err;
-  sockaddr_storage sa;
-  if (const int64_t r = read_addr(c, addr, len, sa)) return r;
   // A blocking connect waits in the host; on a non-blocking socket EINPROGRESS comes back.
-  return ::connect(f->fd(), reinterpret_cast<sockaddr*>(&sa), static_cast<socklen_t>(len)) == 0 ? 0 : -errno;
+  return with_address(c, fd, addr, len, ::connect);
 }
 
 int64_t listen(Call& c, int fd, int backlog) {
