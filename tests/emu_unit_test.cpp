@@ -273,7 +273,7 @@ TEST_F(PollHandler, PpollWaitsOutASubMillisecondTimeout) {
   auto c = call();
   put_timespec(kPage, 0, 500000);
   const auto start = std::chrono::steady_clock::now();
-  EXPECT_EQ(emu::sys::ppoll(c, kPollFd, 1, kPage, true), 0);
+  EXPECT_EQ(emu::sys::ppoll(c, kPollFd, 1, kPage, 0, 0, true), 0);
   EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::microseconds(500)) << "0.5 ms became 0";
 }
 
@@ -282,7 +282,7 @@ TEST_F(PollHandler, FarPpollTimeoutWaitsForTheFd) {
   put_timespec(kPage, int64_t{1} << 61, 0);
   Blocking wait([&] {
     auto c = call();
-    return emu::sys::ppoll(c, kPollFd, 1, kPage, true);
+    return emu::sys::ppoll(c, kPollFd, 1, kPage, 0, 0, true);
   });
   EXPECT_FALSE(wait.returned_within(kBlockedFor));
   ASSERT_EQ(::write(pipe_[1], "x", 1), 1);
@@ -292,9 +292,9 @@ TEST_F(PollHandler, FarPpollTimeoutWaitsForTheFd) {
 TEST_F(PollHandler, PpollRejectsInvalidTimeout) {
   auto c = call();
   put_timespec(kPage, -1, 0);
-  EXPECT_EQ(emu::sys::ppoll(c, kPollFd, 1, kPage, true), -EINVAL);
+  EXPECT_EQ(emu::sys::ppoll(c, kPollFd, 1, kPage, 0, 0, true), -EINVAL);
   put_timespec(kPage, 0, 1000000000);
-  EXPECT_EQ(emu::sys::ppoll(c, kPollFd, 1, kPage, true), -EINVAL);
+  EXPECT_EQ(emu::sys::ppoll(c, kPollFd, 1, kPage, 0, 0, true), -EINVAL);
 }
 
 TEST_F(PollHandler, FdNotOpenIsPollnvalWithoutWaiting) {

@@ -24,7 +24,10 @@ std::shared_ptr<HostFile> open_emu_cwd() {
 HostFile::HostFile(int host_fd, std::unique_ptr<GuestView> view) : fd_(host_fd), view_(std::move(view)) {
   struct stat st;
   may_block_ = host_fd >= 0 && ::fstat(host_fd, &st) == 0 &&
-               (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISCHR(st.st_mode));
+               (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISCHR(st.st_mode) ||
+                // An anonymous inode (eventfd, timerfd, inotify, epoll) has no file type:
+                // all of them are waited on.
+                (st.st_mode & S_IFMT) == 0);
 }
 
 HostFile::~HostFile() {

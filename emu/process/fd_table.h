@@ -41,7 +41,7 @@ class HostFile {
   HostFile& operator=(const HostFile&) = delete;
 
   int fd() const { return fd_; }
-  // A pipe, socket or terminal: a read or write may wait for another process, so a blocking
+  // A pipe, socket, terminal or event fd: a read or write may wait for another process, so a blocking
   // one must be interruptible (the guest process may be killed meanwhile).
   bool may_block() const { return may_block_; }
   // Null for a plain host file.

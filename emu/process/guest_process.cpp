@@ -67,6 +67,8 @@ GuestProcess::GuestProcess(Machine& machine, GuestArch arch, int pid, int ppid, 
       arch_(arch),
       pid_(pid),
       ppid_(ppid),
+      pgid_(static_cast<int>(::getpgrp())),
+      sid_(static_cast<int>(::getsid(0))),
       files_(std::move(files)),
       vcpus_(machine.config().max_vcpus),
       by_slot_(new std::atomic<Vcpu*>[machine.config().max_vcpus + 1]) {
@@ -297,6 +299,8 @@ int GuestProcess::fork(Vcpu& parent, const VcpuStart& start, bool vfork,
   child->argv_ = argv_;
   child->auxv_ = auxv_;
   child->signals_.copy_actions_from(signals_);
+  child->pgid_.store(pgid(), std::memory_order_release);
+  child->sid_.store(sid(), std::memory_order_release);
   if (share_vm && vfork) {
     // The space this process uses (its own, or the one it borrows itself).
     GuestProcess* owner = lender_ ? lender_.get() : this;
@@ -395,6 +399,7 @@ int GuestProcess::exec(Vcpu& vcpu, const Program& program, const std::vector<std
   // the mask and pending signals stay, as on Linux).
   signals_.reset_handlers();
   arch_ = image.arch();
+  execed_.store(true, std::memory_order_release);
   machine_.record_exec();
   release_vfork_parent();
   return 0;
@@ -407,6 +412,8 @@ int GuestProcess::wait_child(int pid, bool block, bool keep, ExitInfo* info, Vcp
     for (auto it = children_.begin(); it != children_.end(); ++it) {
       GuestProcess& c = **it;
       if (pid > 0 && c.pid() != pid) continue;
+      if (pid == 0 && c.pgid() != pgid()) continue;
+      if (pid < -1 && c.pgid() != -pid) continue;
       any = true;
       if (!c.ended()) continue;
       *info = c.exit_info();
@@ -434,8 +441,8 @@ void GuestProcess::release_vfork_parent() {
   machine_.tree_changed.notify_all();
 }
 
-void GuestProcess::send_signal(int sig, const SigInfo& info, Vcpu* thread) {
-  if (generate_signal(sig, info, thread)) wake_taker(sig, thread);
+void GuestProcess::send_signal(int sig, const SigInfo& info, Vcpu* thread, bool* queue_full) {
+  if (generate_signal(sig, info, thread, queue_full)) wake_taker(sig, thread);
 }
 
 std::shared_ptr<Vcpu> GuestProcess::taker_for(int sig, Vcpu* thread) {
@@ -453,7 +460,7 @@ std::shared_ptr<Vcpu> GuestProcess::taker_for(int sig, Vcpu* thread) {
   return chosen;
 }
 
-bool GuestProcess::generate_signal(int sig, const SigInfo& info, Vcpu* thread) {
+bool GuestProcess::generate_signal(int sig, const SigInfo& info, Vcpu* thread, bool* queue_full) {
   if (sig < 1 || sig > kMaxSignal || exiting()) return false;
   if (sig == SIGKILL) {
     kill_by_signal(SIGKILL, "");
@@ -477,7 +484,10 @@ bool GuestProcess::generate_signal(int sig, const SigInfo& info, Vcpu* thread) {
       if (v.get() == thread) held = v;
   }
   if (thread && !held) return false;  // that thread has gone
-  signals_.queue(held ? &held->signals() : nullptr, sig, info);
+  if (!signals_.queue(held ? &held->signals() : nullptr, sig, info)) {
+    if (queue_full) *queue_full = true;
+    return false;
+  }
   return true;
 }
 

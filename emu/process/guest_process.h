@@ -109,6 +109,14 @@ class GuestProcess final : public mmu::TlbShootdown,
   const EmulatorConfig& config() const;
   int pid() const { return pid_; }
   int ppid() const { return ppid_; }
+  // Process group and session, in guest pids (setpgid, setsid). The first process is in
+  // emu's own; a child starts in its parent's.
+  int pgid() const { return pgid_.load(std::memory_order_acquire); }
+  int sid() const { return sid_.load(std::memory_order_acquire); }
+  void set_pgid(int pgid) { pgid_.store(pgid, std::memory_order_release); }
+  void set_sid(int sid) { sid_.store(sid, std::memory_order_release); }
+  // Has called execve since fork (a parent's setpgid on it then answers EACCES).
+  bool execed() const { return execed_.load(std::memory_order_acquire); }
   // The guest program's absolute path (what /proc/self/exe names for the guest).
   const std::string& exe_path() const { return exe_path_; }
   // The same program's file on the host (sysroot included): what /proc/self/exe opens.
@@ -159,7 +167,8 @@ class GuestProcess final : public mmu::TlbShootdown,
   // -errno, the old image intact on failure.
   int exec(Vcpu& vcpu, const Program& program,
            const std::vector<std::string>& envp, VcpuStart* start);
-  // wait4/waitid: a child matching `pid` (-1: any) that has ended, reaped unless
+  // wait4/waitid: a child matching `pid` (-1: any, 0: of this process group, < -1: of group
+  // -pid) that has ended, reaped unless
   // `keep`. Its pid and how it ended; 0 when none has ended and `block` is false; -ECHILD
   // when there is no such child; -EINTR when this process is ending meanwhile.
   // -ERESTARTSYS when a signal for `waiter` interrupts the wait.
@@ -168,13 +177,14 @@ class GuestProcess final : public mmu::TlbShootdown,
   // one first) or to one of its threads, as Linux generates signals: SIGKILL and unblocked
   // fatal defaults end the process now, ignored ones are dropped, the rest are queued and
   // the chosen thread is woken from any interruptible wait (it takes the signal on its own
-  // thread, between engine runs). Signal 0 does nothing.
-  void send_signal(int sig, const SigInfo& info, Vcpu* thread = nullptr);
+  // thread, between engine runs). Signal 0 does nothing. *queue_full is set when a
+  // real-time signal finds the queue full (sigqueue's EAGAIN).
+  void send_signal(int sig, const SigInfo& info, Vcpu* thread = nullptr, bool* queue_full = nullptr);
   // send_signal in two steps, for a sender that must queue under a lock of its own (the
   // process tree, for SIGCHLD) and wake outside it: true when queued, and then
   // wake_taker(sig, thread) must follow. May not be called under the tree lock for signals
   // whose default is fatal (it may end the process).
-  bool generate_signal(int sig, const SigInfo& info, Vcpu* thread);
+  bool generate_signal(int sig, const SigInfo& info, Vcpu* thread, bool* queue_full = nullptr);
   void wake_taker(int sig, Vcpu* thread);
   ProcessSignals& signals() { return signals_; }
   // `from` has just blocked signals (or is ending): process-wide ones pending that it will not
@@ -272,6 +282,9 @@ class GuestProcess final : public mmu::TlbShootdown,
   ExclusiveGate gate_;
   const int pid_;
   const int ppid_;
+  std::atomic<int> pgid_;
+  std::atomic<int> sid_;
+  std::atomic<bool> execed_{false};
   mutable std::mutex identity_lock_;  // writes of exe_path_ and argv_; reads by other processes
   std::string exe_path_;
   std::string exe_host_path_;

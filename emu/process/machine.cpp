@@ -186,6 +186,11 @@ std::vector<std::shared_ptr<GuestProcess>> Machine::processes() {
   return processes_;
 }
 
+int Machine::foreground_pgrp(int host_tty_fd) {
+  const int set = foreground_pgrp_.load(std::memory_order_acquire);
+  return set ? set : static_cast<int>(::tcgetpgrp(host_tty_fd));
+}
+
 void Machine::retire(const mmu::AddressSpace& space) {
   const auto sum = space.counters().sum();
   mmu::MutexGuard lk(stats_lock_);

@@ -91,6 +91,12 @@ class Machine {
   void remove_process(int pid);  // called with tree_lock held
   std::vector<std::shared_ptr<GuestProcess>> processes();
 
+  // The terminal's foreground process group as guests see it (tcgetpgrp/tcsetpgrp): guest
+  // groups are not host ones, so the host terminal keeps emu in its foreground while the
+  // guests move their own. Until a guest sets one, the host's (`host_tty_fd`'s) answer.
+  int foreground_pgrp(int host_tty_fd);
+  void set_foreground_pgrp(int pgid) { foreground_pgrp_.store(pgid, std::memory_order_release); }
+
   // MMU counters: those of spaces gone (processes ended, images replaced by execve) are
   // folded in here, so --stats covers the whole run.
   void retire(const mmu::AddressSpace& space);
@@ -113,6 +119,7 @@ class Machine {
   EmuCounters counters_;
   std::atomic<int> next_id_;
   std::atomic<uint32_t> next_space_id_{1};
+  std::atomic<int> foreground_pgrp_{0};
   std::atomic<uint64_t> flush_generation_{0};
 
   mmu::Mutex slots_lock_;

@@ -1,5 +1,7 @@
 #include "emu/signals/guest_signals.h"
 
+#include <unistd.h>
+
 #include <csignal>
 
 namespace emu {
@@ -25,8 +27,11 @@ SigAction ProcessSignals::set_action(int sig, const SigAction& fresh) {
   const SigAction old = actions_[sig];
   actions_[sig] = fresh;
   // Linux: setting SIG_IGN (or a default that ignores) drops what is pending of it.
-  if (fresh.handler == kSigIgnore || (fresh.handler == kSigDefault && default_action(sig) == DefaultAction::Ignore))
+  if (fresh.handler == kSigIgnore || (fresh.handler == kSigDefault && default_action(sig) == DefaultAction::Ignore)) {
     shared_pending_.fetch_and(~signal_bit(sig), std::memory_order_acq_rel);
+    queued_count_ -= shared_queued_[sig].size();
+    shared_queued_[sig].clear();
+  }
   refresh_any_handler();
   return old;
 }
@@ -68,12 +73,69 @@ bool ProcessSignals::fatal_by_default(int sig) const {
   return action(sig).handler == kSigDefault && default_action(sig) == DefaultAction::Terminate;
 }
 
-void ProcessSignals::queue(ThreadSignals* thread, int sig, const SigInfo& info) {
+bool ProcessSignals::queue(ThreadSignals* thread, int sig, const SigInfo& info) {
   mmu::MutexGuard lk(lock_);
   std::atomic<uint64_t>& pending = thread ? thread->pending : shared_pending_;
-  if (pending.load(std::memory_order_relaxed) & signal_bit(sig)) return;  // already pending: merged
+  if (pending.load(std::memory_order_relaxed) & signal_bit(sig)) {
+    if (sig < kSigRtMin) return true;  // a standard signal already pending: merged
+    if (queued_count_ >= kMaxQueuedSignals) return false;
+    (thread ? thread->queued : shared_queued_)[sig].push_back(info);
+    ++queued_count_;
+    notify_watches_locked(sig);
+    return true;
+  }
   (thread ? thread->info : shared_info_)[sig] = info;
   pending.fetch_or(signal_bit(sig), std::memory_order_acq_rel);
+  notify_watches_locked(sig);
+  return true;
+}
+
+SigInfo ProcessSignals::pop_locked(std::atomic<uint64_t>& pending, std::array<SigInfo, kMaxSignal + 1>& info,
+                                   std::array<std::deque<SigInfo>, kMaxSignal + 1>& queued, int sig) {
+  const SigInfo taken = info[sig];
+  if (queued[sig].empty()) {
+    pending.fetch_and(~signal_bit(sig), std::memory_order_acq_rel);
+  } else {
+    info[sig] = queued[sig].front();  // the next one sent becomes the pending one
+    queued[sig].pop_front();
+    --queued_count_;
+  }
+  return taken;
+}
+
+SignalWatch::SignalWatch(int fd, uint64_t m) : event_fd(fd), mask(m) {}
+SignalWatch::~SignalWatch() { ::close(event_fd); }
+
+void ProcessSignals::notify_watches_locked(int sig) {
+  for (auto it = watches_.begin(); it != watches_.end();) {
+    auto w = it->lock();
+    if (!w) {
+      it = watches_.erase(it);
+      continue;
+    }
+    if (w->mask.load(std::memory_order_acquire) & signal_bit(sig)) {
+      const uint64_t one = 1;
+      (void)!::write(w->event_fd, &one, sizeof one);  // non-blocking; a full counter is still readable
+    }
+    ++it;
+  }
+}
+
+void ProcessSignals::add_watch(const std::shared_ptr<SignalWatch>& watch) {
+  mmu::MutexGuard lk(lock_);
+  watches_.push_back(watch);
+}
+
+void ProcessSignals::rearm_watch(SignalWatch& watch, const ThreadSignals& reader) {
+  mmu::MutexGuard lk(lock_);
+  uint64_t count = 0;
+  while (::read(watch.event_fd, &count, sizeof count) > 0) {
+  }
+  const uint64_t pending = reader.pending.load(std::memory_order_relaxed) | shared_pending_.load(std::memory_order_relaxed);
+  if (pending & watch.mask.load(std::memory_order_acquire)) {
+    const uint64_t one = 1;
+    (void)!::write(watch.event_fd, &one, sizeof one);
+  }
 }
 
 std::optional<Dequeued> ProcessSignals::dequeue(ThreadSignals& thread) {
@@ -88,8 +150,8 @@ std::optional<Dequeued> ProcessSignals::dequeue(ThreadSignals& thread) {
     const int sig = __builtin_ctzll(from_thread ? own : shared) + 1;
     Dequeued d;
     d.signo = sig;
-    d.info = (from_thread ? thread.info : shared_info_)[sig];
-    (from_thread ? thread.pending : shared_pending_).fetch_and(~signal_bit(sig), std::memory_order_acq_rel);
+    d.info = from_thread ? pop_locked(thread.pending, thread.info, thread.queued, sig)
+                         : pop_locked(shared_pending_, shared_info_, shared_queued_, sig);
     d.action = action_locked(sig);
     if (sig == SIGKILL) d.action = SigAction{};
     if (d.action.handler == kSigIgnore) continue;
@@ -109,8 +171,8 @@ int ProcessSignals::take(ThreadSignals& thread, uint64_t wanted, SigInfo* info) 
     const uint64_t hit = pending.load(std::memory_order_relaxed) & wanted;
     if (!hit) continue;
     const int sig = __builtin_ctzll(hit) + 1;
-    *info = (own ? thread.info : shared_info_)[sig];
-    pending.fetch_and(~signal_bit(sig), std::memory_order_acq_rel);
+    *info = own ? pop_locked(thread.pending, thread.info, thread.queued, sig)
+                : pop_locked(shared_pending_, shared_info_, shared_queued_, sig);
     return sig;
   }
   return 0;

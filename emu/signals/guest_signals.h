@@ -12,7 +12,10 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <deque>
+#include <memory>
 #include <optional>
+#include <vector>
 
 #include "mmu/spin_lock.h"
 #include "mmu/thread_annotations.h"
@@ -20,6 +23,12 @@
 namespace emu {
 
 inline constexpr int kMaxSignal = 64;
+// Real-time signals (the kernel's SIGRTMIN; glibc keeps 32 and 33 for itself) queue: each
+// one sent is taken once, with its own siginfo. Standard ones merge while pending.
+inline constexpr int kSigRtMin = 32;
+// How many real-time signals may wait in one process (Linux: RLIMIT_SIGPENDING, in the
+// thousands by default); a sigqueue beyond answers EAGAIN.
+inline constexpr size_t kMaxQueuedSignals = 4096;
 inline constexpr uint64_t kSigDefault = 0;  // SIG_DFL
 inline constexpr uint64_t kSigIgnore = 1;   // SIG_IGN
 inline constexpr uint64_t signal_bit(int sig) { return uint64_t{1} << (sig - 1); }
@@ -50,6 +59,12 @@ struct SigInfo {
   // A fault's signal (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP): si_addr instead of pid/uid.
   bool has_addr = false;
   uint64_t addr = 0;
+  // sigqueue's and a timer's sigval (si_value, after pid/uid or timer id/overrun).
+  bool has_value = false;
+  uint64_t value = 0;
+  // A POSIX timer's signal (code SI_TIMER): si_timerid and si_overrun instead of pid/uid.
+  int32_t timer_id = 0;
+  int32_t overrun = 0;
 };
 // What an interrupted blocking syscall returns inside emu (Linux's values, never seen by the
 // guest): the vCPU turns it into EINTR, or runs the call again, once it knows whether a
@@ -58,7 +73,8 @@ struct SigInfo {
 inline constexpr int64_t kErestartSys = 512, kErestartNoIntr = 513, kErestartNoHand = 514;
 inline constexpr bool is_restart_code(int64_t result) { return result <= -kErestartSys && result >= -kErestartNoHand; }
 
-inline constexpr int32_t kSiUser = 0, kSiTkill = -6, kSiKernel = 0x80, kCldExited = 1, kCldKilled = 2;
+inline constexpr int32_t kSiUser = 0, kSiQueue = -1, kSiTimer = -2, kSiTkill = -6, kSiKernel = 0x80, kCldExited = 1,
+                         kCldKilled = 2;
 inline constexpr int32_t kSegvMapErr = 1, kSegvAccErr = 2, kBusAdrErr = 2, kIllIllOpn = 2, kFpeIntDiv = 1,
                          kTrapBrkpt = 1;
 
@@ -80,6 +96,8 @@ struct ThreadSignals {
   std::atomic<uint64_t> mask{0};
   std::atomic<uint64_t> pending{0};
   std::array<SigInfo, kMaxSignal + 1> info{};
+  // Real-time signals beyond the first pending of each number (under the lock too).
+  std::array<std::deque<SigInfo>, kMaxSignal + 1> queued{};
   // Owner's thread only: the mask sigsuspend replaced, given back once a handler's frame
   // carries it (or once the call returns without one).
   std::optional<uint64_t> saved_mask;
@@ -92,6 +110,17 @@ struct Dequeued {
   SigInfo info;
   SigAction action;  // as it was when taken (SA_RESETHAND has already reset the disposition)
   bool fatal() const { return action.handler == kSigDefault; }  // ignored ones are never returned
+};
+
+// A signalfd's side here: the signals it reads and a host eventfd (its own copy) kept
+// readable while one of them is pending, so that poll and epoll see it as Linux would.
+struct SignalWatch {
+  explicit SignalWatch(int event_fd, uint64_t mask);
+  ~SignalWatch();
+  SignalWatch(const SignalWatch&) = delete;
+  SignalWatch& operator=(const SignalWatch&) = delete;
+  const int event_fd;
+  std::atomic<uint64_t> mask;
 };
 
 class ProcessSignals {
@@ -115,8 +144,16 @@ class ProcessSignals {
   // True when `sig`'s action is the default one and that ends the process.
   bool fatal_by_default(int sig) const EMU_EXCLUDES(lock_);
   // Queues `sig` for `thread`, or for the process when null. A standard signal already
-  // pending is not queued twice (nor, here, a real-time one: one per number).
-  void queue(ThreadSignals* thread, int sig, const SigInfo& info) EMU_EXCLUDES(lock_);
+  // pending is not queued twice; a real-time one is, up to kMaxQueuedSignals in the process
+  // (false beyond: sigqueue's EAGAIN).
+  bool queue(ThreadSignals* thread, int sig, const SigInfo& info) EMU_EXCLUDES(lock_);
+
+  // signalfd: `watch` is told of signals in its mask from now on (and at once of those
+  // pending for the process); dropped when the last reference to it goes.
+  void add_watch(const std::shared_ptr<SignalWatch>& watch) EMU_EXCLUDES(lock_);
+  // After a signalfd read or a mask change: its eventfd readable exactly when a signal of its
+  // mask is pending for `reader` or the process.
+  void rearm_watch(SignalWatch& watch, const ThreadSignals& reader) EMU_EXCLUDES(lock_);
 
   // Something `thread` would take now: pending for it or the process, and not masked.
   bool deliverable(const ThreadSignals& thread) const {
@@ -137,12 +174,19 @@ class ProcessSignals {
 
  private:
   SigAction action_locked(int sig) const EMU_REQUIRES(lock_) { return actions_[sig]; }
+  // Takes `sig`'s next siginfo from a pending set (the thread's or the process's).
+  SigInfo pop_locked(std::atomic<uint64_t>& pending, std::array<SigInfo, kMaxSignal + 1>& info,
+                     std::array<std::deque<SigInfo>, kMaxSignal + 1>& queued, int sig) EMU_REQUIRES(lock_);
+  void notify_watches_locked(int sig) EMU_REQUIRES(lock_);
   void refresh_any_handler() EMU_REQUIRES(lock_);
 
   mutable mmu::Mutex lock_;
   std::array<SigAction, kMaxSignal + 1> actions_ EMU_GUARDED_BY(lock_){};
   std::atomic<uint64_t> shared_pending_{0};  // written under lock_
   std::array<SigInfo, kMaxSignal + 1> shared_info_ EMU_GUARDED_BY(lock_){};
+  std::array<std::deque<SigInfo>, kMaxSignal + 1> shared_queued_ EMU_GUARDED_BY(lock_){};
+  size_t queued_count_ EMU_GUARDED_BY(lock_) = 0;  // real-time signals waiting, all threads
+  std::vector<std::weak_ptr<SignalWatch>> watches_ EMU_GUARDED_BY(lock_);
   std::atomic<bool> any_handler_{false};
 };
 

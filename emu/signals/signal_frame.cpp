@@ -256,8 +256,22 @@ void write_siginfo(uint8_t* out, const SigInfo& si, bool i386) {
     }
     return;
   }
-  put32(u + 0, si.pid);
-  put32(u + 4, si.uid);
+  if (si.code == kSiTimer) {
+    put32(u + 0, si.timer_id);
+    put32(u + 4, si.overrun);
+  } else {
+    put32(u + 0, si.pid);
+    put32(u + 4, si.uid);
+  }
+  if (si.has_value || si.code == kSiTimer) {
+    // sigval is pointer-sized, and at u + 8 on both ABIs (8-aligned on x86_64).
+    if (i386) {
+      put32(u + 8, static_cast<int32_t>(si.value));
+    } else {
+      std::memcpy(out + u + 8, &si.value, 8);
+    }
+    return;
+  }
   put32(u + 8, si.status);
 }
 

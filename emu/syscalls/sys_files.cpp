@@ -88,47 +88,6 @@ bool read_iovecs(Call& c, uint64_t iov, uint64_t count, std::vector<std::pair<ui
   return true;
 }
 
-// poll and ppoll: the guest's pollfd array (the same layout on both ABIs) in and out around
-// the host's ppoll, with each guest fd the host's for the call and the guest's again in what
-// is written back. `timeout` nullptr: wait without one.
-int64_t poll_fds(Call& c, uint64_t fds, uint64_t n, const timespec* timeout) {
-  if (n > static_cast<uint64_t>(c.proc.files().limit())) return -EINVAL;  // Linux: more than RLIMIT_NOFILE
-  std::vector<pollfd> guest(n);
-  if (n && !c.mem.read(c.v, fds, guest.data(), n * sizeof(pollfd))) return -EFAULT;
-  std::vector<pollfd> host = guest;
-  std::vector<std::shared_ptr<HostFile>> held(n);
-  int not_open = 0;
-  for (uint64_t i = 0; i < n; ++i) {
-    if (guest[i].fd < 0) continue;  // ignored, as on Linux (and on the host)
-    held[i] = c.proc.files().get(guest[i].fd);
-    host[i].fd = held[i] ? held[i]->fd() : -1;
-    not_open += !held[i];
-  }
-  // A fd that is not open is POLLNVAL, and counts as ready: Linux then does not wait.
-  static constexpr timespec kNoWait{0, 0};
-  // Two more entries: the process ending, and a signal for this thread, end the wait too.
-  host.push_back({c.proc.ending_fd(), POLLIN, 0});
-  host.push_back({c.vcpu.wake_fd(), POLLIN, 0});
-  if (c.proc.signals().deliverable(c.vcpu.signals())) return -kErestartNoHand;
-  int r = ::ppoll(host.data(), host.size(), not_open ? &kNoWait : timeout, nullptr);
-  if (r < 0) return errno == EINTR ? -kErestartNoHand : -errno;
-  const bool ending = host[n].revents, woken = host[n + 1].revents;
-  if (ending) return -EINTR;
-  if (woken) {
-    c.vcpu.drain_wake_fd();
-    r -= 1;
-    // Nothing else ready and a signal to take: interrupted. (A stale wake with nothing ready
-    // returns 0 early; the guest's poll loop simply asks again.)
-    if (r == 0 && c.proc.signals().deliverable(c.vcpu.signals())) return -kErestartNoHand;
-  }
-  host.resize(n);
-  for (uint64_t i = 0; i < n; ++i) {
-    guest[i].revents = host[i].revents;
-    if (guest[i].fd >= 0 && !held[i]) guest[i].revents = POLLNVAL;
-  }
-  return (n == 0 || c.mem.write(c.v, fds, guest.data(), n * sizeof(pollfd))) ? r + not_open : -EFAULT;
-}
-
 }  // namespace
 
 int64_t plain(long host_nr, uint64_t a0, uint64_t a1, uint64_t a2) { return host_result(::syscall(host_nr, a0, a1, a2)); }
@@ -162,6 +121,9 @@ int64_t wait_ready(Call& c, const HostFile& f, short events) {
 int64_t read(Call& c, int fd, uint64_t buf, uint64_t n) {
   const auto f = c.proc.files().get(fd);
   if (!f) return -EBADF;
+  if (f->view()) {
+    if (auto r = signalfd_read(c, *f, buf, n)) return *r;
+  }
   if (const int64_t r = wait_ready(c, *f, POLLIN); r < 0) return r;
   std::vector<uint8_t> tmp(std::min<uint64_t>(n, kMaxChunk));
   const long r = ::read(f->fd(), tmp.data(), tmp.size());
@@ -304,7 +266,8 @@ int64_t ioctl(Call& c, int fd, uint64_t request, uint64_t arg) {
     case 0x5402: case 0x5403: case 0x5404: size = 36; out = false; break;  // TCSETS*
     case 0x5413: size = 8; break;                           // TIOCGWINSZ
     case 0x5414: size = 8; out = false; break;              // TIOCSWINSZ
-    case 0x540F: case 0x541B: size = 4; break;              // TIOCGPGRP, FIONREAD
+    case 0x540F: case 0x5410: case 0x5429: return terminal_pgrp_ioctl(c, fd, request, arg);  // TIOC[GS]PGRP, TIOCGSID
+    case 0x541B: size = 4; break;                           // FIONREAD
     case 0x5421: case 0x5452: size = 4; out = false; break;  // FIONBIO, FIOASYNC (python's settimeout)
     case 0x8905: size = 4; break;                           // SIOCATMARK
     default: return -ENOTTY;
@@ -350,23 +313,6 @@ int64_t two_path_at_call(Call& c, long host_nr, int dirfd1, uint64_t path1, int 
   if (const int64_t r = host_path(c, dirfd1, path1, hp1)) return r;
   if (const int64_t r = host_path(c, dirfd2, path2, hp2)) return r;
   return host_result(::syscall(host_nr, hp1.dirfd, hp1.path.c_str(), hp2.dirfd, hp2.path.c_str(), arg));
-}
-
-int64_t poll(Call& c, uint64_t fds, uint64_t n, int timeout_ms) {
-  if (timeout_ms < 0) return poll_fds(c, fds, n, nullptr);
-  const timespec timeout{timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
-  return poll_fds(c, fds, n, &timeout);
-}
-
-int64_t ppoll(Call& c, uint64_t fds, uint64_t n, uint64_t timeout, bool time64) {
-  if (!timeout) return poll_fds(c, fds, n, nullptr);
-  int64_t sec = 0, nsec = 0;
-  if (!read_timespec(c, timeout, time64, sec, nsec)) return -EFAULT;
-  if (!valid_timespec(sec, nsec)) return -EINVAL;
-  // The host's ppoll takes the timespec as it is: no rounding a sub-millisecond timeout down
-  // to a busy 0, no overflow converting a far one to milliseconds (the kernel saturates).
-  const timespec ts{static_cast<time_t>(sec), static_cast<long>(nsec)};
-  return poll_fds(c, fds, n, &ts);
 }
 
 int64_t sendfile(Call& c, int out_fd, int in_fd, uint64_t offset_ptr, uint64_t count, bool offset_64) {

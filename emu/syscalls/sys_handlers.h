@@ -3,10 +3,12 @@
 // `i386` flag into account.
 #pragma once
 
+#include <poll.h>
 #include <time.h>
 
 #include <chrono>
 #include <optional>
+#include <vector>
 
 #include "emu/process/fd_table.h"
 #include "emu/syscalls/syscalls.h"
@@ -39,9 +41,51 @@ int64_t two_path_at_call(Call& c, long host_nr, int dirfd1, uint64_t path1, int 
 int64_t plain(long host_nr, uint64_t a0 = 0, uint64_t a1 = 0, uint64_t a2 = 0);  // no pointers, no fds: pass through
 // A call on one fd and plain numbers (fsync, ftruncate, fchmod): the fd is the host's of the guest's.
 int64_t fd_call(Call& c, long host_nr, int fd, uint64_t a1 = 0, uint64_t a2 = 0);
-int64_t poll(Call& c, uint64_t fds, uint64_t n, int timeout_ms);
-int64_t ppoll(Call& c, uint64_t fds, uint64_t n, uint64_t timeout, bool time64);
 int64_t sendfile(Call& c, int out_fd, int in_fd, uint64_t offset_ptr, uint64_t count, bool offset_64);
+
+// Waiting on many fds (sys_poll.cpp). A guest signal mask for the wait (ppoll, pselect6,
+// epoll_pwait) is installed by install_wait_mask (0, -EINVAL for a size other than 8, -EFAULT)
+// and put back by finish_wait_mask(result), which returns `result`: at once, or once a handler's
+// frame holds it when the wait was interrupted, as Linux does.
+int64_t poll(Call& c, uint64_t fds, uint64_t n, int timeout_ms);
+int64_t ppoll(Call& c, uint64_t fds, uint64_t n, uint64_t timeout, uint64_t sigmask, uint64_t sigsetsize, bool time64);
+int64_t select(Call& c, int n, uint64_t inp, uint64_t outp, uint64_t exp, uint64_t tvp);
+int64_t old_select(Call& c, uint64_t args);  // i386's select(2) #82: a pointer to the five arguments
+int64_t pselect6(Call& c, int n, uint64_t inp, uint64_t outp, uint64_t exp, uint64_t tsp, uint64_t sig, bool time64);
+int64_t install_wait_mask(Call& c, uint64_t set, uint64_t size);
+int64_t finish_wait_mask(Call& c, int64_t result);
+// Waits like ppoll for host `fds` (revents filled in), and also ends when the process is ending
+// (-EINTR) or a signal comes for this thread (-ERESTARTNOHAND). `timeout` null: no limit.
+int64_t wait_host_fds(Call& c, std::vector<pollfd>& fds, const timespec* timeout);
+
+// epoll (sys_epoll.cpp): host epoll instances behind the guest's fd table.
+int64_t epoll_create(Call& c, int size);
+int64_t epoll_create1(Call& c, int flags);
+int64_t epoll_ctl(Call& c, int epfd, int op, int fd, uint64_t event);
+int64_t epoll_wait(Call& c, int epfd, uint64_t events, int maxevents, int timeout_ms);
+int64_t epoll_pwait(Call& c, int epfd, uint64_t events, int maxevents, int timeout_ms, uint64_t sigmask, uint64_t size);
+int64_t epoll_pwait2(Call& c, int epfd, uint64_t events, int maxevents, uint64_t timeout, uint64_t sigmask, uint64_t size);
+
+// Event descriptors (sys_event_fds.cpp). `time64`: i386's *_time64 calls.
+int64_t eventfd2(Call& c, unsigned count, int flags);
+int64_t timerfd_create(Call& c, int clock, int flags);
+int64_t timerfd_settime(Call& c, int fd, int flags, uint64_t fresh, uint64_t old, bool time64);
+int64_t timerfd_gettime(Call& c, int fd, uint64_t cur, bool time64);
+int64_t inotify_init1(Call& c, int flags);
+int64_t inotify_add_watch(Call& c, int fd, uint64_t path, uint32_t mask);
+int64_t inotify_rm_watch(Call& c, int fd, int wd);
+int64_t memfd_create(Call& c, uint64_t name, unsigned flags);
+int64_t signalfd4(Call& c, int fd, uint64_t mask, uint64_t size, int flags);
+// read() of a signalfd; nullopt for any other file.
+std::optional<int64_t> signalfd_read(Call& c, const HostFile& f, uint64_t buf, uint64_t n);
+
+// Process groups and sessions (sys_groups.cpp).
+int64_t setpgid(Call& c, int pid, int pgid);
+int64_t getpgid(Call& c, int pid);
+int64_t setsid(Call& c);
+int64_t getsid(Call& c, int pid);
+// TIOCGPGRP, TIOCSPGRP, TIOCGSID: the foreground group guests see (Machine::foreground_pgrp).
+int64_t terminal_pgrp_ioctl(Call& c, int fd, uint64_t request, uint64_t arg);
 
 // Before a blocking read, write, accept or receive on a pipe, socket or terminal: waits until
 // `events` are ready, the process ends (-EINTR) or a signal comes for this thread
@@ -102,7 +146,8 @@ int64_t brk(Call& c, uint64_t end);
 int64_t madvise(Call& c, uint64_t addr, uint64_t len, int advice);
 int64_t mremap(Call& c, uint64_t old_addr, uint64_t old_len, uint64_t new_len, int flags, uint64_t new_addr);
 
-// Processes (sys_process.cpp)
+// Processes (sys_process.cpp). fork takes clone's flags (clone3's 64-bit ones included).
+inline constexpr uint64_t kCloneClearSighand = 0x100000000ULL, kCloneIntoCgroup = 0x200000000ULL;
 int64_t fork(Call& c, uint64_t flags, uint64_t stack, uint64_t parent_tid, uint64_t child_tid);
 int64_t execve(Call& c, int dirfd, uint64_t path, uint64_t argv, uint64_t envp, int flags);
 int64_t wait4(Call& c, int pid, uint64_t status, int options, uint64_t rusage);
@@ -120,6 +165,10 @@ int64_t arch_prctl(Call& c, int code, uint64_t addr);
 int64_t set_thread_area(Call& c, uint64_t u_info);
 int64_t sched_getaffinity(Call& c, int pid, uint64_t size, uint64_t mask);
 int64_t kill(Call& c, int pid, int sig);
+int64_t rt_sigqueueinfo(Call& c, int pid, int sig, uint64_t uinfo);
+int64_t rt_tgsigqueueinfo(Call& c, int tgid, int tid, int sig, uint64_t uinfo);
+// clone3: struct clone_args of `size` bytes.
+int64_t clone3(Call& c, uint64_t args, uint64_t size);
 int64_t pause(Call& c);
 int64_t tgkill(Call& c, int tgid, int tid, int sig);
 int64_t rt_sigaction(Call& c, int sig, uint64_t act, uint64_t oldact, uint64_t size);
@@ -140,6 +189,10 @@ int64_t nanosleep(Call& c, uint64_t req, uint64_t rem, bool time64);
 int64_t clock_nanosleep(Call& c, int clock, int flags, uint64_t req, uint64_t rem, bool time64);
 // Reads a guest timespec; false on EFAULT.
 bool read_timespec(Call& c, uint64_t addr, bool time64, int64_t& sec, int64_t& nsec);
+bool write_timespec(Call& c, uint64_t addr, const timespec& ts, bool time64);
+// A guest timeval: two longs of the guest's size.
+bool read_timeval(Call& c, uint64_t addr, int64_t& sec, int64_t& usec);
+bool write_timeval(Call& c, uint64_t addr, int64_t sec, int64_t usec);
 // What Linux accepts as a timeout (timespec64_valid): else EINVAL.
 bool valid_timespec(int64_t sec, int64_t nsec);
 // When a wait for a valid timespec ends: nullopt for never. A timeout too far for

@@ -39,9 +39,6 @@ int64_t read_string_array(Call& c, uint64_t array, std::vector<std::string>& out
   }
 }
 
-// How wait4 and waitid pick children: -1 any, else one pid. Process groups are not kept:
-// a group (0 or < -1) means any child.
-int wanted_pid(int pid) { return pid > 0 ? pid : -1; }
 
 }  // namespace
 
@@ -56,6 +53,8 @@ int64_t fork(Call& c, uint64_t flags, uint64_t stack, uint64_t parent_tid, uint6
     if (flags & CLONE_PARENT_SETTID) (void)c.mem.write_value(c.v, parent_tid, static_cast<uint32_t>(pid));
     // The child's copy of the word, written before it runs (glibc's fork: its tid field).
     if (flags & CLONE_CHILD_SETTID) (void)child.memory().write_value(c.v, child_tid, static_cast<uint32_t>(pid));
+    // clone3's CLONE_CLEAR_SIGHAND: handlers back to the default, ignored ones stay ignored.
+    if (flags & kCloneClearSighand) child.signals().reset_handlers();
   }, share_vm);
   return r;
 }
@@ -90,7 +89,7 @@ int64_t execve(Call& c, int dirfd, uint64_t path, uint64_t argv, uint64_t envp, 
 int64_t wait4(Call& c, int pid, uint64_t status, int options, uint64_t rusage) {
   if (options & ~(WNOHANG | WUNTRACED | WCONTINUED | __WALL | __WCLONE | __WNOTHREAD)) return -EINVAL;
   ExitInfo info;
-  const int r = c.proc.wait_child(wanted_pid(pid), !(options & WNOHANG), false, &info, &c.vcpu);
+  const int r = c.proc.wait_child(pid, !(options & WNOHANG), false, &info, &c.vcpu);
   if (r <= 0) return r;
   if (status && !c.mem.write_value(c.v, status, static_cast<int32_t>(info.wait_status()))) return -EFAULT;
   if (rusage) {
@@ -108,7 +107,11 @@ int64_t waitid(Call& c, int idtype, int id, uint64_t infop, int options, uint64_
   if (idtype == P_PID) {
     if (id <= 0) return -EINVAL;
     pid = id;
-  } else if (idtype != P_ALL && idtype != P_PGID) {
+  } else if (idtype == P_PGID) {
+    if (id < 0) return -EINVAL;
+    if (id == 1) return -ECHILD;  // init's group: no guest child is in it (and -1 means "any" below)
+    pid = -id;                    // wait_child's encoding of a group; 0: the caller's
+  } else if (idtype != P_ALL) {
     return -EINVAL;
   }
   if (!(options & WEXITED)) return -ECHILD;  // stops and continues are never reported

@@ -13,19 +13,6 @@ namespace emu::sys {
 
 namespace {
 
-bool write_timespec(Call& c, uint64_t addr, const timespec& ts, bool time64) {
-  if (time64) {
-    const int64_t v[2] = {ts.tv_sec, ts.tv_nsec};
-    return c.mem.write(c.v, addr, v, sizeof v);
-  }
-  if (c.i386) {
-    const int32_t v[2] = {static_cast<int32_t>(ts.tv_sec), static_cast<int32_t>(ts.tv_nsec)};
-    return c.mem.write(c.v, addr, v, sizeof v);
-  }
-  const int64_t v[2] = {ts.tv_sec, ts.tv_nsec};
-  return c.mem.write(c.v, addr, v, sizeof v);
-}
-
 bool valid_clock(int clock) { return clock >= 0 && clock <= 11; }
 
 // Sleeps until the deadline (nullopt: until the process exits).
@@ -66,6 +53,27 @@ Deadline deadline_at(clockid_t clock, int64_t sec, int64_t nsec) {
   return deadline_after(left_sec, left_nsec);
 }
 
+bool write_timespec(Call& c, uint64_t addr, const timespec& ts, bool time64) {
+  if (time64) {
+    const int64_t v[2] = {ts.tv_sec, ts.tv_nsec};
+    return c.mem.write(c.v, addr, v, sizeof v);
+  }
+  if (c.i386) {
+    const int32_t v[2] = {static_cast<int32_t>(ts.tv_sec), static_cast<int32_t>(ts.tv_nsec)};
+    return c.mem.write(c.v, addr, v, sizeof v);
+  }
+  const int64_t v[2] = {ts.tv_sec, ts.tv_nsec};
+  return c.mem.write(c.v, addr, v, sizeof v);
+}
+
+bool read_timeval(Call& c, uint64_t addr, int64_t& sec, int64_t& usec) {
+  return read_timespec(c, addr, false, sec, usec);  // two longs of the guest's size
+}
+
+bool write_timeval(Call& c, uint64_t addr, int64_t sec, int64_t usec) {
+  return write_timespec(c, addr, timespec{static_cast<time_t>(sec), static_cast<long>(usec)}, false);
+}
+
 bool read_timespec(Call& c, uint64_t addr, bool time64, int64_t& sec, int64_t& nsec) {
   if (time64 || !c.i386) {
     int64_t v[2];
@@ -99,9 +107,7 @@ int64_t gettimeofday(Call& c, uint64_t tv, uint64_t tz) {
   timeval now{};
   ::gettimeofday(&now, nullptr);
   if (tv) {
-    const bool ok = c.i386 ? c.mem.write(c.v, tv, std::array<int32_t, 2>{static_cast<int32_t>(now.tv_sec), static_cast<int32_t>(now.tv_usec)}.data(), 8)
-                           : c.mem.write(c.v, tv, std::array<int64_t, 2>{now.tv_sec, now.tv_usec}.data(), 16);
-    if (!ok) return -EFAULT;
+    if (!write_timeval(c, tv, now.tv_sec, now.tv_usec)) return -EFAULT;
   }
   if (tz && !c.mem.fill(c.v, tz, 0, 8)) return -EFAULT;
   return 0;

@@ -62,12 +62,12 @@ int64_t dispatch_i386(Call& c, uint64_t nr, bool* known) {
     case 54: return ioctl(c, fd, a[1], a[2]);
     case 55: return fcntl(c, fd, s32(a[1]), a[2], false);
     case 221: return fcntl(c, fd, s32(a[1]), a[2], true);
-    case 57: return plain(SYS_setpgid, a[0], a[1]);
+    case 57: return setpgid(c, s32(a[0]), s32(a[1]));
     case 60: return plain(SYS_umask, a[0]);
     case 63: return dup3(c, fd, s32(a[1]), 0, true);
     case 64: return c.proc.ppid();
-    case 65: return plain(SYS_getpgrp);
-    case 66: return plain(SYS_setsid);
+    case 65: return getpgid(c, 0);
+    case 66: return setsid(c);
     case 76: case 191: return getrlimit(c, s32(a[0]), a[1]);
     case 77: return getrusage(c, s32(a[0]), a[1]);
     case 78: return gettimeofday(c, a[0], a[1]);
@@ -81,12 +81,12 @@ int64_t dispatch_i386(Call& c, uint64_t nr, bool* known) {
     case 120: return clone(c, a[0], a[1], a[2], a[4], a[3]);  // i386: flags, stack, ptid, tls, ctid
     case 122: return uname(c, a[0]);
     case 125: return mprotect(c, a[0], a[1], s32(a[2]));
-    case 132: return plain(SYS_getpgid, a[0]);
+    case 132: return getpgid(c, s32(a[0]));
     case 133: return fchdir(c, fd);
     case 140: return llseek(c, fd, a[1], a[2], a[3], s32(a[4]));
     case 145: return readv(c, fd, a[1], a[2]);
     case 146: return writev(c, fd, a[1], a[2]);
-    case 147: return plain(SYS_getsid, a[0]);
+    case 147: return getsid(c, s32(a[0]));
     case 148: return fd_call(c, SYS_fdatasync, fd);
     case 158: return plain(SYS_sched_yield);
     case 162: return nanosleep(c, a[0], a[1], false);
@@ -173,7 +173,11 @@ int64_t dispatch_i386(Call& c, uint64_t nr, bool* known) {
     case 305: return readlinkat(c, fd, a[1], a[2], a[3]);
     case 306: return path_at_call(c, SYS_fchmodat, fd, a[1], a[2], 0);
     case 307: return faccessat(c, fd, a[1], s32(a[2]), 0);
-    case 309: return ppoll(c, a[0], a[1], a[2], false);
+    case 309: return ppoll(c, a[0], a[1], a[2], a[3], a[4], false);
+    case 82: return old_select(c, a[0]);
+    case 142: return select(c, s32(a[0]), a[1], a[2], a[3], a[4]);
+    case 308: return pselect6(c, s32(a[0]), a[1], a[2], a[3], a[4], a[5], false);
+    case 413: return pselect6(c, s32(a[0]), a[1], a[2], a[3], a[4], a[5], true);
     case 311: return 0;  // set_robust_list
     case 330: return dup3(c, fd, s32(a[1]), s32(a[2]), false);
     case 331: return pipe2(c, a[0], s32(a[1]));
@@ -184,11 +188,36 @@ int64_t dispatch_i386(Call& c, uint64_t nr, bool* known) {
     case 403: return clock_gettime(c, s32(a[0]), a[1], true);
     case 406: return clock_getres(c, s32(a[0]), a[1], true);
     case 407: return clock_nanosleep(c, s32(a[0]), s32(a[1]), a[2], a[3], true);
-    case 414: return ppoll(c, a[0], a[1], a[2], true);
+    case 414: return ppoll(c, a[0], a[1], a[2], a[3], a[4], true);
     case 421: return rt_sigtimedwait(c, a[0], a[1], a[2], a[3], true);
     case 422: return futex(c, a[0], s32(a[1]), static_cast<uint32_t>(a[2]), a[3], a[4], static_cast<uint32_t>(a[5]), true);
-    case 435: return -ENOSYS;  // clone3
+    case 435: return clone3(c, a[0], a[1]);
     case 439: return faccessat(c, fd, a[1], s32(a[2]), s32(a[3]));
+    // Signals that carry values
+    case 178: return rt_sigqueueinfo(c, s32(a[0]), s32(a[1]), a[2]);
+    case 335: return rt_tgsigqueueinfo(c, s32(a[0]), s32(a[1]), s32(a[2]), a[3]);
+    // epoll
+    case 254: return epoll_create(c, s32(a[0]));
+    case 255: return epoll_ctl(c, fd, s32(a[1]), s32(a[2]), a[3]);
+    case 256: return epoll_wait(c, fd, a[1], s32(a[2]), s32(a[3]));
+    case 319: return epoll_pwait(c, fd, a[1], s32(a[2]), s32(a[3]), a[4], a[5]);
+    case 329: return epoll_create1(c, s32(a[0]));
+    case 441: return epoll_pwait2(c, fd, a[1], s32(a[2]), a[3], a[4], a[5]);
+    // Event descriptors
+    case 321: return signalfd4(c, fd, a[1], a[2], 0);
+    case 327: return signalfd4(c, fd, a[1], a[2], s32(a[3]));
+    case 322: return timerfd_create(c, s32(a[0]), s32(a[1]));
+    case 325: return timerfd_settime(c, fd, s32(a[1]), a[2], a[3], false);
+    case 326: return timerfd_gettime(c, fd, a[1], false);
+    case 410: return timerfd_gettime(c, fd, a[1], true);
+    case 411: return timerfd_settime(c, fd, s32(a[1]), a[2], a[3], true);
+    case 323: return eventfd2(c, static_cast<unsigned>(a[0]), 0);
+    case 328: return eventfd2(c, static_cast<unsigned>(a[0]), s32(a[1]));
+    case 291: return inotify_init1(c, 0);
+    case 292: return inotify_add_watch(c, fd, a[1], static_cast<uint32_t>(a[2]));
+    case 293: return inotify_rm_watch(c, fd, s32(a[1]));
+    case 332: return inotify_init1(c, s32(a[0]));
+    case 356: return memfd_create(c, a[0], static_cast<unsigned>(a[1]));
     default:
       *known = false;
       return -ENOSYS;

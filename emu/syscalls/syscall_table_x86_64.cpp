@@ -78,12 +78,12 @@ int64_t dispatch_x86_64(Call& c, uint64_t nr, bool* known) {
     case 104: return plain(SYS_getgid);
     case 107: return plain(SYS_geteuid);
     case 108: return plain(SYS_getegid);
-    case 109: return plain(SYS_setpgid, a[0], a[1]);
+    case 109: return setpgid(c, static_cast<int>(a[0]), static_cast<int>(a[1]));
     case 110: return c.proc.ppid();
-    case 111: return plain(SYS_getpgrp);
-    case 112: return plain(SYS_setsid);
-    case 121: return plain(SYS_getpgid, a[0]);
-    case 124: return plain(SYS_getsid, a[0]);
+    case 111: return getpgid(c, 0);
+    case 112: return setsid(c);
+    case 121: return getpgid(c, static_cast<int>(a[0]));
+    case 124: return getsid(c, static_cast<int>(a[0]));
     case 127: return rt_sigpending(c, a[0], a[1]);
     case 128: return rt_sigtimedwait(c, a[0], a[1], a[2], a[3], true);
     case 130: return rt_sigsuspend(c, a[0], a[1]);
@@ -141,7 +141,9 @@ int64_t dispatch_x86_64(Call& c, uint64_t nr, bool* known) {
     case 267: return readlinkat(c, fd, a[1], a[2], a[3]);
     case 268: return path_at_call(c, SYS_fchmodat, fd, a[1], a[2], 0);
     case 269: return faccessat(c, fd, a[1], static_cast<int>(a[2]), 0);
-    case 271: return ppoll(c, a[0], a[1], a[2], true);
+    case 271: return ppoll(c, a[0], a[1], a[2], a[3], a[4], true);
+    case 23: return select(c, static_cast<int>(a[0]), a[1], a[2], a[3], a[4]);
+    case 270: return pselect6(c, static_cast<int>(a[0]), a[1], a[2], a[3], a[4], a[5], true);
     case 273: return 0;   // set_robust_list: accepted (no robust-futex cleanup on thread death)
     case 292: return dup3(c, fd, static_cast<int>(a[1]), static_cast<int>(a[2]), false);
     case 293: return pipe2(c, a[0], static_cast<int>(a[1]));
@@ -151,9 +153,32 @@ int64_t dispatch_x86_64(Call& c, uint64_t nr, bool* known) {
     case 322: return execve(c, fd, a[1], a[2], a[3], static_cast<int>(a[4]));
     case 332: return statx(c, fd, a[1], static_cast<int>(a[2]), static_cast<unsigned>(a[3]), a[4]);
     case 334: return -ENOSYS;  // rseq: glibc copes (qemu-user answers the same)
-    case 435: return -ENOSYS;  // clone3: glibc falls back to clone
+    case 435: return clone3(c, a[0], a[1]);
     case 436: return close_range(c, static_cast<unsigned>(a[0]), static_cast<unsigned>(a[1]), static_cast<unsigned>(a[2]));
     case 439: return faccessat(c, fd, a[1], static_cast<int>(a[2]), static_cast<int>(a[3]));
+    // Signals that carry values
+    case 129: return rt_sigqueueinfo(c, static_cast<int>(a[0]), static_cast<int>(a[1]), a[2]);
+    case 297: return rt_tgsigqueueinfo(c, static_cast<int>(a[0]), static_cast<int>(a[1]), static_cast<int>(a[2]), a[3]);
+    // epoll
+    case 213: return epoll_create(c, static_cast<int>(a[0]));
+    case 232: return epoll_wait(c, fd, a[1], static_cast<int>(a[2]), static_cast<int>(a[3]));
+    case 233: return epoll_ctl(c, fd, static_cast<int>(a[1]), static_cast<int>(a[2]), a[3]);
+    case 281: return epoll_pwait(c, fd, a[1], static_cast<int>(a[2]), static_cast<int>(a[3]), a[4], a[5]);
+    case 291: return epoll_create1(c, static_cast<int>(a[0]));
+    case 441: return epoll_pwait2(c, fd, a[1], static_cast<int>(a[2]), a[3], a[4], a[5]);
+    // Event descriptors
+    case 282: return signalfd4(c, fd, a[1], a[2], 0);
+    case 289: return signalfd4(c, fd, a[1], a[2], static_cast<int>(a[3]));
+    case 283: return timerfd_create(c, static_cast<int>(a[0]), static_cast<int>(a[1]));
+    case 286: return timerfd_settime(c, fd, static_cast<int>(a[1]), a[2], a[3], true);
+    case 287: return timerfd_gettime(c, fd, a[1], true);
+    case 284: return eventfd2(c, static_cast<unsigned>(a[0]), 0);
+    case 290: return eventfd2(c, static_cast<unsigned>(a[0]), static_cast<int>(a[1]));
+    case 253: return inotify_init1(c, 0);
+    case 254: return inotify_add_watch(c, fd, a[1], static_cast<uint32_t>(a[2]));
+    case 255: return inotify_rm_watch(c, fd, static_cast<int>(a[1]));
+    case 294: return inotify_init1(c, static_cast<int>(a[0]));
+    case 319: return memfd_create(c, a[0], static_cast<unsigned>(a[1]));
     default:
       *known = false;
       return -ENOSYS;

@@ -158,7 +158,10 @@ TEST(Procfs, I386GuestsSeeTheirOwnMapsAndFourByteAuxv) {
 // which is some other host process or none), as a native shell sees its child's.
 TEST(Procfs, OtherGuestProcessesExeCmdlineAndComm) {
   const std::vector<std::string> argv = {
-      "/bin/sh", "-c", "sleep 1 & p=$!; readlink /proc/$p/exe; tr '\\0' ' ' < /proc/$p/cmdline; echo; cat /proc/$p/comm; wait"};
+      // The child is looked at once it has exec'd sleep (until then it is a copy of sh).
+      "/bin/sh", "-c",
+      "sleep 1 & p=$!; until [ \"$(cat /proc/$p/comm)\" = sleep ]; do :; done; "
+      "readlink /proc/$p/exe; tr '\\0' ' ' < /proc/$p/cmdline; echo; cat /proc/$p/comm; wait"};
   const auto native = run_process(argv);
   std::vector<std::string> emulated_argv = {EMU_BINARY};
   emulated_argv.insert(emulated_argv.end(), argv.begin(), argv.end());
