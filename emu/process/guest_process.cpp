@@ -400,6 +400,9 @@ int GuestProcess::exec(Vcpu& vcpu, const Program& program, const std::vector<std
   signals_.reset_handlers();
   arch_ = image.arch();
   execed_.store(true, std::memory_order_release);
+  // POSIX timers are the old image's (Linux deletes them); ITIMER_REAL and alarm stay.
+  for (auto& t : timers_.take_posix())
+    if (t) machine_.timer_service().set(t, std::nullopt, {});
   machine_.record_exec();
   release_vfork_parent();
   return 0;
@@ -443,6 +446,13 @@ void GuestProcess::release_vfork_parent() {
 
 void GuestProcess::send_signal(int sig, const SigInfo& info, Vcpu* thread, bool* queue_full) {
   if (generate_signal(sig, info, thread, queue_full)) wake_taker(sig, thread);
+}
+
+std::shared_ptr<Vcpu> GuestProcess::find_thread(int tid) {
+  std::lock_guard lk(vcpus_lock_);
+  for (auto& v : vcpus_)
+    if (v && v->tid() == tid) return v;
+  return nullptr;
 }
 
 std::shared_ptr<Vcpu> GuestProcess::taker_for(int sig, Vcpu* thread) {

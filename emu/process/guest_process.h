@@ -22,6 +22,7 @@
 #include "emu/observe/emu_counters.h"
 #include "emu/cpu/exclusive_gate.h"
 #include "emu/process/fd_table.h"
+#include "emu/process/guest_timers.h"
 #include "emu/process/futex_table.h"
 #include "emu/signals/guest_signals.h"
 #include "emu/observe/tracer.h"
@@ -148,6 +149,10 @@ class GuestProcess final : public mmu::TlbShootdown,
   int spawn_thread(const VcpuStart& start, uint64_t clear_child_tid, int* tid,
                    const std::function<void(int)>& before_start);
   void for_each_other_vcpu(const Vcpu& self, const std::function<void(Vcpu&)>& fn);
+  // The live thread `tid`, or null.
+  std::shared_ptr<Vcpu> find_thread(int tid);
+  // setitimer's and timer_create's timers (guest_timers.h).
+  ProcessTimers& timers() { return timers_; }
   // Called by a vCPU's thread as it ends (after its clear_child_tid handling).
   void thread_finished(Vcpu& vcpu, int exit_code);
 
@@ -285,6 +290,7 @@ class GuestProcess final : public mmu::TlbShootdown,
   std::atomic<int> pgid_;
   std::atomic<int> sid_;
   std::atomic<bool> execed_{false};
+  ProcessTimers timers_;
   mutable std::mutex identity_lock_;  // writes of exe_path_ and argv_; reads by other processes
   std::string exe_path_;
   std::string exe_host_path_;

@@ -56,6 +56,7 @@ Machine::Machine(const EmulatorConfig& config)
       slot_used_(config.max_vcpus, false) {}
 
 Machine::~Machine() {
+  timer_service_.reset();
   join_ended_threads();
   {
     mmu::MutexGuard lk(threads_lock_);

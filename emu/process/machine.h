@@ -15,6 +15,7 @@
 
 #include "emu/loader/program.h"
 #include "emu/observe/emu_counters.h"
+#include "emu/process/guest_timers.h"
 #include "emu/observe/tracer.h"
 #include "mmu/address_space.h"
 #include "mmu/frame_pool.h"
@@ -96,6 +97,8 @@ class Machine {
   // guests move their own. Until a guest sets one, the host's (`host_tty_fd`'s) answer.
   int foreground_pgrp(int host_tty_fd);
   void set_foreground_pgrp(int pgid) { foreground_pgrp_.store(pgid, std::memory_order_release); }
+  // The one thread behind every guest timer (guest_timers.h).
+  TimerService& timer_service() { return *timer_service_; }
 
   // MMU counters: those of spaces gone (processes ended, images replaced by execve) are
   // folded in here, so --stats covers the whole run.
@@ -120,6 +123,8 @@ class Machine {
   std::atomic<int> next_id_;
   std::atomic<uint32_t> next_space_id_{1};
   std::atomic<int> foreground_pgrp_{0};
+  // Stopped first as the machine goes: it sends signals to processes.
+  std::unique_ptr<TimerService> timer_service_ = std::make_unique<TimerService>();
   std::atomic<uint64_t> flush_generation_{0};
 
   mmu::Mutex slots_lock_;

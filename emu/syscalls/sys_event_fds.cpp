@@ -30,21 +30,6 @@ int64_t install(Call& c, int host_fd, bool cloexec, std::unique_ptr<GuestView> v
   return c.proc.files().install(std::make_shared<HostFile>(host_fd, std::move(view)), cloexec);
 }
 
-// The guest's itimerspec: four longs (i386: 32-bit ones unless `time64`).
-bool read_itimerspec(Call& c, uint64_t addr, bool time64, itimerspec& out) {
-  int64_t s0, n0, s1, n1;
-  const uint64_t half = (time64 || !c.i386) ? 16 : 8;
-  if (!read_timespec(c, addr, time64, s0, n0) || !read_timespec(c, addr + half, time64, s1, n1)) return false;
-  out.it_interval = {static_cast<time_t>(s0), static_cast<long>(n0)};
-  out.it_value = {static_cast<time_t>(s1), static_cast<long>(n1)};
-  return true;
-}
-
-bool write_itimerspec(Call& c, uint64_t addr, bool time64, const itimerspec& v) {
-  const uint64_t half = (time64 || !c.i386) ? 16 : 8;
-  return write_timespec(c, addr, v.it_interval, time64) && write_timespec(c, addr + half, v.it_value, time64);
-}
-
 class SignalFdView final : public GuestView {
  public:
   explicit SignalFdView(std::shared_ptr<SignalWatch> watch) : watch_(std::move(watch)) {}

@@ -79,6 +79,19 @@ int64_t signalfd4(Call& c, int fd, uint64_t mask, uint64_t size, int flags);
 // read() of a signalfd; nullopt for any other file.
 std::optional<int64_t> signalfd_read(Call& c, const HostFile& f, uint64_t buf, uint64_t n);
 
+// Interval timers (sys_timers.cpp): ITIMER_REAL and POSIX timers on the machine's TimerService.
+int64_t alarm(Call& c, unsigned seconds);
+int64_t setitimer(Call& c, int which, uint64_t fresh, uint64_t old);
+int64_t getitimer(Call& c, int which, uint64_t cur);
+int64_t timer_create(Call& c, int clock, uint64_t sevp, uint64_t id_out);
+int64_t timer_settime(Call& c, int id, int flags, uint64_t fresh, uint64_t old, bool time64);
+int64_t timer_gettime(Call& c, int id, uint64_t cur, bool time64);
+int64_t timer_getoverrun(Call& c, int id);
+int64_t timer_delete(Call& c, int id);
+// The guest's struct itimerspec (two timespecs; i386's 32-bit ones unless `time64`).
+bool read_itimerspec(Call& c, uint64_t addr, bool time64, itimerspec& out);
+bool write_itimerspec(Call& c, uint64_t addr, bool time64, const itimerspec& v);
+
 // Process groups and sessions (sys_groups.cpp).
 int64_t setpgid(Call& c, int pid, int pgid);
 int64_t getpgid(Call& c, int pid);

@@ -218,6 +218,17 @@ int64_t dispatch_i386(Call& c, uint64_t nr, bool* known) {
     case 293: return inotify_rm_watch(c, fd, s32(a[1]));
     case 332: return inotify_init1(c, s32(a[0]));
     case 356: return memfd_create(c, a[0], static_cast<unsigned>(a[1]));
+    // Timers
+    case 27: return alarm(c, static_cast<unsigned>(a[0]));
+    case 104: return setitimer(c, s32(a[0]), a[1], a[2]);
+    case 105: return getitimer(c, s32(a[0]), a[1]);
+    case 259: return timer_create(c, s32(a[0]), a[1], a[2]);
+    case 260: return timer_settime(c, s32(a[0]), s32(a[1]), a[2], a[3], false);
+    case 261: return timer_gettime(c, s32(a[0]), a[1], false);
+    case 262: return timer_getoverrun(c, s32(a[0]));
+    case 263: return timer_delete(c, s32(a[0]));
+    case 408: return timer_gettime(c, s32(a[0]), a[1], true);
+    case 409: return timer_settime(c, s32(a[0]), s32(a[1]), a[2], a[3], true);
     default:
       *known = false;
       return -ENOSYS;

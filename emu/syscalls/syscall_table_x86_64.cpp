@@ -179,6 +179,15 @@ int64_t dispatch_x86_64(Call& c, uint64_t nr, bool* known) {
     case 255: return inotify_rm_watch(c, fd, static_cast<int>(a[1]));
     case 294: return inotify_init1(c, static_cast<int>(a[0]));
     case 319: return memfd_create(c, a[0], static_cast<unsigned>(a[1]));
+    // Timers
+    case 36: return getitimer(c, static_cast<int>(a[0]), a[1]);
+    case 37: return alarm(c, static_cast<unsigned>(a[0]));
+    case 38: return setitimer(c, static_cast<int>(a[0]), a[1], a[2]);
+    case 222: return timer_create(c, static_cast<int>(a[0]), a[1], a[2]);
+    case 223: return timer_settime(c, static_cast<int>(a[0]), static_cast<int>(a[1]), a[2], a[3], true);
+    case 224: return timer_gettime(c, static_cast<int>(a[0]), a[1], true);
+    case 225: return timer_getoverrun(c, static_cast<int>(a[0]));
+    case 226: return timer_delete(c, static_cast<int>(a[0]));
     default:
       *known = false;
       return -ENOSYS;

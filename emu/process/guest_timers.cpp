@@ -1,0 +1,166 @@
+#include "emu/process/guest_timers.h"
+
+#include <csignal>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <utility>
+
+#include "emu/cpu/vcpu.h"
+#include "emu/process/guest_process.h"
+
+namespace emu {
+
+TimerService::~TimerService() {
+  {
+    std::lock_guard lk(lock_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void TimerService::set(const std::shared_ptr<GuestTimer>& t, std::optional<Clock::time_point> expiry,
+                       std::chrono::nanoseconds interval, std::chrono::nanoseconds* old_left,
+                       std::chrono::nanoseconds* old_interval) {
+  {
+    std::lock_guard lk(lock_);
+    const auto now = Clock::now();
+    if (old_left) *old_left = t->expiry ? std::max(*t->expiry - now, Clock::duration::zero()) : Clock::duration::zero();
+    if (old_interval) *old_interval = t->interval;
+    t->expiry = expiry;
+    t->interval = expiry ? interval : std::chrono::nanoseconds{0};
+    t->overrun = 0;
+    if (expiry) {
+      const bool listed = std::any_of(armed_.begin(), armed_.end(), [&](const auto& w) { return w.lock() == t; });
+      if (!listed) armed_.push_back(t);
+      if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+    }
+  }
+  changed_.notify_all();
+}
+
+void TimerService::get(const GuestTimer& t, std::chrono::nanoseconds* left, std::chrono::nanoseconds* interval) {
+  std::lock_guard lk(lock_);
+  const auto now = Clock::now();
+  // An armed timer about to fire shows at least 1 ns, as Linux never reports an armed one as 0.
+  *left = t.expiry ? std::max<std::chrono::nanoseconds>(*t.expiry - now, std::chrono::nanoseconds{1})
+                   : std::chrono::nanoseconds{0};
+  *interval = t.interval;
+}
+
+int TimerService::overrun(const GuestTimer& t) {
+  std::lock_guard lk(lock_);
+  return t.overrun;
+}
+
+void TimerService::run() {
+  std::unique_lock lk(lock_);
+  while (!stopping_) {
+    const auto now = Clock::now();
+    std::optional<Clock::time_point> next;
+    std::vector<std::pair<std::shared_ptr<GuestTimer>, int>> due;
+    for (auto it = armed_.begin(); it != armed_.end();) {
+      auto t = it->lock();
+      if (!t || !t->expiry) {  // deleted, or disarmed since
+        it = armed_.erase(it);
+        continue;
+      }
+      if (*t->expiry <= now) {
+        int missed = 0;
+        if (t->interval.count() > 0) {
+          // Expiries the thread slept through count as overruns, as Linux's hrtimer_forward.
+          const auto late = now - *t->expiry;
+          const auto n = late / t->interval;
+          missed = static_cast<int>(std::min<int64_t>(n, INT32_MAX));
+          *t->expiry += t->interval * (n + 1);
+        } else {
+          t->expiry.reset();
+        }
+        t->overrun = missed;
+        due.emplace_back(t, missed);
+      }
+      if (t->expiry && (!next || *t->expiry < *next)) next = t->expiry;
+      ++it;
+    }
+    if (!due.empty()) {
+      lk.unlock();
+      for (auto& [t, missed] : due) fire(*t, missed);
+      lk.lock();
+      continue;
+    }
+    if (next) {
+      changed_.wait_until(lk, *next);
+    } else {
+      changed_.wait(lk);
+    }
+  }
+}
+
+void TimerService::fire(const GuestTimer& t, int overrun) {
+  auto proc = t.owner.lock();
+  if (!proc || proc->ended() || t.notify == SIGEV_NONE) return;
+  SigInfo info;
+  info.signo = t.signo;
+  if (t.id < 0) {
+    info.code = kSiKernel;  // ITIMER_REAL's SIGALRM comes from the kernel
+  } else {
+    info.code = kSiTimer;
+    info.timer_id = t.id;
+    info.overrun = overrun;
+    info.has_value = true;
+    info.value = t.value;
+  }
+  if (t.notify == SIGEV_THREAD_ID) {
+    if (auto thread = proc->find_thread(t.tid)) proc->send_signal(t.signo, info, thread.get());
+    return;
+  }
+  proc->send_signal(t.signo, info);
+}
+
+std::shared_ptr<GuestTimer> ProcessTimers::real(const std::shared_ptr<GuestProcess>& owner) {
+  std::lock_guard lk(lock_);
+  if (!real_) {
+    real_ = std::make_shared<GuestTimer>();
+    real_->owner = owner;
+    real_->id = -1;
+    real_->clock = CLOCK_REALTIME;
+    real_->notify = SIGEV_SIGNAL;
+    real_->signo = SIGALRM;
+  }
+  return real_;
+}
+
+int ProcessTimers::add(std::shared_ptr<GuestTimer> t) {
+  std::lock_guard lk(lock_);
+  for (size_t i = 0; i < posix_.size(); ++i) {
+    if (!posix_[i]) {
+      t->id = static_cast<int>(i);
+      posix_[i] = std::move(t);
+      return static_cast<int>(i);
+    }
+  }
+  if (posix_.size() >= kMaxTimers) return -EAGAIN;
+  t->id = static_cast<int>(posix_.size());
+  posix_.push_back(std::move(t));
+  return static_cast<int>(posix_.size() - 1);
+}
+
+std::shared_ptr<GuestTimer> ProcessTimers::find(int id) {
+  std::lock_guard lk(lock_);
+  return (id >= 0 && static_cast<size_t>(id) < posix_.size()) ? posix_[id] : nullptr;
+}
+
+std::shared_ptr<GuestTimer> ProcessTimers::remove(int id) {
+  std::lock_guard lk(lock_);
+  if (id < 0 || static_cast<size_t>(id) >= posix_.size()) return nullptr;
+  return std::exchange(posix_[id], nullptr);
+}
+
+std::vector<std::shared_ptr<GuestTimer>> ProcessTimers::take_posix() {
+  std::lock_guard lk(lock_);
+  return std::exchange(posix_, {});
+}
+
+}  // namespace emu
