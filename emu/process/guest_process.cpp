@@ -478,9 +478,12 @@ bool GuestProcess::generate_signal(int sig, const SigInfo& info, Vcpu* thread, b
   }
   // Blocked everywhere, it waits in the pending set even when ignored (the disposition may
   // change before it is unblocked); otherwise it is dropped or ends the process at once.
-  if (taker_for(sig, thread)) {
-    if (signals_.ignored(sig)) return false;
-    if (signals_.fatal_by_default(sig)) {
+  if (auto taker = taker_for(sig, thread)) {
+    // A thread in sigtimedwait for it takes it there, whatever its default (Linux:
+    // real_blocked); an ignored one is still dropped.
+    const bool awaited = taker->signals().awaiting.load(std::memory_order_acquire) & signal_bit(sig);
+    if (signals_.ignored(sig) && !awaited) return false;
+    if (signals_.fatal_by_default(sig) && !awaited) {
       kill_by_signal(sig, "");
       return false;
     }

@@ -95,6 +95,9 @@ struct AltStack {
 struct ThreadSignals {
   std::atomic<uint64_t> mask{0};
   std::atomic<uint64_t> pending{0};
+  // The signals this thread waits for in sigtimedwait (unblocked meanwhile): one sent then is
+  // taken by the wait, not acted on by its default.
+  std::atomic<uint64_t> awaiting{0};
   std::array<SigInfo, kMaxSignal + 1> info{};
   // Real-time signals beyond the first pending of each number (under the lock too).
   std::array<std::deque<SigInfo>, kMaxSignal + 1> queued{};

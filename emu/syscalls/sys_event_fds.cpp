@@ -125,7 +125,11 @@ int64_t memfd_create(Call& c, uint64_t name, unsigned flags) {
   std::string n;
   // Linux: at most 249 bytes (NAME_MAX less "memfd:"), EINVAL beyond, EFAULT unreadable.
   constexpr size_t kMaxName = 249;
-  if (!c.mem.read_string(c.v, name, kMaxName + 2, n)) return -EFAULT;
+  if (!c.mem.read_string(c.v, name, kMaxName + 1, n)) {
+    // Unreadable, or no end within the limit: which one decides the errno.
+    char probe[kMaxName + 1];
+    return c.mem.read(c.v, name, probe, sizeof probe) ? -EINVAL : -EFAULT;
+  }
   if (n.size() > kMaxName) return -EINVAL;
   const int fd = ::memfd_create(n.c_str(), flags | MFD_CLOEXEC);
   return install(c, fd, flags & MFD_CLOEXEC);

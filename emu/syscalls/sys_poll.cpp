@@ -127,8 +127,10 @@ int64_t read_select_timeout(Call& c, uint64_t addr, bool timeval, bool time64, s
   int64_t sec = 0, frac = 0;
   if (timeval) {
     if (!read_timeval(c, addr, sec, frac)) return -EFAULT;
-    if (frac < 0 || frac >= 1000000) return -EINVAL;
-    frac *= 1000;
+    // Linux carries whole seconds out of tv_usec; what is left negative is invalid.
+    if (frac < 0) return -EINVAL;
+    sec += frac / 1000000;
+    frac = frac % 1000000 * 1000;
   } else if (!read_timespec(c, addr, time64, sec, frac)) {
     return -EFAULT;
   }

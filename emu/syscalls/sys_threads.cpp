@@ -121,7 +121,7 @@ int64_t clone3(Call& c, uint64_t args, uint64_t size) {
   (void)pidfd;
   if (flags & ~(uint64_t{0xffffffff} | kCloneClearSighand | kCloneIntoCgroup)) return -EINVAL;
   if (flags & CSIGNAL) return -EINVAL;  // clone3 takes the exit signal apart
-  if (exit_signal & ~uint64_t{CSIGNAL}) return -EINVAL;
+  if ((exit_signal & ~uint64_t{CSIGNAL}) || exit_signal > kMaxSignal) return -EINVAL;
   if ((stack == 0) != (stack_size == 0)) return -EINVAL;
   if ((flags & kCloneClearSighand) && (flags & CLONE_SIGHAND)) return -EINVAL;
   if (set_tid_size) return -EPERM;  // choosing pids needs CAP_SYS_ADMIN over the pid namespace
@@ -438,6 +438,7 @@ int64_t rt_sigtimedwait(Call& c, uint64_t set, uint64_t info, uint64_t timeout, 
   // While waiting, the wanted signals count as unblocked (Linux: real_blocked), so that a
   // sender wakes this thread for them.
   const uint64_t mask = t.mask.load(std::memory_order_acquire);
+  t.awaiting.store(wanted, std::memory_order_release);
   c.proc.signals().set_mask(t, mask & ~wanted);
   SigInfo si;
   int sig = 0;
@@ -446,10 +447,12 @@ int64_t rt_sigtimedwait(Call& c, uint64_t set, uint64_t info, uint64_t timeout, 
     if (sig) break;
     const auto end = c.proc.sleep_until(deadline, &c.vcpu);
     if (end == GuestProcess::SleepEnd::Signal && (c.proc.signals().pending_for(t) & wanted)) continue;
+    t.awaiting.store(0, std::memory_order_release);
     c.proc.signals().set_mask(t, mask);
     c.proc.retarget_shared_signals(c.vcpu);
     return end == GuestProcess::SleepEnd::Deadline ? -EAGAIN : -kErestartNoHand;
   }
+  t.awaiting.store(0, std::memory_order_release);
   c.proc.signals().set_mask(t, mask);
   c.proc.retarget_shared_signals(c.vcpu);
   if (info) {
