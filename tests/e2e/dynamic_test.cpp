@@ -214,3 +214,29 @@ TEST(Dynamic, SocketsMatchNative) {
 }
 
 }  // namespace
+
+namespace {
+
+// Runs `argv` natively, then under emu for x86_64 and (with the i386 root) for i386: the
+// same output and status each time.
+void expect_same_on_both_abis(const std::vector<std::string>& argv) {
+  const auto native = run_process(argv);
+  ASSERT_EQ(native.status, 0) << native.err;
+  expect_same(run_process(concat(emu_cmd(), argv)), native);
+  if (!std::filesystem::exists(kRootI386 + argv[0])) GTEST_SKIP() << "*** no i386 root: " << argv[0] << " ***";
+  expect_same(run_process(concat(emu_cmd({"-L", kRootI386}), argv)), native);
+}
+
+// Event loops (python3.11): asyncio's TCP echo over epoll, the select/poll/epoll selectors,
+// a loop signal handler, eventfd, memfd, an interval timer and sigtimedwait.
+TEST(Dynamic, EventLoopsMatchNative) {
+  expect_same_on_both_abis({"/usr/bin/python3.11", EMU_SOURCE_DIR "/tests/e2e/event_loop.py"});
+}
+
+// Job control in bash (set -m): jobs in their own process groups, wait -n, a pipeline killed
+// through its group.
+TEST(Dynamic, JobControlMatchesNative) {
+  expect_same_on_both_abis({"/usr/bin/bash", EMU_SOURCE_DIR "/tests/e2e/job_control.sh"});
+}
+
+}  // namespace
