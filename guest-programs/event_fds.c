@@ -1,6 +1,6 @@
 /* The event-loop system calls, good and bad input: select, pselect6, ppoll, epoll, eventfd,
  * timerfd, signalfd, inotify, memfd_create, timers, queued real-time signals, process groups
- * and clone3. Raw syscall() where glibc's wrapper would hide the kernel's answer. Each line
+ * and clone3, and madvise. Raw syscall() where glibc's wrapper would hide the kernel's answer. Each line
  * is "what: result" with errno names, so a run under emu is compared line by line with a
  * native one; nothing printed depends on pids or timing. */
 #define _GNU_SOURCE
@@ -39,6 +39,7 @@ static const char *err_name(int e) {
     case ENOSYS: return "ENOSYS";
     case EACCES: return "EACCES";
     case ECHILD: return "ECHILD";
+    case ENOMEM: return "ENOMEM";
     default: return "E?";
   }
 }
@@ -495,6 +496,26 @@ static void test_clone3(void) {
   printf("clone3 fork: %d\n", pid > 0 && waitpid((pid_t)pid, &st, 0) == pid && WEXITSTATUS(st) == 7);
 }
 
+/* madvise: DONTNEED zeroes private anonymous pages, hints are accepted, Linux's errors. */
+static void test_madvise(void) {
+  char *p = mmap(NULL, 4 * GUEST_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  memset(p, 0x5a, 4 * GUEST_PAGE_SIZE);
+  show("madvise dontneed", madvise(p, GUEST_PAGE_SIZE, MADV_DONTNEED));
+  printf("after dontneed: %d %d\n", p[0], p[GUEST_PAGE_SIZE]);
+  show("madvise free", madvise(p + GUEST_PAGE_SIZE, GUEST_PAGE_SIZE, MADV_FREE));
+  show("madvise willneed", madvise(p, 4 * GUEST_PAGE_SIZE, MADV_WILLNEED));
+  show("madvise unaligned", madvise(p + 1, GUEST_PAGE_SIZE, MADV_NORMAL));
+  show("madvise bad advice", madvise(p, GUEST_PAGE_SIZE, 77));
+  show("madvise zero length", madvise(p, 0, MADV_DONTNEED));
+  show("madvise wraps", syscall(SYS_madvise, p, -(long)GUEST_PAGE_SIZE, (long)MADV_NORMAL));
+  munmap(p + 2 * GUEST_PAGE_SIZE, GUEST_PAGE_SIZE);
+  p[3 * GUEST_PAGE_SIZE] = 1;
+  show("madvise over a hole", madvise(p + GUEST_PAGE_SIZE, 3 * GUEST_PAGE_SIZE, MADV_DONTNEED));
+  printf("applied past the hole: %d\n", p[3 * GUEST_PAGE_SIZE]);
+  show("madvise hole only", madvise(p + 2 * GUEST_PAGE_SIZE, GUEST_PAGE_SIZE, MADV_WILLNEED));
+  munmap(p, 4 * GUEST_PAGE_SIZE);
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   hole = mmap(NULL, GUEST_PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -511,5 +532,6 @@ int main(void) {
   test_sigqueue();
   test_groups();
   test_clone3();
+  test_madvise();
   return 0;
 }

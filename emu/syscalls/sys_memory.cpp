@@ -113,10 +113,33 @@ int64_t mprotect(Call& c, uint64_t addr, uint64_t len, int prot) {
 
 int64_t brk(Call& c, uint64_t end) { return static_cast<int64_t>(c.mem.space().brk(c.v, end)); }
 
+// The advice values Linux knows (madvise_behavior_valid); anything else is EINVAL.
+constexpr int kMadvSoftOffline = 101;  // MADV_SOFT_OFFLINE, not in every libc's headers
+bool known_advice(int advice) {
+  return (advice >= MADV_NORMAL && advice <= MADV_DONTNEED) || (advice >= MADV_FREE && advice <= 25) ||
+         advice == MADV_HWPOISON || advice == kMadvSoftOffline;
+}
+
 int64_t madvise(Call& c, uint64_t addr, uint64_t len, int advice) {
   if (addr & (mmu::kPageSize - 1)) return -EINVAL;
-  if (advice != MADV_DONTNEED) return 0;  // hints: accepted
-  const uint64_t end = addr + ((len + mmu::kPageSize - 1) & ~(mmu::kPageSize - 1));
+  if (!known_advice(advice)) return -EINVAL;
+  const uint64_t rounded = (len + mmu::kPageSize - 1) & ~(mmu::kPageSize - 1);
+  // Wrapping around the end of the guest's (32- or 64-bit) address space.
+  const uint64_t top = c.i386 ? (uint64_t{1} << 32) : 0;
+  if (rounded < len || addr + rounded < addr || (top && addr + rounded > top)) return -EINVAL;
+  if (rounded == 0) return 0;
+  const uint64_t end = addr + rounded;
+  if (advice == MADV_HWPOISON || advice == kMadvSoftOffline) return -EPERM;  // CAP_SYS_ADMIN
+  // Linux applies the advice to what is mapped and then answers ENOMEM for a hole.
+  uint64_t covered = 0;
+  for (const mmu::Vma& vma : c.mem.space().vmas(c.v)) {
+    const uint64_t s = std::max(vma.start, addr), e = std::min(vma.end, end);
+    if (s < e) covered += e - s;
+  }
+  const int64_t hole = covered < rounded ? -ENOMEM : 0;
+  // Everything but DONTNEED is a hint emu may ignore: MADV_FREE lets the kernel drop the
+  // pages or keep them (keeping them is one of the allowed outcomes).
+  if (advice != MADV_DONTNEED) return hole;
   const bool code = touches_code(c, addr, end);
   // Dropping private pages means the next touch sees zeros (or the file): the same as
   // mapping the range afresh with the same properties.
@@ -127,7 +150,7 @@ int64_t madvise(Call& c, uint64_t addr, uint64_t len, int advice) {
     if (!r.ok()) return -mmu::to_errno(r.error);
   }
   if (code) c.proc.flush_code();  // the pages' translated blocks must not outlive them
-  return 0;
+  return hole;
 }
 
 int64_t mremap(Call& c, uint64_t old_addr, uint64_t old_len, uint64_t new_len, int flags, uint64_t) {
