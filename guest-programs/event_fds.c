@@ -1,6 +1,6 @@
 /* The event-loop system calls, good and bad input: select, pselect6, ppoll, epoll, eventfd,
  * timerfd, signalfd, inotify, memfd_create, timers, queued real-time signals, process groups
- * and clone3, and madvise. Raw syscall() where glibc's wrapper would hide the kernel's answer. Each line
+ * clone3, madvise and sendmmsg/recvmmsg. Raw syscall() where glibc's wrapper would hide the kernel's answer. Each line
  * is "what: result" with errno names, so a run under emu is compared line by line with a
  * native one; nothing printed depends on pids or timing. */
 #define _GNU_SOURCE
@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/select.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -40,6 +41,7 @@ static const char *err_name(int e) {
     case EACCES: return "EACCES";
     case ECHILD: return "ECHILD";
     case ENOMEM: return "ENOMEM";
+    case ENOTSOCK: return "ENOTSOCK";
     default: return "E?";
   }
 }
@@ -496,6 +498,45 @@ static void test_clone3(void) {
   printf("clone3 fork: %d\n", pid > 0 && waitpid((pid_t)pid, &st, 0) == pid && WEXITSTATUS(st) == 7);
 }
 
+/* sendmmsg and recvmmsg on a datagram socketpair. */
+static void test_mmsg(void) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) != 0) die_errno("event_fds", "socketpair", errno);
+  char bufs[3][16] = {"one", "two!", "three"};
+  struct iovec iov[3];
+  struct mmsghdr msgs[3];
+  memset(msgs, 0, sizeof msgs);
+  for (int i = 0; i < 3; ++i) {
+    iov[i].iov_base = bufs[i];
+    iov[i].iov_len = strlen(bufs[i]);
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  show("sendmmsg", syscall(SYS_sendmmsg, sv[0], msgs, (long)3, (long)0));
+  printf("sendmmsg lens: %u %u %u\n", msgs[0].msg_len, msgs[1].msg_len, msgs[2].msg_len);
+  char in[4][16];
+  struct iovec riov[4];
+  struct mmsghdr r[4];
+  memset(r, 0, sizeof r);
+  memset(in, 0, sizeof in);
+  for (int i = 0; i < 4; ++i) {
+    riov[i].iov_base = in[i];
+    riov[i].iov_len = sizeof in[i];
+    r[i].msg_hdr.msg_iov = &riov[i];
+    r[i].msg_hdr.msg_iovlen = 1;
+  }
+  show("recvmmsg waitforone", syscall(SYS_recvmmsg, sv[1], r, (long)4, (long)MSG_WAITFORONE, NULL));
+  printf("recvmmsg got: %s/%u %s/%u %s/%u\n", in[0], r[0].msg_len, in[1], r[1].msg_len, in[2], r[2].msg_len);
+  show("recvmmsg empty nonblocking", syscall(SYS_recvmmsg, sv[1], r, (long)4, (long)MSG_DONTWAIT, NULL));
+  show("sendmmsg bad vec", syscall(SYS_sendmmsg, sv[0], hole, (long)2, (long)0));
+  show("recvmmsg bad timeout", syscall(SYS_recvmmsg, sv[1], r, (long)1, (long)0, hole));
+  show("sendmmsg bad fd", syscall(SYS_sendmmsg, 250, msgs, (long)1, (long)0));
+  show("sendmmsg not socket", syscall(SYS_sendmmsg, 1, msgs, (long)1, (long)0));
+  show("sendmmsg none", syscall(SYS_sendmmsg, sv[0], msgs, (long)0, (long)0));
+  close(sv[0]);
+  close(sv[1]);
+}
+
 /* madvise: DONTNEED zeroes private anonymous pages, hints are accepted, Linux's errors. */
 static void test_madvise(void) {
   char *p = mmap(NULL, 4 * GUEST_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -533,5 +574,6 @@ int main(void) {
   test_groups();
   test_clone3();
   test_madvise();
+  test_mmsg();
   return 0;
 }

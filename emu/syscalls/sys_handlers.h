@@ -120,6 +120,9 @@ int64_t sendto(Call& c, int fd, uint64_t buf, uint64_t len, int flags, uint64_t 
 int64_t recvfrom(Call& c, int fd, uint64_t buf, uint64_t len, int flags, uint64_t addr, uint64_t lenp);
 int64_t sendmsg(Call& c, int fd, uint64_t msg, int flags);
 int64_t recvmsg(Call& c, int fd, uint64_t msg, int flags);
+// The multiple-message forms: one sendmsg/recvmsg per struct mmsghdr, the count returned.
+int64_t sendmmsg(Call& c, int fd, uint64_t vec, uint64_t vlen, int flags);
+int64_t recvmmsg(Call& c, int fd, uint64_t vec, uint64_t vlen, int flags, uint64_t timeout, bool time64);
 int64_t shutdown(Call& c, int fd, int how);
 int64_t setsockopt(Call& c, int fd, int level, int name, uint64_t val, uint64_t len);
 int64_t getsockopt(Call& c, int fd, int level, int name, uint64_t val, uint64_t lenp);
@@ -144,7 +147,7 @@ int64_t close_range(Call& c, unsigned first, unsigned last, unsigned flags);
 int64_t close(Call& c, int fd);
 int64_t dup(Call& c, int fd);
 int64_t dup3(Call& c, int fd, int fd2, int flags, bool dup2_semantics);
-// `fcntl64`: i386's fcntl64, which alone takes the *LK64 commands.
+// `fcntl64`: i386's fcntl64 (its plain fcntl is Linux's compat fcntl64 too: the same commands).
 int64_t fcntl(Call& c, int fd, int cmd, uint64_t arg, bool fcntl64);
 int64_t pipe2(Call& c, uint64_t fds, int flags);
 int64_t chdir(Call& c, uint64_t path);

@@ -474,8 +474,70 @@ int64_t socketcall(Call& c, int call, uint64_t args) {
     case SYS_SENDMSG: return sendmsg(c, s(a[0]), a[1], s(a[2]));
     case SYS_RECVMSG: return recvmsg(c, s(a[0]), a[1], s(a[2]));
     case SYS_ACCEPT4: return accept4(c, s(a[0]), a[1], a[2], s(a[3]));
-    default: return -ENOSYS;  // recvmmsg, sendmmsg: not yet
+    case SYS_RECVMMSG: return recvmmsg(c, s(a[0]), a[1], a[2], s(a[3]), a[4], false);
+    case SYS_SENDMMSG: return sendmmsg(c, s(a[0]), a[1], a[2], s(a[3]));
+    default: return -EINVAL;
   }
+}
+
+namespace {
+
+// struct mmsghdr: the ABI's msghdr, then the unsigned msg_len (x86_64 pads to 64 bytes).
+struct MmsgLayout {
+  uint64_t stride, len_at;
+};
+MmsgLayout mmsg_layout(bool i386) { return i386 ? MmsgLayout{32, 28} : MmsgLayout{64, 56}; }
+constexpr uint64_t kUioMaxIov = 1024;  // Linux caps vlen here
+
+}  // namespace
+
+int64_t sendmmsg(Call& c, int fd, uint64_t vec, uint64_t vlen, int flags) {
+  const MmsgLayout l = mmsg_layout(c.i386);
+  vlen = std::min(vlen, kUioMaxIov);
+  uint64_t sent = 0;
+  for (; sent < vlen; ++sent) {
+    const uint64_t at = vec + sent * l.stride;
+    const int64_t r = sendmsg(c, fd, at, flags);
+    // An error after some messages went is reported by the count (Linux keeps the error
+    // for the socket's next call); a signal before any is the call's.
+    if (r < 0) return sent ? static_cast<int64_t>(sent) : r;
+    if (!c.mem.write_value(c.v, at + l.len_at, static_cast<uint32_t>(r))) return sent ? static_cast<int64_t>(sent) : -EFAULT;
+  }
+  return static_cast<int64_t>(sent);
+}
+
+int64_t recvmmsg(Call& c, int fd, uint64_t vec, uint64_t vlen, int flags, uint64_t timeout, bool time64) {
+  const MmsgLayout l = mmsg_layout(c.i386);
+  Deadline deadline;
+  if (timeout) {
+    int64_t sec = 0, nsec = 0;
+    if (!read_timespec(c, timeout, time64, sec, nsec)) return -EFAULT;
+    if (!valid_timespec(sec, nsec)) return -EINVAL;
+    deadline = deadline_after(sec, nsec);
+  }
+  vlen = std::min(vlen, kUioMaxIov);
+  uint64_t got = 0;
+  for (; got < vlen; ++got) {
+    const uint64_t at = vec + got * l.stride;
+    // MSG_WAITFORONE: only the first may wait. Linux looks at the timeout only between
+    // messages, as here.
+    const int f = (got && (flags & MSG_WAITFORONE)) ? (flags | MSG_DONTWAIT) : flags;
+    const int64_t r = recvmsg(c, fd, at, f & ~MSG_WAITFORONE);
+    if (r < 0) return got ? static_cast<int64_t>(got) : r;
+    if (!c.mem.write_value(c.v, at + l.len_at, static_cast<uint32_t>(r))) return got ? static_cast<int64_t>(got) : -EFAULT;
+    if (deadline && std::chrono::steady_clock::now() >= *deadline) {
+      ++got;
+      break;
+    }
+  }
+  if (timeout && got) {
+    // Linux writes back the time left.
+    const auto left = deadline ? std::max(*deadline - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration::zero())
+                               : std::chrono::steady_clock::duration::zero();
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+    (void)write_timespec(c, timeout, timespec{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)}, time64);
+  }
+  return static_cast<int64_t>(got);
 }
 
 }  // namespace emu::sys

@@ -229,6 +229,9 @@ int64_t dispatch_i386(Call& c, uint64_t nr, bool* known) {
     case 263: return timer_delete(c, s32(a[0]));
     case 408: return timer_gettime(c, s32(a[0]), a[1], true);
     case 409: return timer_settime(c, s32(a[0]), s32(a[1]), a[2], a[3], true);
+    case 337: return recvmmsg(c, fd, a[1], a[2], s32(a[3]), a[4], false);
+    case 417: return recvmmsg(c, fd, a[1], a[2], s32(a[3]), a[4], true);
+    case 345: return sendmmsg(c, fd, a[1], a[2], s32(a[3]));
     default:
       *known = false;
       return -ENOSYS;

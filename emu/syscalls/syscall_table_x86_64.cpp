@@ -188,6 +188,8 @@ int64_t dispatch_x86_64(Call& c, uint64_t nr, bool* known) {
     case 224: return timer_gettime(c, static_cast<int>(a[0]), a[1], true);
     case 225: return timer_getoverrun(c, static_cast<int>(a[0]));
     case 226: return timer_delete(c, static_cast<int>(a[0]));
+    case 299: return recvmmsg(c, fd, a[1], a[2], static_cast<int>(a[3]), a[4], true);
+    case 307: return sendmmsg(c, fd, a[1], a[2], static_cast<int>(a[3]));
     default:
       *known = false;
       return -ENOSYS;
