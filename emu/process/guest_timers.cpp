@@ -86,7 +86,7 @@ void TimerService::run() {
     }
     if (!due.empty()) {
       lk.unlock();
-      for (auto& [t, missed] : due) fire(*t, missed);
+      for (auto& [t, missed] : due) on_fire_(*t, missed);
       lk.lock();
       continue;
     }

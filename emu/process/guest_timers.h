@@ -15,6 +15,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -44,7 +45,10 @@ struct GuestTimer {
 class TimerService {
  public:
   using Clock = GuestTimer::Clock;
-  TimerService() = default;
+  // What an expiry does: by default, send the timer's signal to its process (`fire`); tests
+  // count instead.
+  using FireFn = std::function<void(const GuestTimer& t, int overrun)>;
+  explicit TimerService(FireFn on_fire = fire) : on_fire_(std::move(on_fire)) {}
   ~TimerService();  // stops the thread
   TimerService(const TimerService&) = delete;
   TimerService& operator=(const TimerService&) = delete;
@@ -63,6 +67,7 @@ class TimerService {
   // Sends the timer's signal to its process (outside the lock).
   static void fire(const GuestTimer& t, int overrun);
 
+  const FireFn on_fire_;
   std::mutex lock_;
   std::condition_variable changed_;
   std::vector<std::weak_ptr<GuestTimer>> armed_;  // under lock_

@@ -28,8 +28,8 @@ SigAction ProcessSignals::set_action(int sig, const SigAction& fresh) {
   actions_[sig] = fresh;
   // Linux: setting SIG_IGN (or a default that ignores) drops what is pending of it.
   if (fresh.handler == kSigIgnore || (fresh.handler == kSigDefault && default_action(sig) == DefaultAction::Ignore)) {
-    shared_pending_.fetch_and(~signal_bit(sig), std::memory_order_acq_rel);
-    queued_count_ -= shared_queued_[sig].size();
+    if ((shared_pending_.fetch_and(~signal_bit(sig), std::memory_order_acq_rel) & signal_bit(sig)) && sig >= kSigRtMin)
+      queued_count_ -= 1 + shared_queued_[sig].size();
     shared_queued_[sig].clear();
   }
   refresh_any_handler();
@@ -76,14 +76,16 @@ bool ProcessSignals::fatal_by_default(int sig) const {
 bool ProcessSignals::queue(ThreadSignals* thread, int sig, const SigInfo& info) {
   mmu::MutexGuard lk(lock_);
   std::atomic<uint64_t>& pending = thread ? thread->pending : shared_pending_;
+  const bool realtime = sig >= kSigRtMin;
+  if (realtime && queued_count_ >= kMaxQueuedSignals) return false;
   if (pending.load(std::memory_order_relaxed) & signal_bit(sig)) {
-    if (sig < kSigRtMin) return true;  // a standard signal already pending: merged
-    if (queued_count_ >= kMaxQueuedSignals) return false;
+    if (!realtime) return true;  // a standard signal already pending: merged
     (thread ? thread->queued : shared_queued_)[sig].push_back(info);
     ++queued_count_;
     notify_watches_locked(sig);
     return true;
   }
+  queued_count_ += realtime;
   (thread ? thread->info : shared_info_)[sig] = info;
   pending.fetch_or(signal_bit(sig), std::memory_order_acq_rel);
   notify_watches_locked(sig);
@@ -93,14 +95,24 @@ bool ProcessSignals::queue(ThreadSignals* thread, int sig, const SigInfo& info) 
 SigInfo ProcessSignals::pop_locked(std::atomic<uint64_t>& pending, std::array<SigInfo, kMaxSignal + 1>& info,
                                    std::array<std::deque<SigInfo>, kMaxSignal + 1>& queued, int sig) {
   const SigInfo taken = info[sig];
+  if (sig >= kSigRtMin) --queued_count_;
   if (queued[sig].empty()) {
     pending.fetch_and(~signal_bit(sig), std::memory_order_acq_rel);
   } else {
     info[sig] = queued[sig].front();  // the next one sent becomes the pending one
     queued[sig].pop_front();
-    --queued_count_;
   }
   return taken;
+}
+
+void ProcessSignals::thread_gone(ThreadSignals& thread) {
+  mmu::MutexGuard lk(lock_);
+  const uint64_t pending = thread.pending.exchange(0, std::memory_order_acq_rel);
+  for (int sig = kSigRtMin; sig <= kMaxSignal; ++sig) {
+    if (!(pending & signal_bit(sig))) continue;
+    queued_count_ -= 1 + thread.queued[sig].size();
+    thread.queued[sig].clear();
+  }
 }
 
 SignalWatch::SignalWatch(int fd, uint64_t m) : event_fd(fd), mask(m) {}

@@ -151,6 +151,9 @@ class ProcessSignals {
   // (false beyond: sigqueue's EAGAIN).
   bool queue(ThreadSignals* thread, int sig, const SigInfo& info) EMU_EXCLUDES(lock_);
 
+  // A thread has ended: the real-time signals still pending for it leave the count.
+  void thread_gone(ThreadSignals& thread) EMU_EXCLUDES(lock_);
+
   // signalfd: `watch` is told of signals in its mask from now on (and at once of those
   // pending for the process); dropped when the last reference to it goes.
   void add_watch(const std::shared_ptr<SignalWatch>& watch) EMU_EXCLUDES(lock_);
@@ -188,7 +191,7 @@ class ProcessSignals {
   std::atomic<uint64_t> shared_pending_{0};  // written under lock_
   std::array<SigInfo, kMaxSignal + 1> shared_info_ EMU_GUARDED_BY(lock_){};
   std::array<std::deque<SigInfo>, kMaxSignal + 1> shared_queued_ EMU_GUARDED_BY(lock_){};
-  size_t queued_count_ EMU_GUARDED_BY(lock_) = 0;  // real-time signals waiting, all threads
+  size_t queued_count_ EMU_GUARDED_BY(lock_) = 0;  // real-time signals waiting (pending ones too), all threads
   std::vector<std::weak_ptr<SignalWatch>> watches_ EMU_GUARDED_BY(lock_);
   std::atomic<bool> any_handler_{false};
 };

@@ -38,6 +38,7 @@ bool read_itimerval(Call& c, uint64_t addr, timespec& interval, timespec& value,
   const uint64_t half = c.i386 ? 8 : 16;
   if (!read_timeval(c, addr, s0, u0) || !read_timeval(c, addr + half, s1, u1)) return false;
   *ok_range = s0 >= 0 && s1 >= 0 && u0 >= 0 && u0 < 1000000 && u1 >= 0 && u1 < 1000000;
+  if (!*ok_range) return true;  // EINVAL: the microseconds, out of range, must not be scaled
   interval = {static_cast<time_t>(s0), static_cast<long>(u0 * 1000)};
   value = {static_cast<time_t>(s1), static_cast<long>(u1 * 1000)};
   return true;
