@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "emu/process/guest_process.h"
@@ -98,6 +100,25 @@ int64_t fd_call(Call& c, long host_nr, int fd, uint64_t a1, uint64_t a2) {
   return host_result(::syscall(host_nr, f->fd(), a1, a2));
 }
 
+namespace {
+// Whether a wait for `events` on host fd `fd` can ever end with it ready. A file without a
+// read or write at all (an epoll fd's read or write; a timerfd's, inotify's or signalfd's
+// write) is never reported ready for it, while Linux answers such a call EINVAL at once: it
+// must not wait (a guest's read of an epoll fd hung emu; found by fuzz/syscalls). Asked only
+// of an fd that is not ready, so it costs nothing on the way to a ready one.
+bool can_become_ready(int fd, short events) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || (st.st_mode & S_IFMT) != 0) return true;  // only anonymous inodes
+  char link[64];
+  const ssize_t n = ::readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), link, sizeof link);
+  if (n <= 0) return true;
+  const std::string_view name(link, static_cast<size_t>(n));
+  if (name == "anon_inode:[eventpoll]") return false;
+  return !((events & POLLOUT) &&
+           (name == "anon_inode:[timerfd]" || name == "anon_inode:inotify" || name == "anon_inode:[signalfd]"));
+}
+}  // namespace
+
 // Before a blocking read or write of a pipe, socket or terminal: waits until it is ready, the
 // process is ending (-EINTR then: the guest never sees it, it is being stopped), or a signal
 // comes for this thread (-ERESTARTSYS: EINTR, or the call again under SA_RESTART).
@@ -105,16 +126,27 @@ int64_t wait_ready(Call& c, const HostFile& f, short events) {
   if (!f.may_block() || c.proc.ending_fd() < 0) return 0;
   const int flags = ::fcntl(f.fd(), F_GETFL);
   if (flags < 0 || (flags & O_NONBLOCK)) return 0;
-  for (;;) {
+  // A read of a write-only fd (a pipe's write end) or a write of a read-only one never becomes
+  // ready: the host call answers EBADF at once, as Linux does (python's wakeup-fd test wrote
+  // to a read end and hung).
+  const int mode = flags & O_ACCMODE;
+  if (((events & POLLIN) && mode == O_WRONLY) || ((events & POLLOUT) && mode == O_RDONLY)) return 0;
+  bool checked = false;
+  for (int timeout = 0;; timeout = -1) {  // a look first, then the wait
     if (c.proc.signals().deliverable(c.vcpu.signals())) return -kErestartSys;
     pollfd p[3] = {{f.fd(), events, 0}, {c.proc.ending_fd(), POLLIN, 0}, {c.vcpu.wake_fd(), POLLIN, 0}};
-    if (::poll(p, 3, -1) < 0) {
+    const int ready = ::poll(p, 3, timeout);
+    if (ready < 0) {
       if (errno != EINTR) return 0;
       continue;
     }
     if (p[1].revents & POLLIN) return -EINTR;
     if (p[0].revents) return 0;
-    c.vcpu.drain_wake_fd();  // then look again: a wake for a signal since taken elsewhere is stale
+    if (!checked) {  // not ready: before any wait, make sure it ever can be
+      checked = true;
+      if (!can_become_ready(f.fd(), events)) return 0;  // the host call answers at once
+    }
+    if (ready > 0) c.vcpu.drain_wake_fd();  // then look again: a wake for a signal since taken elsewhere is stale
   }
 }
 
@@ -316,9 +348,7 @@ int64_t two_path_at_call(Call& c, long host_nr, int dirfd1, uint64_t path1, int 
 }
 
 int64_t sendfile(Call& c, int out_fd, int in_fd, uint64_t offset_ptr, uint64_t count, bool offset_64) {
-  const auto out = c.proc.files().get(out_fd);
-  const auto in = c.proc.files().get(in_fd);
-  if (!out || !in) return -EBADF;
+  // Linux reads the offset before it looks at either descriptor.
   off_t off = 0;
   if (offset_ptr) {
     if (offset_64) {
@@ -331,6 +361,9 @@ int64_t sendfile(Call& c, int out_fd, int in_fd, uint64_t offset_ptr, uint64_t c
       off = o;
     }
   }
+  const auto out = c.proc.files().get(out_fd);
+  const auto in = c.proc.files().get(in_fd);
+  if (!out || !in) return -EBADF;
   const ssize_t r = ::sendfile(out->fd(), in->fd(), offset_ptr ? &off : nullptr, std::min<uint64_t>(count, kMaxChunk));
   if (r < 0) return -errno;
   if (offset_ptr) {
