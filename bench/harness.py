@@ -3,7 +3,10 @@
 
 Workloads, for each architecture:
   emu        the page_fault1 and shared_region guest programs under emu, one guest thread per
-             vCPU (`-t N`), every scheme;
+             vCPU (`-t N`), every scheme; and two locking workloads of the atomics_bench guest:
+             `mutex` (pthread mutex lock/unlock around a shared increment) and `atomic_add`
+             (lock add on one shared counter), where emu does the guest's locked instructions
+             as host atomics and the exclusive gate shows up as parked time;
   native     the same guest binaries run directly (skipped where the kernel cannot run them,
              e.g. i386 without IA32 emulation);
   qemu-user  the same binaries under qemu-x86_64 / qemu-i386;
@@ -19,7 +22,8 @@ A line per measurement goes to stderr with done/total and an ETA. Written to --o
                 (with its MMU counters) and the summaries
   throughput.png, efficiency.png, lock_wait.png, cmpxchg_failures.png
 
-Metrics: throughput is the guest's (or mmu-bench's) faults per second over all threads;
+Metrics: throughput is the guest's (or mmu-bench's) faults per second over all threads (for the
+locking workloads: operations per second over all threads, in the same column);
 efficiency is throughput per vCPU relative to the same series at the smallest vCPU count
 (1.0 = perfect scaling); lock-wait share is lock_wait_ns / (vCPUs x wall time), the share of
 the vCPUs' time spent waiting for page-table locks (emu: its whole run, from --stats-json;
@@ -43,7 +47,9 @@ from bench_common import machine, stats
 
 SCHEMES = ["global", "split", "atomic", "ptebit"]
 ARCHES = ["x86_64", "i386"]
-GUEST_WORKLOADS = ["page_fault1", "shared_region"]
+GUEST_WORKLOADS = ["page_fault1", "shared_region", "mutex", "atomic_add"]
+# The locking workloads: atomics_bench's workload for each (no MMU-only counterpart).
+LOCK_WORKLOADS = {"mutex": "mutex", "atomic_add": "add_shared"}
 MMU_WORKLOAD = {"page_fault1": "page_fault1", "shared_region": "shared"}  # guest name -> mmu-bench name
 BASELINES = ["native", "qemu-user"]
 QEMU = {"x86_64": "qemu-x86_64", "i386": "qemu-i386"}
@@ -52,14 +58,16 @@ QEMU = {"x86_64": "qemu-x86_64", "i386": "qemu-i386"}
 # --region-mb, --iterations).
 PRESETS = {
     "quick": {"vcpus": [1, 2], "reps": 2, "arch": ["x86_64"], "mib": 32, "iterations": 4,
-              "mmu_mib": 32, "mmu_iterations": 4},
+              "mmu_mib": 32, "mmu_iterations": 4, "workloads": ["page_fault1", "shared_region", "mutex"],
+              "ops": 20000},
     "full": {"vcpus": [1, 2, 4, 8, 16], "reps": 5, "arch": ["x86_64", "i386"], "mib": 64, "iterations": 4,
-             "mmu_mib": 64, "mmu_iterations": 4},
+             "mmu_mib": 64, "mmu_iterations": 4, "workloads": GUEST_WORKLOADS, "ops": 200000},
 }
 
 RUN_COLUMNS = ["arch", "workload", "runner", "scheme", "series", "vcpus", "rep", "ok", "throughput_faults_per_s", "efficiency",
                "wall_s", "faults", "lock_acquisitions", "lock_contended", "lock_wait_ns", "cmpxchg_failures",
-               "lock_wait_share", "cmpxchg_per_fault", "oversubscribed", "error"]
+               "lock_wait_share", "cmpxchg_per_fault", "atomics_host", "atomics_gated", "exclusive_ns",
+               "oversubscribed", "error"]
 METRICS = ["throughput", "efficiency", "lock_wait_share", "cmpxchg_per_fault"]
 SUMMARY_COLUMNS = (["arch", "workload", "runner", "scheme", "series", "vcpus", "runs", "oversubscribed"] +
                    [f"{m}_{s}" for m in METRICS for s in ("median", "min", "max")])
@@ -93,7 +101,9 @@ def parse_args(argv):
                     help="drop vCPU counts above this; with the full preset's counts, sweep powers of two up to it")
     ap.add_argument("--reps", type=int, help="repetitions of every configuration")
     ap.add_argument("--arch", nargs="+", choices=ARCHES, help="guest architectures")
-    ap.add_argument("--workloads", nargs="+", choices=GUEST_WORKLOADS, default=GUEST_WORKLOADS)
+    ap.add_argument("--workloads", nargs="+", choices=GUEST_WORKLOADS,
+                    help="default: the preset's (quick: page_fault1 shared_region mutex; full: all four)")
+    ap.add_argument("--ops", type=int, help="operations per thread of the locking workloads (atomics_bench -n)")
     ap.add_argument("--no-mmu-bench", action="store_true", help="leave out the MMU-only benchmark")
     ap.add_argument("--no-baselines", action="store_true", help="leave out native and qemu-user")
     ap.add_argument("--mib", type=int, help="MiB each guest thread faults per round (-m)")
@@ -108,9 +118,9 @@ def parse_args(argv):
     args = ap.parse_args(argv)
 
     preset = PRESETS[args.preset]
-    for key in ("reps", "arch", "mib", "iterations", "mmu_mib", "mmu_iterations"):
+    for key in ("reps", "arch", "mib", "iterations", "mmu_mib", "mmu_iterations", "workloads", "ops"):
         if getattr(args, key) is None:
-            setattr(args, key, preset[key])
+            setattr(args, key, list(preset[key]) if isinstance(preset[key], list) else preset[key])
     if args.schemes is None:
         args.schemes = list(SCHEMES)
     if args.vcpus is None:
@@ -122,7 +132,7 @@ def parse_args(argv):
     args.vcpus = sorted(set(args.vcpus))
     if not args.vcpus or min(args.vcpus) < 1:
         ap.error("vCPU counts must be at least 1 (check --vcpus and --max-vcpus)")
-    for key in ("reps", "mib", "iterations", "mmu_mib", "mmu_iterations"):
+    for key in ("reps", "mib", "iterations", "mmu_mib", "mmu_iterations", "ops"):
         if getattr(args, key) < 1:
             ap.error(f"--{key.replace('_', '-')} must be at least 1")
     if "i386" in args.arch and max(args.vcpus) * args.mib > 2048:
@@ -163,7 +173,7 @@ class Sweep:
         self.tmp = None
 
     def guest(self, arch, name):
-        return os.path.join(self.guest_dir, arch, name)
+        return os.path.join(self.guest_dir, arch, "atomics_bench" if name in LOCK_WORKLOADS else name)
 
     def check_binaries(self):
         needed = [self.emu] + [self.guest(a, w) for a in self.args.arch for w in self.args.workloads + ["hello"]]
@@ -199,7 +209,7 @@ class Sweep:
                 for n in self.args.vcpus:
                     for s in self.args.schemes:
                         configs.append({"arch": arch, "workload": w, "runner": "emu", "scheme": s, "vcpus": n})
-                        if not self.args.no_mmu_bench:
+                        if not self.args.no_mmu_bench and w in MMU_WORKLOAD:
                             configs.append({"arch": arch, "workload": w, "runner": "mmu-bench", "scheme": s, "vcpus": n})
                     for name, prefix in bases:
                         configs.append({"arch": arch, "workload": w, "runner": name, "scheme": "", "vcpus": n,
@@ -209,6 +219,9 @@ class Sweep:
         return configs
 
     def guest_args(self, c):
+        if c["workload"] in LOCK_WORKLOADS:
+            return [self.guest(c["arch"], c["workload"]), "-w", LOCK_WORKLOADS[c["workload"]], "-t", str(c["vcpus"]),
+                    "-n", str(self.args.ops)]
         return [self.guest(c["arch"], c["workload"]), "-t", str(c["vcpus"]), "-m", str(self.args.mib),
                 "-i", str(self.args.iterations)]
 
@@ -237,13 +250,21 @@ class Sweep:
         else:
             cmd = list(c["prefix"])
         rc, out, err, wall = run_cmd(cmd + self.guest_args(c), self.args.timeout)
-        m = re.search(r"([\d.]+) faults/s total", err)
-        if rc != 0 or not m or not out.rstrip().endswith(" ok"):
-            row["error"] = f"exit {rc}: {(out.strip() + ' ' + err.strip())[-300:]}"
-            return
-        row.update(ok=True, throughput_faults_per_s=float(m.group(1)), wall_s=wall)
-        faults = re.search(r"faults=(\d+)", out)
-        row["faults"] = int(faults.group(1)) if faults else None
+        if c["workload"] in LOCK_WORKLOADS:
+            # ns per operation per thread: operations per second over all threads.
+            m = re.search(r" ns_per_op=([\d.]+) .*check=ok", out)
+            if rc != 0 or not m or float(m.group(1)) <= 0:
+                row["error"] = f"exit {rc}: {(out.strip() + ' ' + err.strip())[-300:]}"
+                return
+            row.update(ok=True, throughput_faults_per_s=c["vcpus"] * 1e9 / float(m.group(1)), wall_s=wall, faults=None)
+        else:
+            m = re.search(r"([\d.]+) faults/s total", err)
+            if rc != 0 or not m or not out.rstrip().endswith(" ok"):
+                row["error"] = f"exit {rc}: {(out.strip() + ' ' + err.strip())[-300:]}"
+                return
+            row.update(ok=True, throughput_faults_per_s=float(m.group(1)), wall_s=wall)
+            faults = re.search(r"faults=(\d+)", out)
+            row["faults"] = int(faults.group(1)) if faults else None
         if c["runner"] == "emu":
             with open(stats_path) as f:
                 s = json.load(f)
@@ -252,6 +273,11 @@ class Sweep:
                        lock_acquisitions=mmu["lock_acquisitions"], lock_contended=mmu["lock_contended"],
                        lock_wait_ns=mmu["lock_wait_ns"], cmpxchg_failures=mmu["cmpxchg_failures"])
             row["counters"] = mmu
+            emu_counters = s.get("emulator", {})
+            # Guest atomics: done as host atomics, left to the exclusive gate, and the time the
+            # gate cost (getting exclusive plus parked).
+            row.update(atomics_host=emu_counters.get("atomics_host"), atomics_gated=emu_counters.get("atomics_gated"),
+                       exclusive_ns=emu_counters.get("exclusive_wait_ns", 0) + emu_counters.get("parked_ns", 0))
 
     def measure_mmu_bench(self, c, row):
         json_path = os.path.join(self.tmp, "mmu.json")
@@ -295,7 +321,8 @@ class Sweep:
                     eta = elapsed / done * (total - done)
                     what = (f"{c['arch']} {c['workload']} {c['series']} {c['vcpus']} vCPU{'s' if c['vcpus'] > 1 else ''}"
                             f" rep {rep + 1}/{self.args.reps}")
-                    result = (f"{row['throughput_faults_per_s'] / 1e6:.3f} M faults/s" if row["ok"]
+                    unit = "ops" if c["workload"] in LOCK_WORKLOADS else "faults"
+                    result = (f"{row['throughput_faults_per_s'] / 1e6:.3f} M {unit}/s" if row["ok"]
                               else f"FAILED ({row['error'][:120]})")
                     log(f"{done}/{total} {what}: {result}; elapsed {fmt_time(elapsed)}, ETA {fmt_time(eta)}")
         return runs
@@ -400,9 +427,16 @@ def plot(summary, args, cores, out_dir):
             if metric == "efficiency":
                 ax.axhline(1.0, color="lightgrey", linewidth=1, zorder=0)
             ax.set_ylim(bottom=0)
-            ax.set_title(f"{arch}: {w}, {PANEL_TITLES[layer]}", fontsize=10)
+            lock = w in LOCK_WORKLOADS
+            ax.set_title(f"{arch}: {w}, {PANEL_TITLES[layer]}" +
+                         (" (none: a locking workload)" if lock and layer == "mmu-bench" else ""), fontsize=10)
             ax.set_xlabel("vCPUs")
-            ax.set_ylabel(Y_LABELS[metric], fontsize=9)
+            ylabel = Y_LABELS[metric]
+            if lock and metric == "throughput":
+                ylabel = "M ops/s (all vCPUs)"
+            elif lock and metric == "cmpxchg_per_fault":
+                ylabel = "pt cmpxchg failures per fault (few faults)"
+            ax.set_ylabel(ylabel, fontsize=9)
             ax.grid(True, alpha=0.3)
             ax.legend(fontsize=7)
         fig.suptitle(f"{Y_LABELS[metric]}: median of {args.reps}, bars min-max", fontsize=11)
@@ -415,12 +449,13 @@ def plot(summary, args, cores, out_dir):
 
 
 def print_table(summary, args):
-    print(f"\n# throughput, M faults/s: median (min-max) of {args.reps}; efficiency vs fewest vCPUs in brackets")
+    print(f"\n# throughput, M faults/s (M ops/s for {', '.join(LOCK_WORKLOADS)}): median (min-max) of {args.reps}; "
+          "efficiency vs fewest vCPUs in brackets")
     for arch in args.arch:
         for w in args.workloads:
             entries = [e for e in summary if e["arch"] == arch and e["workload"] == w]
             names = list(dict.fromkeys(e["series"] for e in entries))
-            print(f"\n## {arch} {w}")
+            print(f"\n## {arch} {w}" + (" (M ops/s)" if w in LOCK_WORKLOADS else ""))
             print(f"{'series':<18}" + "".join(f"{n:>26}" for n in args.vcpus))
             for name in names:
                 cells = []
@@ -453,7 +488,7 @@ def main(argv=None):
         sweep.check_binaries()
     configs = sweep.plan()
     config = {k: getattr(args, k) for k in ("preset", "schemes", "vcpus", "reps", "arch", "workloads", "mib",
-                                           "iterations", "mmu_mib", "mmu_iterations", "seed")}
+                                           "iterations", "mmu_mib", "mmu_iterations", "ops", "seed")}
     config["mmu_bench"] = not args.no_mmu_bench
     config["baselines"] = not args.no_baselines
     total = len(configs) * args.reps

@@ -28,7 +28,8 @@ SUMMARY_COLUMNS = {"arch", "workload", "runner", "scheme", "series", "vcpus", "r
     f"{m}_{s}" for m in ("throughput", "efficiency", "lock_wait_share", "cmpxchg_per_fault")
     for s in ("median", "min", "max")}
 SCHEMES = ["global", "split", "atomic", "ptebit"]
-WORKLOADS = ["page_fault1", "shared_region"]
+WORKLOADS = ["page_fault1", "shared_region", "mutex"]  # the quick preset's
+LOCK_WORKLOADS = {"mutex"}  # operations, not faults; no MMU-only counterpart
 
 failures = []
 
@@ -50,8 +51,9 @@ def read_csv(path):
         return reader.fieldnames or [], list(reader)
 
 
-def expected_series(skipped, arch):
-    out = [f"{layer}-{s}" for layer in ("emu", "mmu-bench") for s in SCHEMES]
+def expected_series(skipped, arch, workload):
+    layers = ("emu",) if workload in LOCK_WORKLOADS else ("emu", "mmu-bench")
+    out = [f"{layer}-{s}" for layer in layers for s in SCHEMES]
     gone = {s["runner"] for s in skipped if s["arch"] == arch}
     return out + [b for b in ("native", "qemu-user") if b not in gone]
 
@@ -79,7 +81,8 @@ def check_outputs(out, build):
     check(all(s["runner"] != "native" or s["arch"] != "x86_64" for s in skipped), "native x86_64 baseline ran")
 
     # Every configuration, exactly once in the summary and `reps` times in the runs.
-    configs = {(a, w, s, n) for a in config["arch"] for w in WORKLOADS for s in expected_series(skipped, a)
+    check(config.get("workloads") == WORKLOADS, f"quick preset workloads are {WORKLOADS} (got {config.get('workloads')})")
+    configs = {(a, w, s, n) for a in config["arch"] for w in WORKLOADS for s in expected_series(skipped, a, w)
                for n in config["vcpus"]}
     cols, summary = read_csv(os.path.join(out, "summary.csv"))
     check(SUMMARY_COLUMNS <= set(cols), f"summary.csv columns (missing {SUMMARY_COLUMNS - set(cols)})")
@@ -111,7 +114,11 @@ def check_outputs(out, build):
     for r in runs:
         check(r["ok"] == "True" and float(r["throughput_faults_per_s"]) > 0,
               f"run {r['series']} {r['workload']} {r['vcpus']} rep {r['rep']} ok")
-        if r["runner"] in ("emu", "mmu-bench"):
+        if r["runner"] == "emu" and r["workload"] in LOCK_WORKLOADS:
+            # The guest's locked instructions were counted (host atomics or gated).
+            check(int(r["atomics_host"] or 0) + int(r["atomics_gated"] or 0) > 0 or r["vcpus"] == "1",
+                  f"run {r['series']} {r['workload']} {r['vcpus']}: guest atomics counted")
+        elif r["runner"] in ("emu", "mmu-bench"):
             # Each workload faults at least vCPUs x MiB x iterations pages of 4 KiB.
             mib = config["mib"] if r["runner"] == "emu" else config["mmu_mib"]
             its = config["iterations"] if r["runner"] == "emu" else config["mmu_iterations"]

@@ -6,7 +6,7 @@
 
 namespace emu {
 
-AtomicBlockDetector::AtomicBlockDetector(GuestArch arch) : table_(new Entry[kEntries]) {
+AtomicBlockDetector::AtomicBlockDetector(GuestArch arch) : arch_(arch), table_(new Entry[kEntries]) {
   std::lock_guard g(capstone_lock());
   if (cs_open(CS_ARCH_X86, arch == GuestArch::I386 ? CS_MODE_32 : CS_MODE_64, &handle_) != CS_ERR_OK)
     throw std::runtime_error("capstone: cannot open an x86 disassembler");
@@ -37,8 +37,34 @@ bool AtomicBlockDetector::contains_atomic(std::span<const uint8_t> code, uint64_
 
 bool AtomicBlockDetector::scan(uint64_t address, uint32_t size, std::span<const uint8_t> code) {
   const bool atomic = contains_atomic(code, address);
-  table_[index(address)] = {address, size, generation_, atomic};
+  remember(address, size, atomic ? kNeedsGate : kNoAtomics);
   return atomic;
+}
+
+bool AtomicBlockDetector::find_sites(std::span<const uint8_t> code, uint64_t address, std::vector<AtomicSite>& sites,
+                                     bool* undecoded) {
+  const uint8_t* p = code.data();
+  size_t left = code.size();
+  uint64_t pc = address;
+  bool any = false;
+  std::lock_guard g(capstone_lock());
+  while (left > 0 && cs_disasm_iter(handle_, &p, &left, &pc, insn_)) {
+    const cs_x86& x = insn_->detail->x86;
+    bool atomic = x.prefix[0] == X86_PREFIX_LOCK;
+    if (!atomic && insn_->id == X86_INS_XCHG) {
+      for (uint8_t i = 0; i < x.op_count; ++i)
+        if (x.operands[i].type == X86_OP_MEM) atomic = true;
+    }
+    if (!atomic) continue;
+    any = true;
+    AtomicSite site;
+    if (decode_atomic_site(*insn_, arch_, &site)) {
+      sites.push_back(site);
+    } else {
+      *undecoded = true;
+    }
+  }
+  return any;
 }
 
 }  // namespace emu

@@ -133,6 +133,12 @@ bool Vcpu::start_engine(const VcpuStart& start) {
   }
   block_hook_installed_ = false;
   detector_ = std::make_unique<AtomicBlockDetector>(arch());
+  sites_.clear();  // the hooks went with the old engine
+  site_nodes_.clear();
+  clear_atomic_tlb();
+  redirect_pending_ = false;
+  mode64_ = arch() == GuestArch::X86_64;
+  counter_slot_ = &process_.counters().slot(slot_);
   if (!open_engine(&error)) {
     process_.kill_by_signal(SIGKILL, error);
     return false;
@@ -153,6 +159,7 @@ bool Vcpu::start_engine(const VcpuStart& start) {
 }
 
 void Vcpu::run(const VcpuStart& start) {
+  host_tid_.store(static_cast<int>(::gettid()), std::memory_order_release);
   int exit_code = 0;
   signals_.mask.store(start.signal_mask & ~kUnblockable, std::memory_order_release);
   signals_.altstack = start.altstack;
@@ -175,6 +182,7 @@ void Vcpu::run(const VcpuStart& start) {
     in_emulation_ = true;
     const uc_err err = uc_emu_start(uc_, pc, kNoStopAddress, 0, 0);
     in_emulation_ = false;
+    end_redirect();  // a fault on the scratch copy: the register goes back before anyone reads it
     // Stopped on our own request, Unicorn still fetches at the `until` address (the fill
     // refuses it) and reports UC_ERR_EXCEPTION; the guest is fine and resumes where it was.
     const bool we_stopped = stopping_;
@@ -249,6 +257,7 @@ void Vcpu::serve_flushes() {
   attention_.fetch_and(~uint32_t{kAttnFlushTlb}, std::memory_order_acq_rel);
   const uint64_t generation = flush_requested_.load(std::memory_order_acquire);
   if (uc_) uc_ctl_flush_tlb(uc_);
+  clear_atomic_tlb();
   flush_done_.store(generation, std::memory_order_release);
   process_.counters().slot(slot_).add(EmuCounter::TlbFlushesServed);
 }
@@ -262,8 +271,9 @@ bool Vcpu::serve_attention() {
       // resets (measured: the vCPU went on into zeroed code). Stop, and flush in between.
       post(kAttnFlushCode);
       stopping_ = true;
-      if (uc_) uc_emu_stop(uc_);
+      stop_engine();
     } else {
+      drop_atomic_sites();
       if (uc_) uc_ctl_flush_tb(uc_);
       detector_->invalidate();
       process_.counters().slot(slot_).add(EmuCounter::CodeFlushesServed);
@@ -271,13 +281,13 @@ bool Vcpu::serve_attention() {
   }
   if ((bits & kAttnStop) || process_.exiting()) {
     stop_ = true;
-    if (uc_) uc_emu_stop(uc_);
+    stop_engine();
     return true;
   }
   // A signal: handlers run from between engine runs (a frame is built from every register).
   if ((bits & kAttnSignal) && in_emulation_ && process_.signals().deliverable(signals_)) {
     stopping_ = true;
-    if (uc_) uc_emu_stop(uc_);
+    stop_engine();
   }
   // Exclusive requests need no bit to be served: the gate's owner is what matters.
   const uint64_t parked = process_.gate().park_while_owned(*this);
@@ -285,7 +295,7 @@ bool Vcpu::serve_attention() {
   serve_flushes();
   if (process_.exiting()) {
     stop_ = true;
-    if (uc_) uc_emu_stop(uc_);
+    stop_engine();
     return true;
   }
   return false;
@@ -295,16 +305,6 @@ void Vcpu::end_exclusive() {
   if (!exclusive_owner_) return;
   process_.gate().end(*this);
   exclusive_owner_ = false;
-}
-
-bool Vcpu::block_has_atomics(uint64_t address, uint32_t size) {
-  const int cached = detector_->cached(address, size);
-  if (cached >= 0) return cached != 0;
-  uint8_t code[4096];
-  const uint32_t n = std::min<uint32_t>(size, sizeof code);
-  process_.counters().slot(slot_).add(EmuCounter::AtomicBlockScans);
-  if (!process_.memory().read(slot_, address, code, n)) return false;
-  return detector_->scan(address, size, {code, n});
 }
 
 bool Vcpu::on_tlb_fill(uc_engine*, uint64_t vaddr, uc_mem_type type, uc_tlb_entry* e, void* user) {
@@ -342,33 +342,30 @@ bool Vcpu::on_tlb_fill(uc_engine*, uint64_t vaddr, uc_mem_type type, uc_tlb_entr
 // python3.11 loop).
 void Vcpu::on_block(uc_engine*, uint64_t address, uint32_t size, void* user) {
   auto* self = static_cast<Vcpu*>(user);
-  if (!self->exclusive_owner_ && self->attention_.load(std::memory_order_relaxed) == 0 &&
+  if (!self->exclusive_owner_ && !self->redirect_pending_ && self->attention_.load(std::memory_order_relaxed) == 0 &&
       !self->process_.multi_vcpu())
     return;
   self->on_block_slow(address, size);
 }
 
 void Vcpu::on_block_slow(uint64_t address, uint32_t size) {
-  Vcpu* self = this;
-  self->end_exclusive();
-  if (self->attention_.load(std::memory_order_relaxed) != 0 && self->serve_attention()) return;
-  if (!self->process_.multi_vcpu() || size == 0) return;  // a lone vCPU pays nothing for atomics
-  if (self->block_has_atomics(address, size)) {
-    const auto wait = self->process_.gate().begin(*self, [self](const std::function<void(Vcpu&)>& fn) {
-      self->process_.for_each_other_vcpu(*self, fn);
-    });
-    self->exclusive_owner_ = true;
-    auto& c = self->process_.counters().slot(self->slot_);
-    c.add(EmuCounter::ExclusiveSections);
-    c.add(EmuCounter::ExclusiveWaitNs, wait);
-    if (Tracer* tracer = self->process_.tracer();
-        tracer && tracer->on(TraceEvent::Atomics) && tracer->wants_vcpu(self->slot_)) {
-      const uint64_t now = Tracer::now_ns();
-      tracer->record(TraceEvent::Atomics, self->slot_, now - wait, wait, "exclusive block",
-                     fmt::format("block {:#x} ({} bytes) with a locked instruction: others parked after {:.3f}us",
-                                 address, size, double(wait) / 1000.0),
-                     {{"block", fmt::format("{:#x}", address)}, {"size", size}, {"wait_ns", wait}});
-    }
+  end_redirect();
+  end_exclusive();
+  in_block_hook_ = true;
+  block_pc_ = address;
+  const bool stop = attention_.load(std::memory_order_relaxed) != 0 && serve_attention();
+  in_block_hook_ = false;
+  if (stop || stopping_) return;
+  if (!process_.multi_vcpu() || size == 0) return;  // a lone vCPU pays nothing for atomics
+  switch (block_atomics(address, size)) {
+    case BlockAtomics::None: break;
+    case BlockAtomics::Gate: begin_exclusive(address, size, "block"); break;
+    case BlockAtomics::Restart:
+      in_block_hook_ = true;
+      stopping_ = true;
+      stop_engine();
+      in_block_hook_ = false;
+      break;
   }
 }
 

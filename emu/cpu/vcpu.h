@@ -8,14 +8,19 @@
 
 #include <unicorn/unicorn.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "emu/cpu/atomic_block_detector.h"
+#include "emu/cpu/guest_atomics.h"
 #include "emu/cpu/cpu_registers.h"
 #include "emu/cpu/guest_arch.h"
+#include "emu/observe/emu_counters.h"
 #include "emu/signals/guest_signals.h"
 #include "mmu/types.h"
 
@@ -75,6 +80,9 @@ class Vcpu {
 
   mmu::VcpuId slot() const { return slot_; }
   int tid() const { return tid_; }
+  // The host thread's own tid, once run() has started (0 before): getrusage reads the CPU
+  // time of a process's other threads through it.
+  int host_tid() const { return host_tid_.load(std::memory_order_acquire); }
   GuestArch arch() const;
   GuestProcess& process() { return process_; }
 
@@ -158,14 +166,81 @@ class Vcpu {
   // Back into guest code: Running, then the mailbox (Dekker against requesters).
   void enter_guest();
   void leave_guest();
-  bool block_has_atomics(uint64_t address, uint32_t size);
   void end_exclusive();
+  // Guest atomics (vcpu_atomics.cpp). What the block about to run needs: nothing, the
+  // exclusive gate (an atomic without a host-atomic hook), or a restart of the engine at the
+  // block (its atomics were hooked just now; this translation of it has no call to the hook).
+  enum class BlockAtomics : uint8_t { None, Gate, Restart };
+  BlockAtomics block_atomics(uint64_t address, uint32_t size);
+  // Takes the exclusive gate at a block boundary or in the code hook (released at the next
+  // block boundary or when the engine stops).
+  void begin_exclusive(uint64_t address, uint32_t size, const char* why);
+  // The code hook at each hooked atomic (its user data is the site): the host atomic, then
+  // the instruction on a scratch copy, or registers, EFLAGS and RIP written here.
+  struct HookedSite;
+  static void on_atomic(uc_engine* uc, uint64_t address, uint32_t size, void* site);
+  void do_atomic(const HookedSite& h, uint64_t address);
+  bool hook_site(const AtomicSite& site);
+  const HookedSite* find_site(uint64_t address) const;
+  // The fast path leaves the instruction to Unicorn on a scratch copy of the old value: its
+  // base register points there for that one instruction and is put back here, by the hook
+  // at the next instruction, the next block hook, or when the engine stops.
+  void end_redirect() {
+    if (redirect_pending_) end_redirect_slow();
+  }
+  void end_redirect_slow();
+  // Host address of guest page `page` for a locked write (the MMU's write path: dirty bit,
+  // copy-on-write, swap-in), cached until the next TLB flush; nullptr if the access faults.
+  uint8_t* atomic_page(uint64_t page);
+  void clear_atomic_tlb() {
+    atomic_tlb_.fill({});
+    ++flush_epoch_;
+  }
+  // Executable memory changed: the hooked sites may no longer be atomics (outside emulation).
+  void drop_atomic_sites();
+  // uc_emu_stop from a hook; from the block hook RIP is set to the block first (with a code
+  // hook installed, Unicorn no longer syncs it when a block exits before its first
+  // instruction: measured, it resumed at the previous block).
+  void stop_engine();
 
   GuestProcess& process_;
   const mmu::VcpuId slot_;
   const int tid_;
   uc_engine* uc_ = nullptr;
   std::unique_ptr<AtomicBlockDetector> detector_;  // per engine: the arch may change on execve
+  // Hooked atomic sites of this engine (each the user data of its hook, so never moved),
+  // and an open-addressing table of them keyed by address.
+  struct HookedSite {
+    Vcpu* vcpu = nullptr;
+    AtomicSite site;
+    uc_hook hook = 0;
+    // The general register the fast path may point at the scratch copy (the base register,
+    // when the instruction reads and writes no other way), or -1: RIP-relative and absolute
+    // operands, and the rest, take the slower path (results written, RIP moved).
+    int8_t redirect = -1;
+    // The Unicorn registers the hook reads, in one batch, and where each operand is in it.
+    int nregs = 0;
+    int regs[10] = {};
+    int8_t i_base = -1, i_index = -1, i_src = -1, i_acc = -1, i_dx = -1, i_bx = -1, i_cx = -1, i_seg = -1, i_sp = -1;
+  };
+  std::vector<std::unique_ptr<HookedSite>> site_nodes_;
+  std::vector<HookedSite*> sites_;  // the table (power of two, at most half full)
+  bool mode64_ = true;              // the engine's arch, read in the hooks
+  EmuCounters::Slot* counter_slot_ = nullptr;
+  struct AtomicTlbEntry {
+    uint64_t page = ~uint64_t{0};
+    uint8_t* host = nullptr;
+  };
+  std::array<AtomicTlbEntry, 64> atomic_tlb_{};
+  // Counts the flushes served: a translation may wait (for a frame, a swap-in) and serve
+  // one, after which a host pointer obtained before it may point to a freed frame.
+  uint64_t flush_epoch_ = 0;
+  bool in_block_hook_ = false;  // on_block_slow is running (stop_engine sets RIP)
+  bool redirect_pending_ = false;
+  int redirect_reg_ = 0;         // Unicorn register id to put back
+  uint64_t redirect_value_ = 0;  // its value
+  uint64_t redirect_next_ = 0;   // the instruction after the redirected one
+  uint64_t block_pc_ = 0;
   bool exclusive_owner_ = false;
   bool block_hook_installed_ = false;
   bool stop_ = false;         // leave uc_emu_start and end the thread
@@ -186,6 +261,8 @@ class Vcpu {
   std::optional<InterruptedSyscall> restart_;
   unsigned host_access_depth_ = 0;
   bool host_access_marked_ = false;
+
+  std::atomic<int> host_tid_{0};
 
   alignas(64) std::atomic<uint32_t> attention_{0};
   std::atomic<uint64_t> flush_requested_{0};

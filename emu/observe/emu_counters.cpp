@@ -20,6 +20,12 @@ std::string_view counter_name(EmuCounter c) {
     case EmuCounter::FutexWakes: return "futex_wakes";
     case EmuCounter::SignalsDelivered: return "signals_delivered";
     case EmuCounter::SyscallsRestarted: return "syscalls_restarted";
+    case EmuCounter::AtomicSitesHooked: return "atomic_sites_hooked";
+    case EmuCounter::AtomicsHost: return "atomics_host";
+    case EmuCounter::AtomicsRedirected: return "atomics_redirected";
+    case EmuCounter::AtomicsGated: return "atomics_gated";
+    case EmuCounter::AtomicSplitLocks: return "atomic_split_locks";
+    case EmuCounter::AtomicPageCrossings: return "atomic_page_crossings";
     case EmuCounter::kCount: break;
   }
   return "?";

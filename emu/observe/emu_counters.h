@@ -24,6 +24,12 @@ enum class EmuCounter : uint16_t {
   FutexWakes,
   SignalsDelivered,      // handler frames built by this vCPU
   SyscallsRestarted,     // blocking syscalls interrupted by a signal and run again
+  AtomicSitesHooked,     // locked instructions given the host-atomic code hook
+  AtomicsHost,           // locked instructions done as host atomics (no other vCPU stopped)
+  AtomicsRedirected,     // ... of which Unicorn then ran on a scratch copy (no exit from translated code)
+  AtomicsGated,          // locked instructions the hook left to the exclusive gate (below, or a fault)
+  AtomicSplitLocks,      // ... because the operand crosses a cache line (a host split lock)
+  AtomicPageCrossings,   // ... because the operand crosses a page
   kCount
 };
 

@@ -97,7 +97,10 @@ void print_stats(std::FILE* out, Machine& machine, const RunSummary& run) {
   fmt::print(out, "shootdowns    {:>10}   acknowledgement wait {:.3f} ms   flushes served {}   code flushes {}\n",
              ec(EmuCounter::ShootdownsRequested), ec(EmuCounter::ShootdownWaitNs) / 1e6,
              ec(EmuCounter::TlbFlushesServed), ec(EmuCounter::CodeFlushesServed));
-  fmt::print(out, "atomics       {:>10} exclusive blocks   getting exclusive {:.3f} ms   parked {:.3f} ms   blocks scanned {}\n",
+  fmt::print(out, "atomics       {:>10} host atomics ({} on a scratch copy)   {} gated (split locks {}, page crossings {})   sites hooked {}\n",
+             ec(EmuCounter::AtomicsHost), ec(EmuCounter::AtomicsRedirected), ec(EmuCounter::AtomicsGated),
+             ec(EmuCounter::AtomicSplitLocks), ec(EmuCounter::AtomicPageCrossings), ec(EmuCounter::AtomicSitesHooked));
+  fmt::print(out, "exclusive     {:>10} blocks   getting exclusive {:.3f} ms   parked {:.3f} ms   blocks scanned {}\n",
              ec(EmuCounter::ExclusiveSections), ec(EmuCounter::ExclusiveWaitNs) / 1e6, ec(EmuCounter::ParkedNs) / 1e6,
              ec(EmuCounter::AtomicBlockScans));
   fmt::print(out, "futex         {:>10} waits, {} wakes   rss at exit {} pages   guest memory {} MiB\n",

@@ -32,6 +32,24 @@ TEST_P(EmuStress, AtomicsWithThreadsComingAndGoing) {
   expect_ok({guest("atomics"), "-t", "4", "-n", "200", "-r", "20"}, "all exact (20 of 20 rounds)");
 }
 
+// Every locked instruction, every width, operands aligned, misaligned, RIP-relative or
+// absolute, split across cache lines and pages, a spinlock released by a plain store while
+// the others' lock cmpxchg fails on it: host atomics (and the gate) exact on four vCPUs.
+TEST_P(EmuStress, EveryLockedInstructionExact) {
+  expect_ok({guest("locked_ops"), "-t", "4", "-n", "3000"}, "all ok");
+}
+
+// Host atomics on pages the reclaimer swaps out and in under them (the MMU's write path,
+// frames pinned until the vCPU acknowledges the shootdown).
+TEST_P(EmuStress, AtomicsOnPagesBeingSwapped) {
+  std::vector<std::string> argv = {EMU_BINARY, "--scheme", std::get<0>(GetParam()), "--mem", "24M", "--swap", "256M",
+                                   guest("locked_ops"), "-m", "48", "-t", "4", "-n", "30000"};
+  const auto r = run_process(argv);
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("swap 48 MiB: total ok, pages intact ok"), std::string::npos) << r.out << r.err;
+  EXPECT_EQ(r.err.find("leaked"), std::string::npos) << r.err;
+}
+
 TEST_P(EmuStress, MunmapAndMprotectChurnWhileOthersFault) {
   expect_ok({guest("mmap_churn"), "-t", "4", "-i", "100"}, "ok");
 }
