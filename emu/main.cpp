@@ -19,6 +19,25 @@
 
 extern char** environ;
 
+namespace {
+
+// The signal state emu was started with, read before emu changes any of it (SIGPIPE below):
+// the guest inherits it as a program exec'd in emu's place would.
+void read_inherited_signals(emu::EmulatorConfig& config) {
+  sigset_t mask;
+  if (sigprocmask(SIG_SETMASK, nullptr, &mask) == 0) {
+    for (int sig = 1; sig <= emu::kMaxSignal; ++sig)
+      if (sigismember(&mask, sig) == 1) config.inherited_signal_mask |= emu::signal_bit(sig);
+  }
+  for (int sig = 1; sig <= emu::kMaxSignal; ++sig) {
+    struct sigaction old {};
+    if (sigaction(sig, nullptr, &old) == 0 && !(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_IGN)
+      config.inherited_ignored_signals |= emu::signal_bit(sig);
+  }
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"emu: run i386/x86_64 Linux programs on parallel vCPUs through a software MMU"};
   app.name("emu");
@@ -52,6 +71,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "emu: %s\n", error.c_str());
     return 2;
   }
+  read_inherited_signals(config);
   spdlog::set_default_logger(spdlog::stderr_color_mt("emu"));
   spdlog::set_level(spdlog::level::from_str(opt.log_level));
 

@@ -379,8 +379,26 @@ static int pingpong(int rounds, int threads) {
   return atomic_load(&pongs_seen) == rounds ? 0 : 1;
 }
 
+/* What exec passed on: which signals are blocked and which ignored at start (Linux keeps
+ * both across execve; only handlers are reset). */
+static int inherited(void) {
+  sigset_t mask;
+  sigprocmask(SIG_SETMASK, NULL, &mask);
+  printf("blocked:");
+  for (int sig = 1; sig < 32; ++sig)
+    if (sigismember(&mask, sig)) printf(" %d", sig);
+  printf("\nignored:");
+  for (int sig = 1; sig < 32; ++sig) {
+    struct sigaction old;
+    if (sigaction(sig, NULL, &old) == 0 && old.sa_handler == SIG_IGN) printf(" %d", sig);
+  }
+  printf("\n");
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc == 4 && strcmp(argv[1], "pingpong") == 0) return pingpong(atoi(argv[2]), atoi(argv[3]));
+  if (argc == 2 && strcmp(argv[1], "inherited") == 0) return inherited();
   int rounds = argc > 1 ? atoi(argv[1]) : 2000;
   setvbuf(stdout, NULL, _IONBF, 0);
   printf("%s signals\n", GUEST_ARCH);

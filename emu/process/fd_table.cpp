@@ -31,7 +31,12 @@ HostFile::HostFile(int host_fd, std::unique_ptr<GuestView> view) : fd_(host_fd),
 }
 
 HostFile::~HostFile() {
+  if (release_) release_(*this);
   if (fd_ >= 0) ::close(fd_);
+}
+
+void HostFile::on_release(std::function<void(HostFile&)> release) {
+  std::call_once(release_once_, [&] { release_ = std::move(release); });
 }
 
 FdTable::FdTable(int limit) : FdTable(limit, {}, open_emu_cwd()) {}
@@ -39,10 +44,11 @@ FdTable::FdTable(int limit) : FdTable(limit, {}, open_emu_cwd()) {}
 FdTable::FdTable(int limit, std::vector<Entry> entries, std::shared_ptr<HostFile> cwd)
     : limit_(limit), entries_(std::move(entries)), cwd_(std::move(cwd)) {}
 
-FdTable::FdTable(FdTable&& other) noexcept : limit_(other.limit_) {
+FdTable::FdTable(FdTable&& other) noexcept : limit_(other.limit()) {
   mmu::MutexGuard guard(other.lock_);
   entries_ = std::move(other.entries_);
   cwd_ = std::move(other.cwd_);
+  on_drop_ = std::move(other.on_drop_);
 }
 
 FdTable FdTable::with_stdio(int limit) {
@@ -58,7 +64,7 @@ FdTable FdTable::clone() const {
   // The directory HostFile can be shared: chdir replaces a table's pointer, it never
   // changes the HostFile, so the two processes' directories stay independent.
   mmu::MutexGuard guard(lock_);
-  return FdTable(limit_, entries_, cwd_);
+  return FdTable(limit(), entries_, cwd_);
 }
 
 bool FdTable::open_locked(int fd) const {
@@ -79,31 +85,38 @@ std::vector<int> FdTable::open_fds() const {
 }
 
 int FdTable::install(std::shared_ptr<HostFile> file, bool cloexec, int min_fd) {
-  if (min_fd < 0 || min_fd >= limit_) return -EINVAL;
+  const int most = limit();
+  if (min_fd < 0 || min_fd >= most) return -EINVAL;
   mmu::MutexGuard guard(lock_);
   int fd = min_fd;
   while (open_locked(fd)) ++fd;
-  if (fd >= limit_) return -EMFILE;
+  if (fd >= most) return -EMFILE;
   if (static_cast<size_t>(fd) >= entries_.size()) entries_.resize(fd + 1);
   entries_[fd] = {std::move(file), cloexec};
   return fd;
 }
 
 int FdTable::install_at(int fd, std::shared_ptr<HostFile> file, bool cloexec) {
-  if (fd < 0 || fd >= limit_) return -EBADF;
-  std::shared_ptr<HostFile> replaced;  // closed after the lock is let go (a host close may block)
-  mmu::MutexGuard guard(lock_);
-  if (static_cast<size_t>(fd) >= entries_.size()) entries_.resize(fd + 1);
-  replaced = std::exchange(entries_[fd].file, std::move(file));
-  entries_[fd].cloexec = cloexec;
+  if (fd < 0 || fd >= limit()) return -EBADF;
+  std::vector<std::shared_ptr<HostFile>> replaced(1);  // closed after the lock is let go (a host close may block)
+  {
+    mmu::MutexGuard guard(lock_);
+    if (static_cast<size_t>(fd) >= entries_.size()) entries_.resize(fd + 1);
+    replaced[0] = std::exchange(entries_[fd].file, std::move(file));
+    entries_[fd].cloexec = cloexec;
+  }
+  if (replaced[0]) dropped(replaced);
   return fd;
 }
 
 int FdTable::close(int fd) {
-  std::shared_ptr<HostFile> closed;  // released after the guard, outside the lock
-  mmu::MutexGuard guard(lock_);
-  if (!open_locked(fd)) return -EBADF;
-  closed = std::move(entries_[fd].file);
+  std::vector<std::shared_ptr<HostFile>> closed(1);  // released after the guard, outside the lock
+  {
+    mmu::MutexGuard guard(lock_);
+    if (!open_locked(fd)) return -EBADF;
+    closed[0] = std::move(entries_[fd].file);
+  }
+  dropped(closed);
   return 0;
 }
 
@@ -121,16 +134,39 @@ int FdTable::set_cloexec(int fd, bool on) {
 
 void FdTable::close_on_exec() {
   std::vector<std::shared_ptr<HostFile>> closed;  // released outside the lock
-  mmu::MutexGuard guard(lock_);
-  for (Entry& e : entries_)
-    if (e.file && e.cloexec) closed.push_back(std::move(e.file));
+  {
+    mmu::MutexGuard guard(lock_);
+    for (Entry& e : entries_)
+      if (e.file && e.cloexec) closed.push_back(std::move(e.file));
+  }
+  dropped(closed);
 }
 
 void FdTable::close_all() {
   std::vector<std::shared_ptr<HostFile>> closed;  // released outside the lock
+  {
+    mmu::MutexGuard guard(lock_);
+    for (Entry& e : entries_)
+      if (e.file) closed.push_back(std::move(e.file));
+  }
+  dropped(closed);
+}
+
+void FdTable::on_drop(std::function<void(const HostFile&)> hook) {
   mmu::MutexGuard guard(lock_);
-  for (Entry& e : entries_)
-    if (e.file) closed.push_back(std::move(e.file));
+  on_drop_ = std::move(hook);
+}
+
+void FdTable::dropped(const std::vector<std::shared_ptr<HostFile>>& files) {
+  if (files.empty()) return;
+  std::function<void(const HostFile&)> hook;
+  {
+    mmu::MutexGuard guard(lock_);
+    hook = on_drop_;
+  }
+  if (!hook) return;
+  for (const auto& f : files)
+    if (f) hook(*f);
 }
 
 std::shared_ptr<HostFile> FdTable::cwd() const {

@@ -12,7 +12,10 @@
 // Threads of one guest process share the table (CLONE_FILES | CLONE_FS), hence the lock.
 #pragma once
 
+#include <atomic>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -46,11 +49,17 @@ class HostFile {
   bool may_block() const { return may_block_; }
   // Null for a plain host file.
   GuestView* view() const { return view_.get(); }
+  // `release` runs as the description goes (its last guest fd closed, in whichever process):
+  // what belongs to the description, its flock and OFD locks (file_locks.h), goes with it.
+  // Only the first call sets it.
+  void on_release(std::function<void(HostFile&)> release);
 
  private:
   const int fd_;
   bool may_block_ = false;
   const std::unique_ptr<GuestView> view_;
+  std::once_flag release_once_;
+  std::function<void(HostFile&)> release_;
 };
 
 class FdTable {
@@ -73,7 +82,10 @@ class FdTable {
   FdTable(const FdTable&) = delete;
   FdTable& operator=(const FdTable&) = delete;
 
-  int limit() const { return limit_; }
+  int limit() const { return limit_.load(std::memory_order_acquire); }
+  // setrlimit(RLIMIT_NOFILE)'s soft limit: fds at or above it can no longer be made (open fds
+  // stay, as in Linux).
+  void set_limit(int limit) { limit_.store(limit, std::memory_order_release); }
 
   // Null for a fd that is not open (EBADF). Callers hold the pointer across their host call,
   // so a close by another guest thread meanwhile cannot close the host fd under them.
@@ -95,6 +107,10 @@ class FdTable {
   void close_on_exec() EMU_EXCLUDES(lock_);
   // The process has ended: every fd goes (a pipe's last writer gone, its reader sees EOF).
   void close_all() EMU_EXCLUDES(lock_);
+  // `dropped` runs (outside the lock) for every file this table stops naming, whichever way:
+  // a process's POSIX record locks on a file go when it closes any fd of it (file_locks.h).
+  // A clone() for fork starts without one (the child is another lock owner).
+  void on_drop(std::function<void(const HostFile&)> dropped) EMU_EXCLUDES(lock_);
 
   // The current directory: an O_PATH directory fd every relative guest path is looked up
   // from. Null only if emu's own could not be opened; callers then use the host's (AT_FDCWD).
@@ -108,11 +124,14 @@ class FdTable {
   };
   FdTable(int limit, std::vector<Entry> entries, std::shared_ptr<HostFile> cwd);
   bool open_locked(int fd) const EMU_REQUIRES(lock_);
+  // Tells the on_drop hook of `files` (called without the lock held).
+  void dropped(const std::vector<std::shared_ptr<HostFile>>& files) EMU_EXCLUDES(lock_);
 
-  const int limit_;
+  std::atomic<int> limit_;
   mutable mmu::Mutex lock_;
   std::vector<Entry> entries_ EMU_GUARDED_BY(lock_);  // by guest fd; grows as fds are taken
   std::shared_ptr<HostFile> cwd_ EMU_GUARDED_BY(lock_);
+  std::function<void(const HostFile&)> on_drop_ EMU_GUARDED_BY(lock_);
 };
 
 }  // namespace emu

@@ -217,10 +217,26 @@ void GuestProcess::take_space_back(mmu::VcpuId slot) {
   if (orphan) destroy_space(std::move(orphan), slot);  // through the returning vCPU's slot
 }
 
+std::optional<GuestProcess::Limit> GuestProcess::limit(int resource) const {
+  if (resource < 0 || resource >= kLimits) return std::nullopt;
+  std::lock_guard lk(limits_lock_);
+  return limits_[resource];
+}
+
+void GuestProcess::set_limit(int resource, const Limit& l) {
+  if (resource < 0 || resource >= kLimits) return;
+  std::lock_guard lk(limits_lock_);
+  limits_[resource] = l;
+}
+
 bool GuestProcess::start(const Program& program, const std::vector<std::string>& envp, mmu::VcpuId slot,
                          std::string* error) {
   VcpuStart start;
   if (!load(program, envp, slot, *space_, &start, error)) return false;
+  start.signal_mask = config().inherited_signal_mask & ~kUnblockable;
+  for (int sig = 1; sig <= kMaxSignal; ++sig)
+    if ((config().inherited_ignored_signals & signal_bit(sig)) && !(kUnblockable & signal_bit(sig)))
+      signals_.set_action(sig, SigAction{.handler = kSigIgnore});
   // The loader wrote guest memory from a slot no shootdown waits for (no vCPU yet): the
   // reclaimer may only run once that is over.
   if (mmu::Reclaimer* r = machine_.reclaimer()) r->start();
@@ -301,6 +317,11 @@ int GuestProcess::fork(Vcpu& parent, const VcpuStart& start, bool vfork,
   child->signals_.copy_actions_from(signals_);
   child->pgid_.store(pgid(), std::memory_order_release);
   child->sid_.store(sid(), std::memory_order_release);
+  child->persona_.store(persona_.load());
+  {
+    std::lock_guard lk(limits_lock_);
+    child->limits_ = limits_;
+  }
   if (share_vm && vfork) {
     // The space this process uses (its own, or the one it borrows itself).
     GuestProcess* owner = lender_ ? lender_.get() : this;
@@ -394,6 +415,7 @@ int GuestProcess::exec(Vcpu& vcpu, const Program& program, const std::vector<std
   // again, so nothing of the old translations survives).
   drop_space(vcpu.slot());
   adopt_space(std::move(space));
+  membarrier_registrations_.store(0);
   files_->close_on_exec();
   // Handlers are code of the old image: back to the default action (ignored stays ignored;
   // the mask and pending signals stay, as on Linux).
@@ -422,6 +444,7 @@ int GuestProcess::wait_child(int pid, bool block, bool keep, ExitInfo* info, Vcp
       *info = c.exit_info();
       const int found = c.pid();
       if (!keep) {
+        usage_.child_reaped(c.usage().lifetime());  // RUSAGE_CHILDREN counts reaped children only
         machine_.remove_process(found);
         children_.erase(it);
       }
@@ -541,6 +564,10 @@ void GuestProcess::kick(Vcpu& vcpu) {
 
 void GuestProcess::thread_finished(Vcpu& vcpu, int exit_code) {
   const mmu::VcpuId slot = vcpu.slot();
+  // On the ending thread itself: what it used stays with the process (getrusage, times).
+  usage_.thread_ended(calling_thread_usage());
+  if (has_space()) usage_.note_rss_kb(space().rss_pages() * 4);
+  signals_.thread_gone(vcpu.signals());  // its own real-time signals no longer count
   bool last = false;
   std::shared_ptr<GuestProcess> lender;  // read before the last thread's end() may drop it
   {
@@ -576,6 +603,25 @@ void GuestProcess::end(mmu::VcpuId slot) {
   files_->close_all();  // a pipe's readers see end-of-file once every writer is gone
   release_vfork_parent();
   machine_.process_ended(*this);
+}
+
+int64_t GuestProcess::cpu_time_ns(bool user_only) {
+  const ResourceUsage ended = usage_.ended_threads();
+  int64_t ns = (ended.user_us + (user_only ? 0 : ended.system_us)) * 1000;
+  std::vector<int> tids;
+  {
+    std::lock_guard lk(vcpus_lock_);
+    for (auto& v : vcpus_)
+      if (v && v->host_tid()) tids.push_back(v->host_tid());
+  }
+  for (int tid : tids) {
+    // Linux's clock id for another thread's CPU clock (MAKE_THREAD_CPUCLOCK): VIRT (user) is
+    // 1, PROF (user and system) 0, with the per-thread bit 4.
+    const clockid_t clock = static_cast<clockid_t>((~static_cast<unsigned>(tid) << 3) | (user_only ? 1u : 0u) | 4u);
+    timespec t{};
+    if (::clock_gettime(clock, &t) == 0) ns += int64_t{t.tv_sec} * 1000000000 + t.tv_nsec;
+  }
+  return ns;
 }
 
 void GuestProcess::for_each_other_vcpu(const Vcpu& self, const std::function<void(Vcpu&)>& fn) {

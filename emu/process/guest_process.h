@@ -27,6 +27,7 @@
 #include "emu/signals/guest_signals.h"
 #include "emu/observe/tracer.h"
 #include "emu/process/guest_memory.h"
+#include "emu/process/process_usage.h"
 #include "emu/cpu/vcpu.h"
 #include "mmu/address_space.h"
 #include "mmu/frame_pool.h"
@@ -54,6 +55,10 @@ struct EmulatorConfig {
   Sysroot sysroot;
   // PIE executables at a random offset from ELF_ET_DYN_BASE (--no-aslr / EMU_NO_ASLR=1: not).
   bool aslr = true;
+  // What exec passes on (Linux: the mask and the ignored signals survive execve): the first
+  // guest process starts with the mask and SIG_IGN dispositions emu itself was started with.
+  uint64_t inherited_signal_mask = 0;
+  uint64_t inherited_ignored_signals = 0;
 };
 
 // Where the i386 GDT lives in the guest's address space (the last page of the 32-bit space),
@@ -151,6 +156,10 @@ class GuestProcess final : public mmu::TlbShootdown,
   void for_each_other_vcpu(const Vcpu& self, const std::function<void(Vcpu&)>& fn);
   // The live thread `tid`, or null.
   std::shared_ptr<Vcpu> find_thread(int tid);
+  // CPU time the process's threads have used, in ns: user time only (ITIMER_VIRTUAL's
+  // clock) or user and system (ITIMER_PROF's). The live threads' from their host threads'
+  // clocks, the ended ones' as they left it.
+  int64_t cpu_time_ns(bool user_only);
   // setitimer's and timer_create's timers (guest_timers.h).
   ProcessTimers& timers() { return timers_; }
   // Called by a vCPU's thread as it ends (after its clear_child_tid handling).
@@ -192,6 +201,22 @@ class GuestProcess final : public mmu::TlbShootdown,
   bool generate_signal(int sig, const SigInfo& info, Vcpu* thread, bool* queue_full = nullptr);
   void wake_taker(int sig, Vcpu* thread);
   ProcessSignals& signals() { return signals_; }
+  // CPU time and peak size, for getrusage and times (process_usage.h).
+  ProcessUsage& usage() { return usage_; }
+  // setrlimit's values, per resource (RLIMIT_*, 0..15): nullopt until the guest sets one (it
+  // sees the host's until then). Inherited by fork, kept across execve. RLIMIT_NOFILE's
+  // soft limit is also the fd table's.
+  struct Limit {
+    uint64_t cur = 0, max = 0;
+  };
+  static constexpr int kLimits = 16;
+  std::optional<Limit> limit(int resource) const;
+  void set_limit(int resource, const Limit& l);
+  // personality(2)'s persona: inherited by fork, kept across execve.
+  std::atomic<uint32_t>& persona() { return persona_; }
+  // membarrier(2)'s registrations (MEMBARRIER_CMD_REGISTER_* bits): a property of the
+  // address space, so a fork child and a new image start with none.
+  std::atomic<uint32_t>& membarrier_registrations() { return membarrier_registrations_; }
   // `from` has just blocked signals (or is ending): process-wide ones pending that it will not
   // take go to another thread that can, which is woken (Linux: retarget_shared_pending).
   void retarget_shared_signals(const Vcpu& from);
@@ -299,6 +324,11 @@ class GuestProcess final : public mmu::TlbShootdown,
   std::unique_ptr<FdTable> files_;
   SpaceSummary last_space_;
   ProcessSignals signals_;
+  ProcessUsage usage_;
+  std::atomic<uint32_t> persona_{0};
+  mutable std::mutex limits_lock_;
+  std::array<std::optional<Limit>, kLimits> limits_;
+  std::atomic<uint32_t> membarrier_registrations_{0};
 
   std::mutex vcpus_lock_;
   std::vector<std::shared_ptr<Vcpu>> vcpus_;          // live, by slot (nullptr: free)
@@ -317,6 +347,8 @@ class GuestProcess final : public mmu::TlbShootdown,
   std::weak_ptr<GuestProcess> parent_;
   std::vector<std::shared_ptr<GuestProcess>> children_;
   std::atomic<bool> ended_{false};
+  // pidfds naming this process (Machine::watch_exit), told when it ends; under tree_lock.
+  std::vector<std::weak_ptr<HostFile>> exit_watchers_;
   bool vfork_pending_ = false;
 
   std::mutex gdt_lock_;

@@ -50,6 +50,33 @@ void TimerService::get(const GuestTimer& t, std::chrono::nanoseconds* left, std:
   *interval = t.interval;
 }
 
+void TimerService::set_cpu(const std::shared_ptr<GuestTimer>& t, std::optional<int64_t> expiry,
+                           std::chrono::nanoseconds interval, int64_t now, std::chrono::nanoseconds* old_left,
+                           std::chrono::nanoseconds* old_interval) {
+  {
+    std::lock_guard lk(lock_);
+    if (old_left)
+      *old_left = std::chrono::nanoseconds(t->cpu_expiry ? std::max<int64_t>(*t->cpu_expiry - now, 1) : 0);
+    if (old_interval) *old_interval = t->interval;
+    t->cpu_expiry = expiry;
+    t->interval = expiry ? interval : std::chrono::nanoseconds{0};
+    t->overrun = 0;
+    if (expiry) {
+      const bool listed = std::any_of(cpu_armed_.begin(), cpu_armed_.end(), [&](const auto& w) { return w.lock() == t; });
+      if (!listed) cpu_armed_.push_back(t);
+      if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+    }
+  }
+  changed_.notify_all();
+}
+
+void TimerService::get_cpu(const GuestTimer& t, int64_t now, std::chrono::nanoseconds* left,
+                           std::chrono::nanoseconds* interval) {
+  std::lock_guard lk(lock_);
+  *left = std::chrono::nanoseconds(t.cpu_expiry ? std::max<int64_t>(*t.cpu_expiry - now, 1) : 0);
+  *interval = t.interval;
+}
+
 int TimerService::overrun(const GuestTimer& t) {
   std::lock_guard lk(lock_);
   return t.overrun;
@@ -84,6 +111,41 @@ void TimerService::run() {
       if (t->expiry && (!next || *t->expiry < *next)) next = t->expiry;
       ++it;
     }
+    // CPU-time timers: their processes' CPU time is read outside the lock (it takes the
+    // process's thread list), then the due ones are re-armed under it.
+    std::vector<std::shared_ptr<GuestTimer>> cpu;
+    for (auto it = cpu_armed_.begin(); it != cpu_armed_.end();) {
+      auto t = it->lock();
+      if (!t || !t->cpu_expiry) {
+        it = cpu_armed_.erase(it);
+        continue;
+      }
+      cpu.push_back(std::move(t));
+      ++it;
+    }
+    if (!cpu.empty()) {
+      lk.unlock();
+      std::vector<int64_t> used(cpu.size(), -1);
+      for (size_t i = 0; i < cpu.size(); ++i)
+        if (auto owner = cpu[i]->owner.lock()) used[i] = owner->cpu_time_ns(cpu[i]->cpu == GuestTimer::Cpu::User);
+      lk.lock();
+      for (size_t i = 0; i < cpu.size(); ++i) {
+        GuestTimer& t = *cpu[i];
+        if (used[i] < 0 || !t.cpu_expiry || used[i] < *t.cpu_expiry) continue;
+        int missed = 0;
+        if (t.interval.count() > 0) {
+          const int64_t n = (used[i] - *t.cpu_expiry) / t.interval.count();
+          missed = static_cast<int>(std::min<int64_t>(n, INT32_MAX));
+          *t.cpu_expiry += t.interval.count() * (n + 1);
+        } else {
+          t.cpu_expiry.reset();
+        }
+        t.overrun = missed;
+        due.emplace_back(cpu[i], missed);
+      }
+      const auto poll = Clock::now() + kCpuPoll;
+      if (!next || poll < *next) next = poll;
+    }
     if (!due.empty()) {
       lk.unlock();
       for (auto& [t, missed] : due) on_fire_(*t, missed);
@@ -104,7 +166,7 @@ void TimerService::fire(const GuestTimer& t, int overrun) {
   SigInfo info;
   info.signo = t.signo;
   if (t.id < 0) {
-    info.code = kSiKernel;  // ITIMER_REAL's SIGALRM comes from the kernel
+    info.code = kSiKernel;  // an itimer's signal comes from the kernel
   } else {
     info.code = kSiTimer;
     info.timer_id = t.id;
@@ -119,17 +181,20 @@ void TimerService::fire(const GuestTimer& t, int overrun) {
   proc->send_signal(t.signo, info);
 }
 
-std::shared_ptr<GuestTimer> ProcessTimers::real(const std::shared_ptr<GuestProcess>& owner) {
+std::shared_ptr<GuestTimer> ProcessTimers::itimer(const std::shared_ptr<GuestProcess>& owner, int which) {
   std::lock_guard lk(lock_);
-  if (!real_) {
-    real_ = std::make_shared<GuestTimer>();
-    real_->owner = owner;
-    real_->id = -1;
-    real_->clock = CLOCK_REALTIME;
-    real_->notify = SIGEV_SIGNAL;
-    real_->signo = SIGALRM;
+  auto& t = itimers_[which];
+  if (!t) {
+    t = std::make_shared<GuestTimer>();
+    t->owner = owner;
+    t->id = -1;
+    t->clock = CLOCK_REALTIME;
+    t->notify = SIGEV_SIGNAL;
+    // ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF.
+    t->signo = which == 0 ? SIGALRM : which == 1 ? SIGVTALRM : SIGPROF;
+    t->cpu = which == 0 ? GuestTimer::Cpu::None : which == 1 ? GuestTimer::Cpu::User : GuestTimer::Cpu::UserSystem;
   }
-  return real_;
+  return t;
 }
 
 int ProcessTimers::add(std::shared_ptr<GuestTimer> t) {

@@ -55,6 +55,12 @@ Machine::Machine(const EmulatorConfig& config)
       next_id_(static_cast<int>(::getpid())),
       slot_used_(config.max_vcpus, false) {}
 
+namespace {
+std::atomic<uint64_t> g_leaked_teardowns{0};
+}  // namespace
+
+uint64_t Machine::leaked_teardowns() { return g_leaked_teardowns.load(std::memory_order_relaxed); }
+
 Machine::~Machine() {
   timer_service_.reset();
   join_ended_threads();
@@ -81,6 +87,7 @@ Machine::~Machine() {
   const auto by_state = pool_->count_by_state();
   const uint64_t in_use = pool_->frame_count() - by_state[static_cast<size_t>(mmu::FrameState::Free)] - 1;
   if (in_use != 0 || (swap_ && swap_->slots_used() != 0)) {
+    g_leaked_teardowns.fetch_add(1, std::memory_order_relaxed);
     std::fprintf(stderr, "emu: internal error: %llu frames and %llu swap slots leaked\n",
                  static_cast<unsigned long long>(in_use),
                  static_cast<unsigned long long>(swap_ ? swap_->slots_used() : 0));
@@ -229,11 +236,31 @@ ForkStats Machine::fork_stats() {
   return fork_stats_;
 }
 
+namespace {
+void tell_pidfd(const HostFile& pidfd) {
+  const uint64_t one = 1;
+  [[maybe_unused]] const ssize_t n = ::write(pidfd.fd(), &one, sizeof one);
+}
+}  // namespace
+
+void Machine::watch_exit(GuestProcess& p, const std::shared_ptr<HostFile>& pidfd) {
+  {
+    std::lock_guard lk(tree_lock);
+    if (!p.ended()) {
+      p.exit_watchers_.push_back(pidfd);
+      return;
+    }
+  }
+  tell_pidfd(*pidfd);
+}
+
 void Machine::process_ended(GuestProcess& p) {
   std::shared_ptr<GuestProcess> notify;
+  std::vector<std::weak_ptr<HostFile>> pidfds;
   {
     std::lock_guard lk(tree_lock);
     p.ended_.store(true, std::memory_order_release);
+    pidfds.swap(p.exit_watchers_);
     // Orphans: nobody will wait for them; those already ended go now, the others when
     // they end.
     for (auto& child : p.children_) {
@@ -257,6 +284,8 @@ void Machine::process_ended(GuestProcess& p) {
       notify = parent;
   }
   tree_changed.notify_all();
+  for (const auto& w : pidfds)
+    if (const auto f = w.lock()) tell_pidfd(*f);
   if (notify) notify->wake_taker(SIGCHLD, nullptr);  // outside the tree lock: waking takes it
   if (&p == first_.get()) {
     std::lock_guard lk(end_lock_);

@@ -15,6 +15,7 @@
 
 #include "emu/loader/program.h"
 #include "emu/observe/emu_counters.h"
+#include "emu/process/file_locks.h"
 #include "emu/process/guest_timers.h"
 #include "emu/observe/tracer.h"
 #include "mmu/address_space.h"
@@ -28,6 +29,7 @@ namespace emu {
 
 struct EmulatorConfig;
 class GuestProcess;
+class HostFile;
 
 // fork's own numbers, for --stats.
 struct ForkStats {
@@ -42,6 +44,9 @@ class Machine {
   static std::unique_ptr<Machine> create(const EmulatorConfig& config, std::string* error);
   // Stops what still runs, then checks that every frame and swap slot came back.
   ~Machine();
+  // How many machines of this host process found frames or swap slots still in use as they
+  // went (each also says so on stderr): the fuzzers' leak check (fuzz/syscalls.cpp).
+  static uint64_t leaked_teardowns();
   Machine(const Machine&) = delete;
   Machine& operator=(const Machine&) = delete;
 
@@ -63,6 +68,9 @@ class Machine {
   mmu::Reclaimer* reclaimer() const { return reclaimer_.get(); }
   Tracer* tracer() const { return kTracingCompiledIn ? tracer_.get() : nullptr; }
   EmuCounters& counters() { return counters_; }
+  // Every guest process's file locks (one host process holds them all: file_locks.h). Shared
+  // so that the hooks descriptions and fd tables carry keep it alive as long as they live.
+  const std::shared_ptr<FileLockTable>& file_locks() const { return file_locks_; }
   mmu::ForkTables fork_tables() const;
   mmu::VcpuId reclaimer_slot() const;
 
@@ -110,6 +118,9 @@ class Machine {
 
   // Called by a process as its last thread ends.
   void process_ended(GuestProcess& p);
+  // A pidfd (its host fd an eventfd) naming `p`: made readable when `p` ends, at once if it
+  // has (Linux's pidfd poll).
+  void watch_exit(GuestProcess& p, const std::shared_ptr<HostFile>& pidfd);
 
  private:
   explicit Machine(const EmulatorConfig& config);
@@ -120,6 +131,7 @@ class Machine {
   std::unique_ptr<mmu::SwapDevice> swap_;
   std::unique_ptr<mmu::Reclaimer> reclaimer_;
   EmuCounters counters_;
+  std::shared_ptr<FileLockTable> file_locks_ = std::make_shared<FileLockTable>();
   std::atomic<int> next_id_;
   std::atomic<uint32_t> next_space_id_{1};
   std::atomic<int> foreground_pgrp_{0};

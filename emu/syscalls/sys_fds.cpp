@@ -19,63 +19,8 @@ namespace emu::sys {
 
 namespace {
 
-// i386 fcntl64's commands for struct flock64 (on x86_64 the host's F_GETLK64 is F_GETLK).
+// i386 fcntl64's commands for struct flock64 (sys_locks.cpp takes them).
 constexpr int kI386GetLk64 = 12, kI386SetLk64 = 13, kI386SetLkW64 = 14;
-
-// The i386 struct flock (16 bytes) and flock64 (24, packed: long long is 4-byte aligned).
-struct I386Flock {
-  int16_t type, whence;
-  int32_t start, len, pid;
-};
-#pragma pack(push, 4)
-struct I386Flock64 {
-  int16_t type, whence;
-  int64_t start, len;
-  int32_t pid;
-};
-#pragma pack(pop)
-static_assert(sizeof(I386Flock) == 16 && sizeof(I386Flock64) == 24);
-
-// Record locks, on the host fd, in the guest's layout: x86_64's struct flock is the host's;
-// an i386 guest has the 32-bit one for F_GETLK/F_SETLK/F_SETLKW and flock64 for the *64 and
-// OFD commands (what Linux's compat fcntl64 does; plain fcntl refuses the *64 ones).
-int64_t record_lock(Call& c, int host_fd, int cmd, uint64_t arg, bool fcntl64) {
-  bool wide = !c.i386;
-  int host_cmd = cmd;
-  switch (cmd) {
-    case F_GETLK: case F_SETLK: case F_SETLKW: break;
-    case F_OFD_GETLK: case F_OFD_SETLK: case F_OFD_SETLKW: wide = true; break;
-    case kI386GetLk64: case kI386SetLk64: case kI386SetLkW64:
-      if (!c.i386 || !fcntl64) return -EINVAL;
-      wide = true;
-      host_cmd = cmd - kI386GetLk64 + F_GETLK;
-      break;
-    default: return -EINVAL;
-  }
-  struct flock fl {};
-  if (!c.i386) {
-    if (!c.mem.read_value(c.v, arg, fl)) return -EFAULT;
-  } else if (wide) {
-    I386Flock64 g;
-    if (!c.mem.read_value(c.v, arg, g)) return -EFAULT;
-    fl = {g.type, g.whence, g.start, g.len, g.pid};
-  } else {
-    I386Flock g;
-    if (!c.mem.read_value(c.v, arg, g)) return -EFAULT;
-    fl = {g.type, g.whence, g.start, g.len, g.pid};
-  }
-  if (::fcntl(host_fd, host_cmd, &fl) != 0) return -errno;
-  if (host_cmd != F_GETLK && host_cmd != F_OFD_GETLK) return 0;
-  if (!c.i386) return c.mem.write_value(c.v, arg, fl) ? 0 : -EFAULT;
-  if (wide) {
-    const I386Flock64 g{static_cast<int16_t>(fl.l_type), static_cast<int16_t>(fl.l_whence), fl.l_start, fl.l_len, fl.l_pid};
-    return c.mem.write_value(c.v, arg, g) ? 0 : -EFAULT;
-  }
-  if (fl.l_start > INT32_MAX || fl.l_len > INT32_MAX) return -EOVERFLOW;  // as Linux's compat F_GETLK
-  const I386Flock g{static_cast<int16_t>(fl.l_type), static_cast<int16_t>(fl.l_whence), static_cast<int32_t>(fl.l_start),
-                    static_cast<int32_t>(fl.l_len), fl.l_pid};
-  return c.mem.write_value(c.v, arg, g) ? 0 : -EFAULT;
-}
 
 // Makes the O_PATH directory `host_fd` (or -1 and errno) the guest's current directory.
 // Linux's chdir wants search permission on it, which opening it with O_PATH never checked.
@@ -109,7 +54,7 @@ int64_t dup3(Call& c, int fd, int fd2, int flags, bool dup2_semantics) {
   return f ? files.install_at(fd2, std::move(f), (flags & O_CLOEXEC) != 0) : -EBADF;
 }
 
-int64_t fcntl(Call& c, int fd, int cmd, uint64_t arg, bool fcntl64) {
+int64_t fcntl(Call& c, int fd, int cmd, uint64_t arg, [[maybe_unused]] bool fcntl64) {
   FdTable& files = c.proc.files();
   auto f = files.get(fd);
   if (!f) return -EBADF;
@@ -128,7 +73,7 @@ int64_t fcntl(Call& c, int fd, int cmd, uint64_t arg, bool fcntl64) {
       return host_result(::fcntl(f->fd(), cmd, static_cast<long>(arg)));
     case F_GETLK: case F_SETLK: case F_SETLKW: case F_OFD_GETLK: case F_OFD_SETLK: case F_OFD_SETLKW:
     case kI386GetLk64: case kI386SetLk64: case kI386SetLkW64:
-      return record_lock(c, f->fd(), cmd, arg, fcntl64);
+      return record_lock(c, f, cmd, arg);  // i386's fcntl is Linux's compat fcntl64 too (syscall_32.tbl)
     default:
       return -EINVAL;  // owners, leases, notifications, seals: not passed through
   }

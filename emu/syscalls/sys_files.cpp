@@ -294,6 +294,19 @@ int64_t ioctl(Call& c, int fd, uint64_t request, uint64_t arg) {
   bool out = true;
   switch (request) {
     case FIONCLEX: case FIOCLEX: return c.proc.files().set_cloexec(fd, request == FIOCLEX);  // the guest fd's flag
+    case 0x5441: {  // TIOCGPTPEER: a pty master opens its peer; the new fd is the guest's
+      const int flags = static_cast<int>(arg);
+      const long peer = ::syscall(SYS_ioctl, f->fd(), request, static_cast<long>(flags | O_CLOEXEC));
+      if (peer < 0) return -errno;
+      return c.proc.files().install(std::make_shared<HostFile>(static_cast<int>(peer)), (flags & O_CLOEXEC) != 0);
+    }
+    // Arguments that are values, not pointers: TCSBRK, TCXONC, TCFLSH, TCSBRKP. (Not
+    // TIOCSCTTY or TIOCNOTTY: they would change emu's own controlling terminal.)
+    case 0x5409: case 0x540A: case 0x540B: case 0x5425:
+      return host_result(::syscall(SYS_ioctl, f->fd(), request, static_cast<long>(arg)));
+    case 0x80045430: size = 4; break;                      // TIOCGPTN (pty number: the host's /dev/pts)
+    case 0x40045431: size = 4; out = false; break;         // TIOCSPTLCK
+    case 0x5411: size = 4; break;                           // TIOCOUTQ
     case 0x5401: size = 36; break;                          // TCGETS
     case 0x5402: case 0x5403: case 0x5404: size = 36; out = false; break;  // TCSETS*
     case 0x5413: size = 8; break;                           // TIOCGWINSZ

@@ -186,6 +186,9 @@ int64_t rt_tgsigqueueinfo(Call& c, int tgid, int tid, int sig, uint64_t uinfo);
 // clone3: struct clone_args of `size` bytes.
 int64_t clone3(Call& c, uint64_t args, uint64_t size);
 int64_t pause(Call& c);
+// pidfds: a guest pid behind an eventfd that turns readable when the process ends.
+int64_t pidfd_open(Call& c, int pid, unsigned flags);
+int64_t pidfd_send_signal(Call& c, int pidfd, int sig, uint64_t uinfo, unsigned flags);
 int64_t tgkill(Call& c, int tgid, int tid, int sig);
 int64_t rt_sigaction(Call& c, int sig, uint64_t act, uint64_t oldact, uint64_t size);
 int64_t rt_sigprocmask(Call& c, int how, uint64_t set, uint64_t oldset, uint64_t size);
@@ -198,6 +201,8 @@ int64_t sigaltstack(Call& c, uint64_t ss, uint64_t old_ss);
 
 // Time (sys_time.cpp); `time64`: the guest's timespec has 64-bit fields.
 int64_t clock_gettime(Call& c, int clock, uint64_t ts, bool time64);
+// clock_settime: checked as Linux does, then EPERM (the guest may not set the host's clock).
+int64_t clock_settime(Call& c, int clock, uint64_t ts, bool time64);
 int64_t clock_getres(Call& c, int clock, uint64_t ts, bool time64);
 int64_t gettimeofday(Call& c, uint64_t tv, uint64_t tz);
 int64_t time(Call& c, uint64_t t);
@@ -222,10 +227,79 @@ Deadline deadline_at(clockid_t clock, int64_t sec, int64_t nsec);
 // Identity and limits (sys_info.cpp)
 int64_t uname(Call& c, uint64_t buf);
 int64_t prlimit64(Call& c, int pid, int resource, uint64_t new_limit, uint64_t old_limit);
+// setrlimit (x86_64 160, i386 75): the guest's own limits (GuestProcess::limit).
+int64_t setrlimit(Call& c, int resource, uint64_t limit);
 int64_t getrlimit(Call& c, int resource, uint64_t limit);  // ABI-sized rlimit
 int64_t getrandom(Call& c, uint64_t buf, uint64_t n, unsigned flags);
 int64_t prctl(Call& c, int option, uint64_t arg2);
 int64_t sysinfo(Call& c, uint64_t buf);
+
+// ---------------------------------------------------------------------------------------
+// Files by name and descriptor, locks, identity, scheduling, memory hints, resource usage.
+// Offsets and ids arrive as the ABI passed them; the tables join i386's split 64-bit
+// numbers and widen its 16-bit ids (id_from16) first.
+
+// Links, owners, times, sizes, nodes, renames, syncs (sys_file_ops.cpp). The old calls (link,
+// chown, mknod, ...) come here as their *at forms with AT_FDCWD.
+int64_t linkat(Call& c, int olddirfd, uint64_t oldpath, int newdirfd, uint64_t newpath, int flags);
+int64_t symlinkat(Call& c, uint64_t target, int newdirfd, uint64_t linkpath);
+int64_t fchownat(Call& c, int dirfd, uint64_t path, uint32_t uid, uint32_t gid, int flags);
+int64_t fchown(Call& c, int fd, uint32_t uid, uint32_t gid);
+int64_t utime(Call& c, uint64_t path, uint64_t times);  // struct utimbuf of guest longs
+// utimes and futimesat: two timevals of guest longs.
+int64_t futimesat(Call& c, int dirfd, uint64_t path, uint64_t times);
+// `time64`: i386's utimensat_time64 (x86_64's timespecs are 64-bit anyway).
+int64_t utimensat(Call& c, int dirfd, uint64_t path, uint64_t times, int flags, bool time64);
+int64_t truncate(Call& c, uint64_t path, int64_t length);
+int64_t fallocate(Call& c, int fd, int mode, int64_t offset, int64_t len);
+int64_t mknodat(Call& c, int dirfd, uint64_t path, uint32_t mode, uint32_t dev);
+int64_t renameat2(Call& c, int olddirfd, uint64_t oldpath, int newdirfd, uint64_t newpath, unsigned flags);
+int64_t sync_file_range(Call& c, int fd, int64_t offset, int64_t nbytes, unsigned flags);
+
+// Vector and zero-copy I/O (sys_file_io.cpp). `v2`: preadv2/pwritev2, whose offset -1 means
+// the file position.
+int64_t preadv(Call& c, int fd, uint64_t iov, uint64_t count, int64_t pos, int flags, bool v2);
+int64_t pwritev(Call& c, int fd, uint64_t iov, uint64_t count, int64_t pos, int flags, bool v2);
+int64_t copy_file_range(Call& c, int fd_in, uint64_t off_in, int fd_out, uint64_t off_out, uint64_t len, unsigned flags);
+int64_t splice(Call& c, int fd_in, uint64_t off_in, int fd_out, uint64_t off_out, uint64_t len, unsigned flags);
+int64_t tee(Call& c, int fd_in, int fd_out, uint64_t len, unsigned flags);
+
+// Record locks and flock (sys_locks.cpp, over emu/process/file_locks.h): fcntl's lock
+// commands in the guest's struct flock layouts, and flock(2).
+int64_t record_lock(Call& c, const std::shared_ptr<HostFile>& f, int cmd, uint64_t arg);
+int64_t flock(Call& c, int fd, unsigned cmd);
+
+// Credentials (sys_identity.cpp), the calling thread's, on the host. `narrow`: i386's 16-bit
+// id forms.
+uint32_t id_from16(uint64_t id);    // 0xffff: -1
+int64_t get_id16(long host_nr);     // getuid & co. in 16 bits (65534 for an id that does not fit)
+int64_t getresid(Call& c, bool group, uint64_t r, uint64_t e, uint64_t s, bool narrow);
+int64_t getgroups(Call& c, int size, uint64_t list, bool narrow);
+int64_t setgroups(Call& c, int size, uint64_t list, bool narrow);
+int64_t capget(Call& c, uint64_t header, uint64_t data);
+int64_t capset(Call& c, uint64_t header, uint64_t data);
+
+// Scheduling (sys_sched.cpp): on the host thread of the guest thread `pid` names.
+int64_t sched_setaffinity(Call& c, int pid, uint64_t len, uint64_t mask);
+int64_t sched_getparam(Call& c, int pid, uint64_t param);
+// sched_setscheduler, or with `keep_policy` sched_setparam.
+int64_t sched_setscheduler(Call& c, int pid, int policy, uint64_t param, bool keep_policy);
+int64_t sched_getscheduler(Call& c, int pid);
+int64_t sched_rr_get_interval(Call& c, int pid, uint64_t interval, bool time64);
+int64_t getpriority(Call& c, int which, int who);
+int64_t setpriority(Call& c, int which, int who, int nice);
+int64_t getcpu(Call& c, uint64_t cpu, uint64_t node);
+int64_t membarrier(Call& c, int cmd, unsigned flags, int cpu_id);
+int64_t personality(Call& c, uint32_t persona);
+
+// Memory hints (sys_memory_hints.cpp). `lock`: mlock/mlock2, else munlock.
+int64_t mincore(Call& c, uint64_t start, uint64_t len, uint64_t vec);
+int64_t msync(Call& c, uint64_t start, uint64_t len, int flags);
+int64_t mlock(Call& c, uint64_t start, uint64_t len, unsigned flags, bool lock);
+int64_t mlockall(Call& c, int flags);
+
+// Resource usage (sys_usage.cpp): the guest process's threads and reaped children.
 int64_t getrusage(Call& c, int who, uint64_t buf);
+int64_t times(Call& c, uint64_t buf);
 
 }  // namespace emu::sys

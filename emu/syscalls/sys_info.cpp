@@ -5,11 +5,13 @@
 #include <sys/sysinfo.h>
 #include <sys/utsname.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
 
 #include "emu/process/guest_process.h"
+#include "emu/process/machine.h"
 #include "emu/syscalls/sys_handlers.h"
 
 namespace emu::sys {
@@ -23,24 +25,66 @@ int64_t uname(Call& c, uint64_t buf) {
 }
 
 namespace {
-// The host process's limits, but for the number of open files: the guest's fd table has its
-// own (emu's host limit counts emu's fds and every guest process's together).
-int limit_of(Call& c, int resource, struct rlimit64& r) {
+// The limits the guest set (GuestProcess::limit), else the host process's, but for the number
+// of open files: the guest's fd table has its own (emu's host limit counts emu's fds and every
+// guest process's together).
+int limit_of(const GuestProcess& p, int resource, struct rlimit64& r) {
+  if (const auto set = p.limit(resource)) {
+    r.rlim_cur = set->cur;
+    r.rlim_max = set->max;
+    return 0;
+  }
   if (resource == RLIMIT_NOFILE) {
-    r.rlim_cur = r.rlim_max = static_cast<rlim64_t>(c.proc.files().limit());
+    r.rlim_cur = r.rlim_max = static_cast<rlim64_t>(const_cast<GuestProcess&>(p).files().limit());
     return 0;
   }
   return ::getrlimit64(static_cast<__rlimit_resource>(resource), &r);
 }
+int limit_of(Call& c, int resource, struct rlimit64& r) { return limit_of(c.proc, resource, r); }
+
+// Linux's do_prlimit checks: the soft limit within the hard one, a hard limit raised only
+// with CAP_SYS_RESOURCE (here: as root), RLIMIT_NOFILE within fs.nr_open.
+constexpr uint64_t kNrOpen = 1u << 20;
+int64_t set_limit(GuestProcess& p, int resource, uint64_t cur, uint64_t max) {
+  if (cur > max) return -EINVAL;
+  struct rlimit64 now {};
+  if (limit_of(p, resource, now) != 0) return -errno;
+  if (max > now.rlim_max && ::geteuid() != 0) return -EPERM;
+  if (resource == RLIMIT_NOFILE && max > kNrOpen) return -EPERM;
+  p.set_limit(resource, {cur, max});
+  if (resource == RLIMIT_NOFILE) p.files().set_limit(static_cast<int>(std::min<uint64_t>(cur, kNrOpen)));
+  return 0;
+}
 }  // namespace
 
 int64_t prlimit64(Call& c, int pid, int resource, uint64_t new_limit, uint64_t old_limit) {
-  if (pid != 0 && pid != c.proc.pid()) return -ESRCH;
-  if (new_limit) return -EPERM;  // limits are the host process's; the guest may only look
+  std::shared_ptr<GuestProcess> target =
+      pid == 0 || pid == c.proc.pid() ? c.proc.shared_from_this() : c.proc.machine().find_process(pid);
+  if (!target || target->ended()) return -ESRCH;
+  if (resource < 0 || resource >= GuestProcess::kLimits) return -EINVAL;
+  uint64_t fresh[2] = {};
+  if (new_limit && !c.mem.read(c.v, new_limit, fresh, sizeof fresh)) return -EFAULT;
   struct rlimit64 r {};
-  if (limit_of(c, resource, r) != 0) return -errno;
+  if (limit_of(*target, resource, r) != 0) return -errno;
+  if (new_limit) {
+    if (const int64_t e = set_limit(*target, resource, fresh[0], fresh[1])) return e;
+  }
   const uint64_t v[2] = {r.rlim_cur, r.rlim_max};
   return (!old_limit || c.mem.write(c.v, old_limit, v, sizeof v)) ? 0 : -EFAULT;
+}
+
+int64_t setrlimit(Call& c, int resource, uint64_t limit) {
+  if (resource < 0 || resource >= GuestProcess::kLimits) return -EINVAL;
+  uint64_t v[2] = {};
+  if (c.i386) {
+    // i386's struct rlimit: two unsigned longs, RLIM_INFINITY as ~0 (Linux's compat widening).
+    uint32_t w[2] = {};
+    if (!c.mem.read(c.v, limit, w, sizeof w)) return -EFAULT;
+    for (int i = 0; i < 2; ++i) v[i] = w[i] == 0xffffffffu ? RLIM64_INFINITY : w[i];
+  } else if (!c.mem.read(c.v, limit, v, sizeof v)) {
+    return -EFAULT;
+  }
+  return set_limit(c.proc, resource, v[0], v[1]);
 }
 
 int64_t getrlimit(Call& c, int resource, uint64_t limit) {
@@ -96,17 +140,6 @@ int64_t sysinfo(Call& c, uint64_t buf) {
   out[12] = static_cast<uint32_t>(si.freehigh * unit / big_unit);
   out[13] = big_unit;
   return c.mem.write(c.v, buf, out, 64) ? 0 : -EFAULT;
-}
-
-int64_t getrusage(Call& c, int who, uint64_t buf) {
-  struct rusage ru {};
-  if (::getrusage(who == 1 ? RUSAGE_THREAD : RUSAGE_SELF, &ru) != 0) return -errno;
-  if (!c.i386) return c.mem.write(c.v, buf, &ru, sizeof ru) ? 0 : -EFAULT;
-  // i386: two 8-byte timevals then 14 longs, all 4-byte fields.
-  uint32_t out[18] = {static_cast<uint32_t>(ru.ru_utime.tv_sec), static_cast<uint32_t>(ru.ru_utime.tv_usec),
-                      static_cast<uint32_t>(ru.ru_stime.tv_sec), static_cast<uint32_t>(ru.ru_stime.tv_usec),
-                      static_cast<uint32_t>(ru.ru_maxrss)};
-  return c.mem.write(c.v, buf, out, sizeof out) ? 0 : -EFAULT;
 }
 
 }  // namespace emu::sys

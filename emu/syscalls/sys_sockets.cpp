@@ -7,6 +7,7 @@
 #include <linux/net.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -26,9 +27,16 @@ constexpr size_t kMaxData = size_t{8} << 20;  // one host call moves at most thi
 constexpr size_t kMaxControl = 64 * 1024;
 constexpr size_t kMaxIov = 1024;               // UIO_MAXIOV
 
+// The guest fd's file, which must be a socket: Linux answers ENOTSOCK for any other before
+// it could block (a blocking recv on an epoll fd waited forever; found by fuzz/syscalls).
 std::shared_ptr<HostFile> socket_of(Call& c, int fd, int64_t& err) {
   auto f = c.proc.files().get(fd);
   err = f ? 0 : -EBADF;
+  struct stat st {};
+  if (f && (::fstat(f->fd(), &st) != 0 || !S_ISSOCK(st.st_mode))) {
+    err = -ENOTSOCK;
+    return nullptr;
+  }
   return f;
 }
 

@@ -2,6 +2,8 @@
 #include <linux/futex.h>
 #include <sched.h>
 #include <signal.h>
+#include <fcntl.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -235,14 +237,6 @@ int64_t set_thread_area(Call& c, uint64_t u_info) {
   return 0;
 }
 
-int64_t sched_getaffinity(Call& c, int, uint64_t size, uint64_t mask) {
-  cpu_set_t set;
-  if (::sched_getaffinity(0, sizeof set, &set) != 0) return -errno;
-  const size_t n = std::min<uint64_t>(size, sizeof set);
-  if (n < 4) return -EINVAL;
-  return c.mem.write(c.v, mask, &set, n) ? static_cast<int64_t>(n) : -EFAULT;
-}
-
 namespace {
 
 // kill's targets: one process, a process group, or (-1) every guest process but the caller.
@@ -323,6 +317,73 @@ int64_t rt_tgsigqueueinfo(Call& c, int tgid, int tid, int sig, uint64_t uinfo) {
   bool full = false;
   if (sig) c.proc.send_signal(sig, info, target, &full);
   return full ? -EAGAIN : 0;
+}
+
+namespace {
+
+// What a pidfd is in emu: a guest pid behind an eventfd that becomes readable when the process
+// ends (Machine::watch_exit), so that poll and epoll see the exit as with Linux's pidfds.
+class PidFdView final : public GuestView {
+ public:
+  explicit PidFdView(int pid) : pid_(pid) {}
+  std::string link_target() const override { return "anon_inode:[pidfd]"; }
+  int pid() const { return pid_; }
+
+ private:
+  const int pid_;
+};
+
+// The guest pid a fd names for pidfd_send_signal: a pidfd, or (as Linux also accepts) an open
+// /proc/PID directory; 0 for any other fd.
+int pidfd_target(const HostFile& f) {
+  if (const auto* v = dynamic_cast<const PidFdView*>(f.view())) return v->pid();
+  if (f.view()) return 0;
+  char link[64];
+  const ssize_t n = ::readlink(fmt::format("/proc/self/fd/{}", f.fd()).c_str(), link, sizeof link - 1);
+  if (n <= 6) return 0;
+  link[n] = 0;
+  if (std::strncmp(link, "/proc/", 6) != 0) return 0;
+  char* end = nullptr;
+  const long pid = std::strtol(link + 6, &end, 10);
+  return *end == 0 && pid > 0 && pid <= INT_MAX ? static_cast<int>(pid) : 0;
+}
+
+}  // namespace
+
+int64_t pidfd_open(Call& c, int pid, unsigned flags) {
+  if (flags & ~static_cast<unsigned>(O_NONBLOCK)) return -EINVAL;
+  if (pid <= 0) return -EINVAL;
+  auto target = pid == c.proc.pid() ? c.proc.shared_from_this() : c.proc.machine().find_process(pid);
+  if (!target) return -ESRCH;
+  const int efd = ::eventfd(0, EFD_CLOEXEC | ((flags & O_NONBLOCK) ? EFD_NONBLOCK : 0));
+  if (efd < 0) return -errno;
+  auto file = std::make_shared<HostFile>(efd, std::make_unique<PidFdView>(pid));
+  c.proc.machine().watch_exit(*target, file);
+  return c.proc.files().install(std::move(file), true);  // a pidfd is always close-on-exec
+}
+
+int64_t pidfd_send_signal(Call& c, int pidfd, int sig, uint64_t uinfo, unsigned flags) {
+  // Linux 6.9's scope flags, at most one: PIDFD_SIGNAL_THREAD (1: the leader thread, which
+  // emu treats as the process), _THREAD_GROUP (2: the process, the default), _PROCESS_GROUP (4).
+  if ((flags & ~7u) || (flags & (flags - 1))) return -EINVAL;
+  if (sig < 0 || sig > kMaxSignal) return -EINVAL;
+  const auto f = c.proc.files().get(pidfd);
+  if (!f) return -EBADF;
+  const int pid = pidfd_target(*f);
+  if (pid <= 0) return -EBADF;
+  SigInfo info = sent_by(c, sig, kSiUser);
+  if (uinfo) {
+    if (const int64_t e = read_user_siginfo(c, uinfo, sig, pid == c.proc.pid(), &info); e < 0) return e;
+    int32_t signo = 0;
+    if (!c.mem.read_value(c.v, uinfo, signo)) return -EFAULT;
+    if (signo != sig) return -EINVAL;  // Linux: the siginfo must name the signal sent
+  }
+  if (flags == 4) {
+    const auto target = pid == c.proc.pid() ? c.proc.shared_from_this() : c.proc.machine().find_process(pid);
+    if (!target || target->ended()) return -ESRCH;
+    return send_to(c, -target->pgid(), sig, info);
+  }
+  return send_to(c, pid, sig, info);
 }
 
 int64_t pause(Call& c) {

@@ -7,6 +7,7 @@
 #include <ctime>
 
 #include "emu/process/guest_process.h"
+#include "emu/process/machine.h"
 #include "emu/syscalls/sys_handlers.h"
 
 namespace emu::sys {
@@ -89,14 +90,70 @@ bool read_timespec(Call& c, uint64_t addr, bool time64, int64_t& sec, int64_t& n
   return true;
 }
 
+namespace {
+
+// A CPU clock of another thread or process (Linux's MAKE_PROCESS_CPUCLOCK and
+// MAKE_THREAD_CPUCLOCK, what pthread_getcpuclockid and clock_getcpuclockid return): its id
+// holds ~pid << 3, the per-thread bit 4 and the kind (0 user+system, 1 user, 2 scheduler).
+// The guest's numbers name guest threads and processes: a thread's clock is its host
+// thread's, a process's the sum of its threads'. False for an id naming nothing.
+bool cpu_clock_time(Call& c, int clock, timespec& out) {
+  const int kind = clock & 3;
+  if (kind == 3) return false;
+  const int id = ~(clock >> 3);
+  if (clock & 4) {
+    int host_tid = 0;
+    if (id == 0 || id == c.vcpu.tid()) {
+      host_tid = c.vcpu.host_tid();
+    } else if (const auto v = c.proc.find_thread(id)) {
+      host_tid = v->host_tid();
+    }
+    if (host_tid <= 0) return false;
+    const clockid_t host = static_cast<clockid_t>((~static_cast<unsigned>(host_tid) << 3) | static_cast<unsigned>(kind) | 4u);
+    return ::clock_gettime(host, &out) == 0;
+  }
+  const auto p = id == 0 || id == c.proc.pid() ? c.proc.shared_from_this() : c.proc.machine().find_process(id);
+  if (!p || p->ended()) return false;
+  const int64_t ns = p->cpu_time_ns(kind == 1);
+  out.tv_sec = ns / 1000000000;
+  out.tv_nsec = ns % 1000000000;
+  return true;
+}
+
+}  // namespace
+
 int64_t clock_gettime(Call& c, int clock, uint64_t ts, bool time64) {
-  if (!valid_clock(clock)) return -EINVAL;
   timespec now{};
+  if (clock < 0) {
+    if (!cpu_clock_time(c, clock, now)) return -EINVAL;
+    return write_timespec(c, ts, now, time64) ? 0 : -EFAULT;
+  }
+  if (!valid_clock(clock)) return -EINVAL;
   if (::clock_gettime(clock, &now) != 0) return -errno;
   return write_timespec(c, ts, now, time64) ? 0 : -EFAULT;
 }
 
+// The guest may not set the host's clocks: Linux's answer to a caller without CAP_SYS_TIME.
+// In Linux's order: the timespec read, the clock looked up, the value checked.
+int64_t clock_settime(Call& c, int clock, uint64_t ts, bool time64) {
+  int64_t sec = 0, nsec = 0;
+  if (!read_timespec(c, ts, time64, sec, nsec)) return -EFAULT;
+  if (clock < 0) {  // a CPU clock can never be set
+    timespec probe{};
+    return cpu_clock_time(c, clock, probe) ? -EPERM : -EINVAL;
+  }
+  if (clock != CLOCK_REALTIME) return -EINVAL;  // the only settable fixed clock
+  if (nsec < 0 || nsec >= 1000000000 || sec < 0) return -EINVAL;
+  return -EPERM;
+}
+
 int64_t clock_getres(Call& c, int clock, uint64_t ts, bool time64) {
+  if (clock < 0) {
+    timespec probe{};
+    if (!cpu_clock_time(c, clock, probe)) return -EINVAL;
+    const timespec one{0, 1};
+    return (!ts || write_timespec(c, ts, one, time64)) ? 0 : -EFAULT;
+  }
   if (!valid_clock(clock)) return -EINVAL;
   timespec res{};
   if (::clock_getres(clock, &res) != 0) return -errno;

@@ -55,11 +55,20 @@ bool write_itimerval(Call& c, uint64_t addr, nanoseconds interval, nanoseconds l
 
 // An armed timer's expiry: one too far for the steady clock never comes, but stays armed.
 std::chrono::steady_clock::time_point expiry_after(const timespec& t) {
-  const Deadline d = deadline_after(t.tv_sec, t.tv_nsec);
-  return d ? *d : std::chrono::steady_clock::time_point::max();
+  if (const Deadline d = deadline_after(t.tv_sec, t.tv_nsec)) return *d;
+  // Past a century (deadline_after's "never"): still exact as far as the steady clock
+  // reaches, so that the time left reads back as what was set (alarm(0xc9c9c9c9) then
+  // answered 292 years, more than an i386 alarm can return; found by fuzz/syscalls).
+  using std::chrono::steady_clock;
+  const auto now = steady_clock::now();
+  const int64_t room = std::chrono::duration_cast<std::chrono::seconds>(steady_clock::time_point::max() - now).count();
+  if (t.tv_sec >= room - 1) return steady_clock::time_point::max();
+  return now + std::chrono::seconds(t.tv_sec) + std::chrono::nanoseconds(t.tv_nsec);
 }
 
-std::shared_ptr<GuestTimer> real_timer(Call& c) { return c.proc.timers().real(c.proc.shared_from_this()); }
+std::shared_ptr<GuestTimer> itimer(Call& c, int which) { return c.proc.timers().itimer(c.proc.shared_from_this(), which); }
+std::shared_ptr<GuestTimer> real_timer(Call& c) { return itimer(c, ITIMER_REAL); }
+bool valid_itimer(int which) { return which == ITIMER_REAL || which == ITIMER_VIRTUAL || which == ITIMER_PROF; }
 
 }  // namespace
 
@@ -86,11 +95,12 @@ int64_t alarm(Call& c, unsigned seconds) {
   const int64_t ns = left.count();
   if (ns == 0) return 0;
   const int64_t secs = ns / 1000000000, rest = ns % 1000000000;
-  return (secs == 0 || rest >= 500000000) ? secs + 1 : secs;
+  // Linux's alarm returns an unsigned int (a longer setitimer's rest comes back cut).
+  return static_cast<unsigned>((secs == 0 || rest >= 500000000) ? secs + 1 : secs);
 }
 
 int64_t setitimer(Call& c, int which, uint64_t fresh, uint64_t old) {
-  if (which != ITIMER_REAL) return -EINVAL;  // ITIMER_VIRTUAL and ITIMER_PROF: see guest_timers.h
+  if (!valid_itimer(which)) return -EINVAL;
   timespec interval{}, value{};
   if (fresh) {
     bool in_range = false;
@@ -100,15 +110,27 @@ int64_t setitimer(Call& c, int which, uint64_t fresh, uint64_t old) {
   // A null new value disarms, as Linux still allows.
   nanoseconds old_left{}, old_interval{};
   const bool arm = value.tv_sec || value.tv_nsec;
-  c.proc.machine().timer_service().set(real_timer(c), arm ? Deadline{expiry_after(value)} : Deadline{},
-                                       to_ns(interval), &old_left, &old_interval);
+  TimerService& service = c.proc.machine().timer_service();
+  const auto t = itimer(c, which);
+  if (t->cpu != GuestTimer::Cpu::None) {
+    const int64_t now = c.proc.cpu_time_ns(t->cpu == GuestTimer::Cpu::User);
+    service.set_cpu(t, arm ? std::optional<int64_t>{now + to_ns(value).count()} : std::nullopt, to_ns(interval), now,
+                    &old_left, &old_interval);
+  } else {
+    service.set(t, arm ? Deadline{expiry_after(value)} : Deadline{}, to_ns(interval), &old_left, &old_interval);
+  }
   return (!old || write_itimerval(c, old, old_interval, old_left)) ? 0 : -EFAULT;
 }
 
 int64_t getitimer(Call& c, int which, uint64_t cur) {
-  if (which != ITIMER_REAL) return -EINVAL;
+  if (!valid_itimer(which)) return -EINVAL;
   nanoseconds left{}, interval{};
-  c.proc.machine().timer_service().get(*real_timer(c), &left, &interval);
+  const auto t = itimer(c, which);
+  if (t->cpu != GuestTimer::Cpu::None) {
+    c.proc.machine().timer_service().get_cpu(*t, c.proc.cpu_time_ns(t->cpu == GuestTimer::Cpu::User), &left, &interval);
+  } else {
+    c.proc.machine().timer_service().get(*t, &left, &interval);
+  }
   return write_itimerval(c, cur, interval, left) ? 0 : -EFAULT;
 }
 

@@ -39,6 +39,7 @@ int64_t dispatch_i386(Call& c, uint64_t nr, bool* known) {
     case 3: return read(c, fd, a[1], a[2]);
     case 4: return write(c, fd, a[1], a[2]);
     case 5: return openat(c, AT_FDCWD, a[0], s32(a[1]), s32(a[2]));
+    case 8: return openat(c, AT_FDCWD, a[0], O_CREAT | O_WRONLY | O_TRUNC, s32(a[1]));  // creat
     case 6: return close(c, fd);
     case 10: return path_at_call(c, SYS_unlinkat, AT_FDCWD, a[0], 0, 0);
     case 12: return chdir(c, a[0]);
@@ -55,10 +56,10 @@ int64_t dispatch_i386(Call& c, uint64_t nr, bool* known) {
     case 41: return dup(c, fd);
     case 42: return pipe2(c, a[0], 0);
     case 45: return brk(c, a[0]);
-    case 47: return plain(SYS_getgid);
-    case 49: return plain(SYS_geteuid);
-    case 50: return plain(SYS_getegid);
-    case 24: return plain(SYS_getuid);
+    case 47: return get_id16(SYS_getgid);  // the old calls answer in 16 bits
+    case 49: return get_id16(SYS_geteuid);
+    case 50: return get_id16(SYS_getegid);
+    case 24: return get_id16(SYS_getuid);
     case 54: return ioctl(c, fd, a[1], a[2]);
     case 55: return fcntl(c, fd, s32(a[1]), a[2], false);
     case 221: return fcntl(c, fd, s32(a[1]), a[2], true);
@@ -68,6 +69,7 @@ int64_t dispatch_i386(Call& c, uint64_t nr, bool* known) {
     case 64: return c.proc.ppid();
     case 65: return getpgid(c, 0);
     case 66: return setsid(c);
+    case 75: return setrlimit(c, s32(a[0]), a[1]);
     case 76: case 191: return getrlimit(c, s32(a[0]), a[1]);
     case 77: return getrusage(c, s32(a[0]), a[1]);
     case 78: return gettimeofday(c, a[0], a[1]);
@@ -161,6 +163,7 @@ int64_t dispatch_i386(Call& c, uint64_t nr, bool* known) {
     case 436: return close_range(c, static_cast<unsigned>(a[0]), static_cast<unsigned>(a[1]), static_cast<unsigned>(a[2]));
     case 252: return exit_group(c, s32(a[0]));
     case 258: return set_tid_address(c, a[0]);
+    case 264: return clock_settime(c, s32(a[0]), a[1], false);
     case 265: return clock_gettime(c, s32(a[0]), a[1], false);
     case 266: return clock_getres(c, s32(a[0]), a[1], false);
     case 267: return clock_nanosleep(c, s32(a[0]), s32(a[1]), a[2], a[3], false);
@@ -186,11 +189,14 @@ int64_t dispatch_i386(Call& c, uint64_t nr, bool* known) {
     case 383: return statx(c, fd, a[1], s32(a[2]), static_cast<unsigned>(a[3]), a[4]);
     case 386: return -ENOSYS;  // rseq
     case 403: return clock_gettime(c, s32(a[0]), a[1], true);
+    case 404: return clock_settime(c, s32(a[0]), a[1], true);
     case 406: return clock_getres(c, s32(a[0]), a[1], true);
     case 407: return clock_nanosleep(c, s32(a[0]), s32(a[1]), a[2], a[3], true);
     case 414: return ppoll(c, a[0], a[1], a[2], a[3], a[4], true);
     case 421: return rt_sigtimedwait(c, a[0], a[1], a[2], a[3], true);
     case 422: return futex(c, a[0], s32(a[1]), static_cast<uint32_t>(a[2]), a[3], a[4], static_cast<uint32_t>(a[5]), true);
+    case 424: return pidfd_send_signal(c, fd, static_cast<int>(a[1]), a[2], static_cast<unsigned>(a[3]));
+    case 434: return pidfd_open(c, static_cast<int>(a[0]), static_cast<unsigned>(a[1]));
     case 435: return clone3(c, a[0], a[1]);
     case 439: return faccessat(c, fd, a[1], s32(a[2]), s32(a[3]));
     // Signals that carry values
@@ -232,6 +238,90 @@ int64_t dispatch_i386(Call& c, uint64_t nr, bool* known) {
     case 337: return recvmmsg(c, fd, a[1], a[2], s32(a[3]), a[4], false);
     case 417: return recvmmsg(c, fd, a[1], a[2], s32(a[3]), a[4], true);
     case 345: return sendmmsg(c, fd, a[1], a[2], s32(a[3]));
+    // Files by name and descriptor, locks, identity, scheduling, memory hints, usage. The
+    // plain chown/lchown/fchown and the set/get*id calls are the 16-bit ones, *32 the wide.
+    case 9: return linkat(c, AT_FDCWD, a[0], AT_FDCWD, a[1], 0);
+    case 14: return mknodat(c, AT_FDCWD, a[0], static_cast<uint32_t>(a[1]), static_cast<uint32_t>(a[2]));
+    case 16: return fchownat(c, AT_FDCWD, a[0], id_from16(a[1]), id_from16(a[2]), AT_SYMLINK_NOFOLLOW);
+    case 30: return utime(c, a[0], a[1]);
+    case 36: return plain(SYS_sync);
+    case 83: return symlinkat(c, a[0], AT_FDCWD, a[1]);
+    case 92: return truncate(c, a[0], s32(a[1]));
+    case 95: return fchown(c, fd, id_from16(a[1]), id_from16(a[2]));
+    case 143: return flock(c, fd, static_cast<unsigned>(a[1]));
+    case 182: return fchownat(c, AT_FDCWD, a[0], id_from16(a[1]), id_from16(a[2]), 0);
+    case 187: return sendfile(c, fd, s32(a[1]), a[2], a[3], false);  // a 32-bit offset
+    case 193: return truncate(c, a[0], pair64(a[1], a[2]));
+    case 198: return fchownat(c, AT_FDCWD, a[0], static_cast<uint32_t>(a[1]), static_cast<uint32_t>(a[2]), AT_SYMLINK_NOFOLLOW);
+    case 207: return fchown(c, fd, static_cast<uint32_t>(a[1]), static_cast<uint32_t>(a[2]));
+    case 212: return fchownat(c, AT_FDCWD, a[0], static_cast<uint32_t>(a[1]), static_cast<uint32_t>(a[2]), 0);
+    case 271: return futimesat(c, AT_FDCWD, a[0], a[1]);
+    case 297: return mknodat(c, fd, a[1], static_cast<uint32_t>(a[2]), static_cast<uint32_t>(a[3]));
+    case 298: return fchownat(c, fd, a[1], static_cast<uint32_t>(a[2]), static_cast<uint32_t>(a[3]), s32(a[4]));
+    case 299: return futimesat(c, fd, a[1], a[2]);
+    case 303: return linkat(c, fd, a[1], s32(a[2]), a[3], s32(a[4]));
+    case 304: return symlinkat(c, a[0], s32(a[1]), a[2]);
+    case 313: return splice(c, fd, a[1], s32(a[2]), a[3], a[4], static_cast<unsigned>(a[5]));
+    case 314: return sync_file_range(c, fd, pair64(a[1], a[2]), pair64(a[3], a[4]), static_cast<unsigned>(a[5]));
+    case 315: return tee(c, fd, s32(a[1]), a[2], static_cast<unsigned>(a[3]));
+    case 320: return utimensat(c, fd, a[1], a[2], s32(a[3]), false);
+    case 412: return utimensat(c, fd, a[1], a[2], s32(a[3]), true);
+    case 324: return fallocate(c, fd, s32(a[1]), pair64(a[2], a[3]), pair64(a[4], a[5]));
+    case 333: return preadv(c, fd, a[1], a[2], pair64(a[3], a[4]), 0, false);
+    case 334: return pwritev(c, fd, a[1], a[2], pair64(a[3], a[4]), 0, false);
+    case 344: return fd_call(c, SYS_syncfs, fd);
+    case 353: return renameat2(c, fd, a[1], s32(a[2]), a[3], static_cast<unsigned>(a[4]));
+    case 377: return copy_file_range(c, fd, a[1], s32(a[2]), a[3], a[4], static_cast<unsigned>(a[5]));
+    case 378: return preadv(c, fd, a[1], a[2], pair64(a[3], a[4]), s32(a[5]), true);
+    case 379: return pwritev(c, fd, a[1], a[2], pair64(a[3], a[4]), s32(a[5]), true);
+    case 23: return plain(SYS_setuid, id_from16(a[0]));
+    case 46: return plain(SYS_setgid, id_from16(a[0]));
+    case 70: return plain(SYS_setreuid, id_from16(a[0]), id_from16(a[1]));
+    case 71: return plain(SYS_setregid, id_from16(a[0]), id_from16(a[1]));
+    case 80: return getgroups(c, s32(a[0]), a[1], true);
+    case 81: return setgroups(c, s32(a[0]), a[1], true);
+    case 138: return plain(SYS_setfsuid, id_from16(a[0]));
+    case 139: return plain(SYS_setfsgid, id_from16(a[0]));
+    case 164: return plain(SYS_setresuid, id_from16(a[0]), id_from16(a[1]), id_from16(a[2]));
+    case 165: return getresid(c, false, a[0], a[1], a[2], true);
+    case 170: return plain(SYS_setresgid, id_from16(a[0]), id_from16(a[1]), id_from16(a[2]));
+    case 171: return getresid(c, true, a[0], a[1], a[2], true);
+    case 203: return plain(SYS_setreuid, static_cast<uint32_t>(a[0]), static_cast<uint32_t>(a[1]));
+    case 204: return plain(SYS_setregid, static_cast<uint32_t>(a[0]), static_cast<uint32_t>(a[1]));
+    case 205: return getgroups(c, s32(a[0]), a[1], false);
+    case 206: return setgroups(c, s32(a[0]), a[1], false);
+    case 208: return plain(SYS_setresuid, static_cast<uint32_t>(a[0]), static_cast<uint32_t>(a[1]), static_cast<uint32_t>(a[2]));
+    case 209: return getresid(c, false, a[0], a[1], a[2], false);
+    case 210: return plain(SYS_setresgid, static_cast<uint32_t>(a[0]), static_cast<uint32_t>(a[1]), static_cast<uint32_t>(a[2]));
+    case 211: return getresid(c, true, a[0], a[1], a[2], false);
+    case 213: return plain(SYS_setuid, static_cast<uint32_t>(a[0]));
+    case 214: return plain(SYS_setgid, static_cast<uint32_t>(a[0]));
+    case 215: return plain(SYS_setfsuid, static_cast<uint32_t>(a[0]));
+    case 216: return plain(SYS_setfsgid, static_cast<uint32_t>(a[0]));
+    case 184: return capget(c, a[0], a[1]);
+    case 185: return capset(c, a[0], a[1]);
+    case 96: return getpriority(c, s32(a[0]), s32(a[1]));
+    case 97: return setpriority(c, s32(a[0]), s32(a[1]), s32(a[2]));
+    case 136: return personality(c, static_cast<uint32_t>(a[0]));
+    case 154: return sched_setscheduler(c, s32(a[0]), 0, a[1], true);
+    case 155: return sched_getparam(c, s32(a[0]), a[1]);
+    case 156: return sched_setscheduler(c, s32(a[0]), s32(a[1]), a[2], false);
+    case 157: return sched_getscheduler(c, s32(a[0]));
+    case 159: return plain(SYS_sched_get_priority_max, static_cast<uint32_t>(a[0]));
+    case 160: return plain(SYS_sched_get_priority_min, static_cast<uint32_t>(a[0]));
+    case 161: return sched_rr_get_interval(c, s32(a[0]), a[1], false);
+    case 423: return sched_rr_get_interval(c, s32(a[0]), a[1], true);
+    case 241: return sched_setaffinity(c, s32(a[0]), a[1], a[2]);
+    case 318: return getcpu(c, a[0], a[1]);
+    case 375: return membarrier(c, s32(a[0]), static_cast<unsigned>(a[1]), s32(a[2]));
+    case 144: return msync(c, a[0], a[1], s32(a[2]));
+    case 218: return mincore(c, a[0], a[1], a[2]);
+    case 150: return mlock(c, a[0], a[1], 0, true);
+    case 151: return mlock(c, a[0], a[1], 0, false);
+    case 152: return mlockall(c, s32(a[0]));
+    case 153: return 0;  // munlockall
+    case 376: return mlock(c, a[0], a[1], static_cast<unsigned>(a[2]), true);
+    case 43: return times(c, a[0]);
     default:
       *known = false;
       return -ENOSYS;

@@ -97,6 +97,7 @@ int64_t dispatch_x86_64(Call& c, uint64_t nr, bool* known) {
     case 204: return sched_getaffinity(c, static_cast<int>(a[0]), a[1], a[2]);
     case 217: return getdents64(c, fd, a[1], a[2]);
     case 218: return set_tid_address(c, a[0]);
+    case 227: return clock_settime(c, static_cast<int>(a[0]), a[1], true);
     case 228: return clock_gettime(c, static_cast<int>(a[0]), a[1], true);
     case 229: return clock_getres(c, static_cast<int>(a[0]), a[1], true);
     case 230: return clock_nanosleep(c, static_cast<int>(a[0]), static_cast<int>(a[1]), a[2], a[3], true);
@@ -133,6 +134,7 @@ int64_t dispatch_x86_64(Call& c, uint64_t nr, bool* known) {
     case 221: return fadvise(c, fd, static_cast<int64_t>(a[1]), static_cast<int64_t>(a[2]), static_cast<int>(a[3]));
     case 231: return exit_group(c, static_cast<int>(a[0]));
     case 234: return tgkill(c, static_cast<int>(a[0]), static_cast<int>(a[1]), static_cast<int>(a[2]));
+    case 85: return openat(c, AT_FDCWD, a[0], O_CREAT | O_WRONLY | O_TRUNC, static_cast<int>(a[1]));  // creat
     case 257: return openat(c, fd, a[1], static_cast<int>(a[2]), static_cast<int>(a[3]));
     case 258: return path_at_call(c, SYS_mkdirat, fd, a[1], a[2], 0);
     case 262: return fstatat(c, fd, a[1], a[2], static_cast<int>(a[3]));
@@ -147,12 +149,15 @@ int64_t dispatch_x86_64(Call& c, uint64_t nr, bool* known) {
     case 273: return 0;   // set_robust_list: accepted (no robust-futex cleanup on thread death)
     case 292: return dup3(c, fd, static_cast<int>(a[1]), static_cast<int>(a[2]), false);
     case 293: return pipe2(c, a[0], static_cast<int>(a[1]));
+    case 160: return setrlimit(c, static_cast<int>(a[0]), a[1]);
     case 302: return prlimit64(c, static_cast<int>(a[0]), static_cast<int>(a[1]), a[2], a[3]);
     case 247: return waitid(c, static_cast<int>(a[0]), static_cast<int>(a[1]), a[2], static_cast<int>(a[3]), a[4]);
     case 318: return getrandom(c, a[0], a[1], static_cast<unsigned>(a[2]));
     case 322: return execve(c, fd, a[1], a[2], a[3], static_cast<int>(a[4]));
     case 332: return statx(c, fd, a[1], static_cast<int>(a[2]), static_cast<unsigned>(a[3]), a[4]);
     case 334: return -ENOSYS;  // rseq: glibc copes (qemu-user answers the same)
+    case 424: return pidfd_send_signal(c, fd, static_cast<int>(a[1]), a[2], static_cast<unsigned>(a[3]));
+    case 434: return pidfd_open(c, static_cast<int>(a[0]), static_cast<unsigned>(a[1]));
     case 435: return clone3(c, a[0], a[1]);
     case 436: return close_range(c, static_cast<unsigned>(a[0]), static_cast<unsigned>(a[1]), static_cast<unsigned>(a[2]));
     case 439: return faccessat(c, fd, a[1], static_cast<int>(a[2]), static_cast<int>(a[3]));
@@ -190,6 +195,70 @@ int64_t dispatch_x86_64(Call& c, uint64_t nr, bool* known) {
     case 226: return timer_delete(c, static_cast<int>(a[0]));
     case 299: return recvmmsg(c, fd, a[1], a[2], static_cast<int>(a[3]), a[4], true);
     case 307: return sendmmsg(c, fd, a[1], a[2], static_cast<int>(a[3]));
+    // Files by name and descriptor, locks, identity, scheduling, memory hints, usage.
+    case 73: return flock(c, fd, static_cast<unsigned>(a[1]));
+    case 76: return truncate(c, a[0], static_cast<int64_t>(a[1]));
+    case 86: return linkat(c, AT_FDCWD, a[0], AT_FDCWD, a[1], 0);
+    case 88: return symlinkat(c, a[0], AT_FDCWD, a[1]);
+    case 92: return fchownat(c, AT_FDCWD, a[0], static_cast<uint32_t>(a[1]), static_cast<uint32_t>(a[2]), 0);
+    case 93: return fchown(c, fd, static_cast<uint32_t>(a[1]), static_cast<uint32_t>(a[2]));
+    case 94: return fchownat(c, AT_FDCWD, a[0], static_cast<uint32_t>(a[1]), static_cast<uint32_t>(a[2]), AT_SYMLINK_NOFOLLOW);
+    case 132: return utime(c, a[0], a[1]);
+    case 133: return mknodat(c, AT_FDCWD, a[0], static_cast<uint32_t>(a[1]), static_cast<uint32_t>(a[2]));
+    case 162: return plain(SYS_sync);
+    case 235: return futimesat(c, AT_FDCWD, a[0], a[1]);
+    case 259: return mknodat(c, fd, a[1], static_cast<uint32_t>(a[2]), static_cast<uint32_t>(a[3]));
+    case 260: return fchownat(c, fd, a[1], static_cast<uint32_t>(a[2]), static_cast<uint32_t>(a[3]), static_cast<int>(a[4]));
+    case 261: return futimesat(c, fd, a[1], a[2]);
+    case 265: return linkat(c, fd, a[1], static_cast<int>(a[2]), a[3], static_cast<int>(a[4]));
+    case 266: return symlinkat(c, a[0], static_cast<int>(a[1]), a[2]);
+    case 275: return splice(c, fd, a[1], static_cast<int>(a[2]), a[3], a[4], static_cast<unsigned>(a[5]));
+    case 276: return tee(c, fd, static_cast<int>(a[1]), a[2], static_cast<unsigned>(a[3]));
+    case 277: return sync_file_range(c, fd, static_cast<int64_t>(a[1]), static_cast<int64_t>(a[2]), static_cast<unsigned>(a[3]));
+    case 280: return utimensat(c, fd, a[1], a[2], static_cast<int>(a[3]), true);
+    case 285: return fallocate(c, fd, static_cast<int>(a[1]), static_cast<int64_t>(a[2]), static_cast<int64_t>(a[3]));
+    case 295: return preadv(c, fd, a[1], a[2], static_cast<int64_t>(a[3]), 0, false);  // the high word is ignored
+    case 296: return pwritev(c, fd, a[1], a[2], static_cast<int64_t>(a[3]), 0, false);
+    case 306: return fd_call(c, SYS_syncfs, fd);
+    case 316: return renameat2(c, fd, a[1], static_cast<int>(a[2]), a[3], static_cast<unsigned>(a[4]));
+    case 326: return copy_file_range(c, fd, a[1], static_cast<int>(a[2]), a[3], a[4], static_cast<unsigned>(a[5]));
+    case 327: return preadv(c, fd, a[1], a[2], static_cast<int64_t>(a[3]), static_cast<int>(a[5]), true);
+    case 328: return pwritev(c, fd, a[1], a[2], static_cast<int64_t>(a[3]), static_cast<int>(a[5]), true);
+    case 105: return plain(SYS_setuid, static_cast<uint32_t>(a[0]));
+    case 106: return plain(SYS_setgid, static_cast<uint32_t>(a[0]));
+    case 113: return plain(SYS_setreuid, static_cast<uint32_t>(a[0]), static_cast<uint32_t>(a[1]));
+    case 114: return plain(SYS_setregid, static_cast<uint32_t>(a[0]), static_cast<uint32_t>(a[1]));
+    case 115: return getgroups(c, static_cast<int>(a[0]), a[1], false);
+    case 116: return setgroups(c, static_cast<int>(a[0]), a[1], false);
+    case 117: return plain(SYS_setresuid, static_cast<uint32_t>(a[0]), static_cast<uint32_t>(a[1]), static_cast<uint32_t>(a[2]));
+    case 118: return getresid(c, false, a[0], a[1], a[2], false);
+    case 119: return plain(SYS_setresgid, static_cast<uint32_t>(a[0]), static_cast<uint32_t>(a[1]), static_cast<uint32_t>(a[2]));
+    case 120: return getresid(c, true, a[0], a[1], a[2], false);
+    case 122: return plain(SYS_setfsuid, static_cast<uint32_t>(a[0]));
+    case 123: return plain(SYS_setfsgid, static_cast<uint32_t>(a[0]));
+    case 125: return capget(c, a[0], a[1]);
+    case 126: return capset(c, a[0], a[1]);
+    case 135: return personality(c, static_cast<uint32_t>(a[0]));
+    case 140: return getpriority(c, static_cast<int>(a[0]), static_cast<int>(a[1]));
+    case 141: return setpriority(c, static_cast<int>(a[0]), static_cast<int>(a[1]), static_cast<int>(a[2]));
+    case 142: return sched_setscheduler(c, static_cast<int>(a[0]), 0, a[1], true);
+    case 143: return sched_getparam(c, static_cast<int>(a[0]), a[1]);
+    case 144: return sched_setscheduler(c, static_cast<int>(a[0]), static_cast<int>(a[1]), a[2], false);
+    case 145: return sched_getscheduler(c, static_cast<int>(a[0]));
+    case 146: return plain(SYS_sched_get_priority_max, static_cast<uint32_t>(a[0]));
+    case 147: return plain(SYS_sched_get_priority_min, static_cast<uint32_t>(a[0]));
+    case 148: return sched_rr_get_interval(c, static_cast<int>(a[0]), a[1], true);
+    case 203: return sched_setaffinity(c, static_cast<int>(a[0]), a[1], a[2]);
+    case 309: return getcpu(c, a[0], a[1]);
+    case 324: return membarrier(c, static_cast<int>(a[0]), static_cast<unsigned>(a[1]), static_cast<int>(a[2]));
+    case 26: return msync(c, a[0], a[1], static_cast<int>(a[2]));
+    case 27: return mincore(c, a[0], a[1], a[2]);
+    case 149: return mlock(c, a[0], a[1], 0, true);
+    case 150: return mlock(c, a[0], a[1], 0, false);
+    case 151: return mlockall(c, static_cast<int>(a[0]));
+    case 152: return 0;  // munlockall
+    case 325: return mlock(c, a[0], a[1], static_cast<unsigned>(a[2]), true);
+    case 100: return times(c, a[0]);
     default:
       *known = false;
       return -ENOSYS;

@@ -1,7 +1,7 @@
 # Event loops under emu against native (tests/e2e/dynamic_test.cpp, Dynamic.EventLoopsMatchNative):
 # an asyncio TCP echo server and clients on 127.0.0.1 (epoll), the selectors the stdlib offers
 # (select, poll, epoll) on a socketpair, signals woken through the loop (set_wakeup_fd),
-# eventfd, memfd, an interval timer and sigwaitinfo with a queued value.
+# eventfd, memfd, interval timers (real and CPU-time) and sigtimedwait.
 import asyncio, os, selectors, signal, socket, time
 
 async def handle(reader, writer):
@@ -76,3 +76,14 @@ signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR2])
 os.kill(os.getpid(), signal.SIGUSR2)
 info = signal.sigtimedwait([signal.SIGUSR2], 5)
 print("sigtimedwait", info.si_signo == signal.SIGUSR2, info.si_pid == os.getpid())
+
+# ITIMER_VIRTUAL counts the process's CPU time: it fires in a busy loop, not while sleeping.
+vticks = []
+signal.signal(signal.SIGVTALRM, lambda *a: vticks.append(1))
+signal.setitimer(signal.ITIMER_VIRTUAL, 0.05)
+time.sleep(0.2)
+slept = len(vticks)
+deadline = time.monotonic() + 10
+while not vticks and time.monotonic() < deadline:
+    pass
+print("virtual itimer: none while sleeping", slept == 0, "fired when busy", len(vticks) == 1)

@@ -2,6 +2,9 @@
 // natively (or under qemu-i386 where this host cannot run i386 programs), with stdout and
 // exit status compared.
 #include <gtest/gtest.h>
+#include <pthread.h>
+
+#include <csignal>
 
 #include <string>
 #include <tuple>
@@ -28,6 +31,10 @@ const std::vector<GuestCase>& cases() {
       {"page_fault1", {"page_fault1", "-t", "2", "-m", "8", "-i", "2"}, "", {}},
       {"shared_region", {"shared_region", "-t", "2", "-m", "4", "-i", "2"}, "", {}},
       {"atomics", {"atomics", "-t", "3", "-n", "3000"}, "", {}},
+      // Every locked instruction at every width and placement, and locked instructions that
+      // fault (si_addr, memory unchanged), as host atomics and under the gate.
+      {"locked_ops", {"locked_ops", "-t", "4", "-n", "2000"}, "", {}},
+      {"locked_ops_faults", {"locked_ops", "-f"}, "", {}},
       {"mmap_churn", {"mmap_churn", "-t", "3", "-i", "200"}, "", {}},
       {"checksum", {"checksum", "2", "3"}, "", {}},
       {"segv_readonly", {"segv"}, "", {}},
@@ -123,6 +130,35 @@ TEST_P(ThreadChurn, FitsInFourGibOfAddressSpace) {
   EXPECT_NE(r.out.find("all exact (1000 of 1000 rounds)"), std::string::npos) << r.out << r.err;
 }
 
+// Linux keeps the signal mask and ignored signals across execve: a guest started by emu starts
+// with the ones emu was started with (a `nohup`, a shell's `trap ''`, a CI runner's mask).
+TEST(InheritedSignals, MaskAndIgnoredPassToTheGuest) {
+  sigset_t block, old;
+  sigemptyset(&block);
+  sigaddset(&block, SIGUSR1);
+  sigaddset(&block, SIGTERM);
+  const std::string with_ignored = "trap '' HUP USR2; exec \"$0\" \"$@\"";
+  ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &block, &old), 0);  // posix_spawn passes the caller's mask on
+  const auto native = run_process({"sh", "-c", with_ignored, guest("x86_64", "signals"), "inherited"});
+  const auto x86_64 = run_process({"sh", "-c", with_ignored, EMU_BINARY, guest("x86_64", "signals"), "inherited"});
+  const auto i386 = run_process({"sh", "-c", with_ignored, EMU_BINARY, guest("i386", "signals"), "inherited"});
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  ASSERT_EQ(native.status, 0) << native.err;
+  // What the caller already blocked or ignored is there too, the same in every run.
+  const auto line = [&](const std::string& name) {
+    const size_t at = native.out.find(name + ":");
+    return at == std::string::npos ? std::string() : native.out.substr(at, native.out.find('\n', at) - at) + " ";
+  };
+  EXPECT_NE(line("blocked").find(" 10 "), std::string::npos) << native.out;
+  EXPECT_NE(line("blocked").find(" 15 "), std::string::npos) << native.out;
+  EXPECT_NE(line("ignored").find(" 1 "), std::string::npos) << native.out;
+  EXPECT_NE(line("ignored").find(" 12 "), std::string::npos) << native.out;
+  EXPECT_EQ(x86_64.status, 0) << x86_64.err;
+  EXPECT_EQ(x86_64.out, native.out) << x86_64.err;
+  EXPECT_EQ(i386.status, 0) << i386.err;
+  EXPECT_EQ(i386.out, native.out) << i386.err;
+}
+
 INSTANTIATE_TEST_SUITE_P(BothArches, ThreadChurn, testing::Values("x86_64", "i386"),
                          [](const auto& info) { return info.param; });
 
@@ -136,10 +172,11 @@ class EventFds : public testing::TestWithParam<std::tuple<std::string, std::stri
 
 TEST_P(EventFds, MatchLinuxOnBothAbis) {
   const auto& [scheme, arch] = GetParam();
-  const auto native = run_process({guest("x86_64", "event_fds")});
-  ASSERT_EQ(native.status, 0) << native.err;
-  ASSERT_NE(native.out.find("clone3 fork: 1"), std::string::npos) << "the native run did not reach its end";
-  const auto emulated = run_process({EMU_BINARY, "--scheme", scheme, guest(arch, "event_fds")});
+  // It takes well under a second; a run that hangs shows how far it got.
+  const auto native = run_process({guest("x86_64", "event_fds")}, "", {}, 120);
+  ASSERT_EQ(native.status, 0) << native.out << native.err;
+  ASSERT_NE(native.out.find("clone3 fork: 1"), std::string::npos) << "the native run did not reach its end\n" << native.out;
+  const auto emulated = run_process({EMU_BINARY, "--scheme", scheme, guest(arch, "event_fds")}, "", {}, 240);
   EXPECT_EQ(emulated.status, 0) << emulated.err;
   EXPECT_EQ(emulated.out, native.out) << emulated.err;
 }

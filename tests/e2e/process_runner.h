@@ -9,6 +9,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <chrono>
+#include <csignal>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -21,12 +24,22 @@ struct ProcessResult {
   std::string out;
   std::string err;
   int status = -1;  // exit code, or 128+signal like a shell
+  bool timed_out = false;
 };
+
+// A program that has not ended by then is killed (SIGKILL) and the test sees what it printed
+// so far, instead of ctest's timeout killing the whole test binary with nothing to show.
+// Kept below ctest's per-test limit (600 s); EMU_TEST_RUN_TIMEOUT overrides it.
+inline int run_timeout_seconds() {
+  const char* v = std::getenv("EMU_TEST_RUN_TIMEOUT");
+  return v && std::atoi(v) > 0 ? std::atoi(v) : 450;
+}
 
 // `input` is written to the program's stdin (then closed). `extra_env` entries are added to
 // this process's environment.
 inline ProcessResult run_process(const std::vector<std::string>& argv, const std::string& input = "",
-                                 const std::vector<std::string>& extra_env = {}) {
+                                 const std::vector<std::string>& extra_env = {}, int timeout_s = 0) {
+  if (timeout_s <= 0) timeout_s = run_timeout_seconds();
   ProcessResult r;
   int in[2], out[2], err[2];
   if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) return r;
@@ -62,9 +75,18 @@ inline ProcessResult run_process(const std::vector<std::string>& argv, const std
   if (input.empty()) close(in[1]);
   bool in_open = !input.empty(), out_open = true, err_open = true;
   char buf[65536];
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
   while (out_open || err_open) {
     pollfd p[3] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {in_open ? in[1] : -1, POLLOUT, 0}};
-    if (poll(p, 3, -1) < 0 && errno != EINTR) break;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      // Its children may still hold the pipes open: stop reading rather than wait for them.
+      kill(pid, SIGKILL);
+      r.timed_out = true;
+      r.err += "\n[process_runner] killed after " + std::to_string(timeout_s) + " s\n";
+      break;
+    }
+    if (poll(p, 3, static_cast<int>(left.count())) < 0 && errno != EINTR) break;
     for (int i = 0; i < 2; ++i) {
       if (!(i == 0 ? out_open : err_open) || !(p[i].revents & (POLLIN | POLLHUP))) continue;
       const ssize_t n = read(p[i].fd, buf, sizeof buf);
