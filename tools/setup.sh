@@ -6,7 +6,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 packages=(
   build-essential cmake pkg-config git ca-certificates
-  clang libclang-rt-14-dev            # the -Wthread-safety build
+  clang libclang-rt-14-dev            # the -Wthread-safety build; libFuzzer (fuzz/, tools/fuzz.sh)
   gcc-multilib g++-multilib           # 32-bit (i386) guest programs
   googletest libgtest-dev libbenchmark-dev
   libcapstone-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev

@@ -18,7 +18,14 @@ std::string format_maps_line(const MapsEntry& e) {
     // seq_pad(m, ' '): spaces up to the width, then the one space it puts in any case.
     if (line.size() < kMapsPadWidth) line.append(kMapsPadWidth - line.size(), ' ');
     line += ' ';
-    line += e.path;
+    // seq_file_path(m, file, "\n"): a newline in a path is written as \012, so that each
+    // line is one VMA (a file named "a\nb" mapped broke the file; found by fuzz/procfs_maps).
+    for (const char c : e.path) {
+      if (c == '\n')
+        line += "\\012";
+      else
+        line += c;
+    }
   }
   line += '\n';
   return line;
