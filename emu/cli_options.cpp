@@ -28,7 +28,14 @@ void add_cli_options(CLI::App& app, CliOptions& opt) {
                  "on fork, share page-table pages with the child until one side changes them (seed 004), or copy them")
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
-  app.add_option("--max-vcpus", opt.max_vcpus, "most guest threads at once")->check(CLI::Range(1, 1024))->capture_default_str();
+  app.add_option("--max-vcpus,--max-threads", opt.max_vcpus,
+                 "most guest threads at once, all processes together (one vCPU each): a clone or fork beyond answers EAGAIN")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  app.add_option("--max-processes", opt.max_processes,
+                 "most guest processes at once, zombies included: a fork beyond answers EAGAIN")
+      ->check(CLI::Range(1, 65536))
+      ->capture_default_str();
   app.add_flag("--stats", opt.stats, "print a summary of what the MMU and the emulator counted (stderr)");
   app.add_option("--stats-json", opt.stats_json, "write every counter as JSON to this file");
   app.add_option("--trace", opt.trace,
@@ -135,6 +142,7 @@ bool resolve_cli_options(const CliOptions& opt, EmulatorConfig& config, std::str
   const char* no_aslr = std::getenv("EMU_NO_ASLR");
   config.aslr = !opt.no_aslr && !(no_aslr && *no_aslr && std::string(no_aslr) != "0");
   config.max_vcpus = opt.max_vcpus;
+  config.max_processes = opt.max_processes;
   config.fork_tables = opt.pt_share == "on" ? mmu::ForkTables::Share : mmu::ForkTables::Copy;
   return true;
 }

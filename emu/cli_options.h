@@ -25,6 +25,7 @@ struct CliOptions {
   std::string rss = "per-vcpu";
   std::string pt_share = "on";
   uint32_t max_vcpus = 64;
+  uint32_t max_processes = 256;
   bool stats = false;
   std::string stats_json;
   std::string log_level = "warn";

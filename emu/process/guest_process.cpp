@@ -304,6 +304,9 @@ int GuestProcess::fork(Vcpu& parent, const VcpuStart& start, bool vfork,
                        const std::function<void(GuestProcess& child, int pid)>& before_start, bool share_vm) {
   const uint64_t t0 = now_ns();
   if (exiting()) return -EAGAIN;
+  // Checked before the child is added: forks racing on several vCPUs may pass it together,
+  // going past the limit by at most the number of vCPUs.
+  if (machine_.process_count() >= config().max_processes) return -EAGAIN;
   const auto slot = machine_.take_slot();
   if (!slot) return -EAGAIN;
   machine_.join_ended_threads();

@@ -43,6 +43,9 @@ struct EmulatorConfig {
   mmu::RssMode rss = mmu::RssMode::PerVcpu;
   uint64_t mem_bytes = uint64_t{1} << 30;
   uint32_t max_vcpus = 64;
+  // Guest processes alive or waiting to be reaped (--max-processes): a fork beyond is EAGAIN,
+  // like Linux's RLIMIT_NPROC, so a fork bomb cannot take the host's memory.
+  uint32_t max_processes = 256;
   // fork: page tables shared with the child until first changed (--pt-share on), or copied.
   mmu::ForkTables fork_tables = mmu::ForkTables::Share;
   // Swap for the reclaimer; 0: none (a guest that outgrows mem_bytes is killed).

@@ -189,6 +189,11 @@ void Machine::remove_process(int pid) {
   processes_.erase(it);
 }
 
+size_t Machine::process_count() {
+  mmu::MutexGuard lk(processes_lock_);
+  return processes_.size();
+}
+
 std::vector<std::shared_ptr<GuestProcess>> Machine::processes() {
   mmu::MutexGuard lk(processes_lock_);
   return processes_;

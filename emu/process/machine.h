@@ -99,6 +99,7 @@ class Machine {
   std::shared_ptr<GuestProcess> find_process(int pid);
   void remove_process(int pid);  // called with tree_lock held
   std::vector<std::shared_ptr<GuestProcess>> processes();
+  size_t process_count();
 
   // The terminal's foreground process group as guests see it (tcgetpgrp/tcsetpgrp): guest
   // groups are not host ones, so the host terminal keeps emu in its foreground while the

@@ -185,3 +185,48 @@ INSTANTIATE_TEST_SUITE_P(AllSchemes, EventFds,
                          testing::Combine(testing::Values("global", "split", "atomic", "ptebit"),
                                           testing::Values("x86_64", "i386")),
                          [](const auto& info) { return std::get<0>(info.param) + "_" + std::get<1>(info.param); });
+
+namespace {
+
+// Hostile guests (guest-programs/hostile.c): emu stays up and answers as Linux does at its
+// limits. --max-processes and --max-threads bound what one run may create.
+class Hostile : public testing::TestWithParam<std::string> {};
+
+TEST_P(Hostile, ForkBombStopsAtMaxProcesses) {
+  const auto r = run_process({EMU_BINARY, "--max-processes", "12", guest(GetParam(), "hostile"), "forkbomb"}, "", {}, 240);
+  EXPECT_EQ(r.status, 0) << r.err;
+  // The parent is one of the 12.
+  EXPECT_EQ(r.out, "fork failed after 11 children: EAGAIN\nreaped 11\n") << r.err;
+}
+
+TEST_P(Hostile, ThreadBombStopsAtMaxThreads) {
+  const auto r = run_process({EMU_BINARY, "--max-threads", "9", guest(GetParam(), "hostile"), "threadbomb"}, "", {}, 240);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "pthread_create failed after 8 threads: EAGAIN\njoined 8\n") << r.err;
+}
+
+TEST_P(Hostile, StackOverflowIsSigsegv) {
+  const auto r = run_process({EMU_BINARY, guest(GetParam(), "hostile"), "stack"}, "", {}, 240);
+  EXPECT_EQ(r.status, 128 + SIGSEGV) << r.out << r.err;
+}
+
+TEST_P(Hostile, MemoryHogIsKilledWithAMessage) {
+  const auto r = run_process({EMU_BINARY, "--mem", "32M", guest(GetParam(), "hostile"), "hog"}, "", {}, 240);
+  EXPECT_EQ(r.status, 137) << r.out << r.err;
+  EXPECT_NE(r.err.find("out of guest memory"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "") << r.err;
+}
+
+TEST_P(Hostile, SignalsInTheirOwnHandlersNest) {
+  const auto native = run_process({guest("x86_64", "hostile"), "nested", "200"});
+  ASSERT_EQ(native.status, 0);
+  EXPECT_EQ(native.out, "nested handlers: deepest 200, returned 200, level now 0\n");
+  const auto r = run_process({EMU_BINARY, guest(GetParam(), "hostile"), "nested", "200"}, "", {}, 240);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, native.out) << r.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(BothArches, Hostile, testing::Values("x86_64", "i386"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
