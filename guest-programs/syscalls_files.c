@@ -145,6 +145,17 @@ static void section_usage(void) {
   print_at_least("children after reaping ms", usage_ms(RUSAGE_CHILDREN), 150);
   syscall(SYS_times, &tm);
   print_at_least("times cutime+cstime ticks", (long)(tm.tms_cutime + tm.tms_cstime), 15 * tick / 100);
+  /* wait4's rusage is the reaped child's own. */
+  pid = fork();
+  if (pid == 0) {
+    burn_ms(200);
+    _exit(0);
+  }
+  struct krusage child;
+  memset(&child, 0, sizeof child);
+  T(syscall(SYS_wait4, pid, &status, 0, &child) == pid);
+  print_at_least("wait4 rusage of the child ms",
+                 child.utime_sec * 1000 + child.utime_usec / 1000 + child.stime_sec * 1000 + child.stime_usec / 1000, 150);
   struct krusage ru;
   T(syscall(SYS_getrusage, 5, &ru));
   T(syscall(SYS_getrusage, -2, &ru));

@@ -433,7 +433,7 @@ int GuestProcess::exec(Vcpu& vcpu, const Program& program, const std::vector<std
   return 0;
 }
 
-int GuestProcess::wait_child(int pid, bool block, bool keep, ExitInfo* info, Vcpu* waiter) {
+int GuestProcess::wait_child(int pid, bool block, bool keep, ExitInfo* info, Vcpu* waiter, ResourceUsage* usage) {
   std::unique_lock lk(machine_.tree_lock);
   for (;;) {
     bool any = false;
@@ -445,6 +445,7 @@ int GuestProcess::wait_child(int pid, bool block, bool keep, ExitInfo* info, Vcp
       any = true;
       if (!c.ended()) continue;
       *info = c.exit_info();
+      if (usage) *usage = c.usage().lifetime();
       const int found = c.pid();
       if (!keep) {
         usage_.child_reaped(c.usage().lifetime());  // RUSAGE_CHILDREN counts reaped children only

@@ -189,7 +189,10 @@ class GuestProcess final : public mmu::TlbShootdown,
   // `keep`. Its pid and how it ended; 0 when none has ended and `block` is false; -ECHILD
   // when there is no such child; -EINTR when this process is ending meanwhile.
   // -ERESTARTSYS when a signal for `waiter` interrupts the wait.
-  int wait_child(int pid, bool block, bool keep, ExitInfo* info, Vcpu* waiter = nullptr);
+  // `usage`, when given, gets what the child used, its reaped children included (wait4's
+  // rusage).
+  int wait_child(int pid, bool block, bool keep, ExitInfo* info, Vcpu* waiter = nullptr,
+                 ResourceUsage* usage = nullptr);
   // Sends `sig` to the process (`thread` null: whichever thread does not block it, the main
   // one first) or to one of its threads, as Linux generates signals: SIGKILL and unblocked
   // fatal defaults end the process now, ignored ones are dropped, the rest are queued and

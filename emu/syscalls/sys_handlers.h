@@ -299,6 +299,8 @@ int64_t mlock(Call& c, uint64_t start, uint64_t len, unsigned flags, bool lock);
 int64_t mlockall(Call& c, int flags);
 
 // Resource usage (sys_usage.cpp): the guest process's threads and reaped children.
+// struct rusage in the guest's layout (two timevals, fourteen longs); 0 or -EFAULT.
+int64_t put_rusage(Call& c, uint64_t buf, const ResourceUsage& u);
 int64_t getrusage(Call& c, int who, uint64_t buf);
 int64_t times(Call& c, uint64_t buf);
 

@@ -89,14 +89,11 @@ int64_t execve(Call& c, int dirfd, uint64_t path, uint64_t argv, uint64_t envp, 
 int64_t wait4(Call& c, int pid, uint64_t status, int options, uint64_t rusage) {
   if (options & ~(WNOHANG | WUNTRACED | WCONTINUED | __WALL | __WCLONE | __WNOTHREAD)) return -EINVAL;
   ExitInfo info;
-  const int r = c.proc.wait_child(pid, !(options & WNOHANG), false, &info, &c.vcpu);
+  ResourceUsage used;
+  const int r = c.proc.wait_child(pid, !(options & WNOHANG), false, &info, &c.vcpu, &used);
   if (r <= 0) return r;
   if (status && !c.mem.write_value(c.v, status, static_cast<int32_t>(info.wait_status()))) return -EFAULT;
-  if (rusage) {
-    // No per-process accounting is kept: zero times, as for a child that used none.
-    const std::array<uint8_t, 144> zero{};
-    if (!c.mem.write(c.v, rusage, zero.data(), c.i386 ? 72 : 144)) return -EFAULT;
-  }
+  if (rusage && put_rusage(c, rusage, used) != 0) return -EFAULT;
   return r;
 }
 
@@ -116,7 +113,8 @@ int64_t waitid(Call& c, int idtype, int id, uint64_t infop, int options, uint64_
   }
   if (!(options & WEXITED)) return -ECHILD;  // stops and continues are never reported
   ExitInfo info;
-  const int r = c.proc.wait_child(pid, !(options & WNOHANG), options & WNOWAIT, &info, &c.vcpu);
+  ResourceUsage used;
+  const int r = c.proc.wait_child(pid, !(options & WNOHANG), options & WNOWAIT, &info, &c.vcpu, &used);
   if (r < 0) return r;
   if (infop) {
     // siginfo_t: signo, errno, code, then (after padding on x86_64) pid, uid, status.
@@ -125,8 +123,8 @@ int64_t waitid(Call& c, int idtype, int id, uint64_t infop, int options, uint64_
     if (!c.mem.write(c.v, infop, si.data(), si.size())) return -EFAULT;
   }
   if (rusage) {
-    const std::array<uint8_t, 144> zero{};
-    if (!c.mem.write(c.v, rusage, zero.data(), c.i386 ? 72 : 144)) return -EFAULT;
+    // The reaped child's usage; none when nothing was waited for (WNOHANG).
+    if (put_rusage(c, rusage, r > 0 ? used : ResourceUsage{}) != 0) return -EFAULT;
   }
   return 0;
 }

@@ -27,6 +27,8 @@ ResourceUsage self_usage(Call& c) {
   return u;
 }
 
+}  // namespace
+
 // struct rusage: two timevals then 14 longs, each of the guest's word size.
 int64_t put_rusage(Call& c, uint64_t buf, const ResourceUsage& u) {
   const std::array<int64_t, 18> v = {u.user_us / 1000000, u.user_us % 1000000, u.system_us / 1000000, u.system_us % 1000000,
@@ -38,7 +40,6 @@ int64_t put_rusage(Call& c, uint64_t buf, const ResourceUsage& u) {
   return c.mem.write(c.v, buf, narrow.data(), sizeof narrow) ? 0 : -EFAULT;
 }
 
-}  // namespace
 
 int64_t getrusage(Call& c, int who, uint64_t buf) {
   ResourceUsage u;
