@@ -576,6 +576,33 @@ static void test_mmsg(void) {
   show("sendmmsg bad fd", syscall(SYS_sendmmsg, 250, msgs, (long)1, (long)0));
   show("sendmmsg not socket", syscall(SYS_sendmmsg, 1, msgs, (long)1, (long)0));
   show("sendmmsg none", syscall(SYS_sendmmsg, sv[0], msgs, (long)0, (long)0));
+  /* SCM_CREDENTIALS from a child, with its own pid (Linux checks it), and with another. */
+  pid_t child = fork();
+  if (child == 0) {
+    char cbuf[CMSG_SPACE(sizeof(struct ucred))];
+    struct iovec one = {"c", 1};
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    memset(cbuf, 0, sizeof cbuf);
+    m.msg_iov = &one;
+    m.msg_iovlen = 1;
+    m.msg_control = cbuf;
+    m.msg_controllen = sizeof cbuf;
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_CREDENTIALS;
+    h->cmsg_len = CMSG_LEN(sizeof(struct ucred));
+    struct ucred cred = {getpid(), getuid(), getgid()};
+    memcpy(CMSG_DATA(h), &cred, sizeof cred);
+    long r = sendmsg(sv[0], &m, 0);
+    printf("child sendmsg SCM_CREDENTIALS with its pid: %ld\n", r);
+    fflush(stdout);
+    _exit(0);
+  }
+  int st = 0;
+  waitpid(child, &st, 0);
+  char got[4];
+  show("recv the child's message", recv(sv[1], got, sizeof got, MSG_DONTWAIT));
   close(sv[0]);
   close(sv[1]);
 }

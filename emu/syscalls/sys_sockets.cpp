@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "emu/process/guest_process.h"
+#include "emu/process/machine.h"
 #include "emu/syscalls/sys_handlers.h"
 
 namespace emu::sys {
@@ -146,6 +147,19 @@ int64_t control_to_host(Call& c, const std::vector<uint8_t>& guest, std::vector<
         std::memcpy(payload.data() + i * sizeof(int), &hfd, sizeof(int));
         keep.push_back(std::move(f));
       }
+    }
+    if (level == SOL_SOCKET && type == SCM_CREDENTIALS) {
+      // struct ucred {pid, uid, gid}. The host kernel checks the pid against the sender's
+      // host tgid, which is emu's for every guest process: the guest's own pid (or, for a
+      // privileged guest, another guest's) is sent as emu's; another is refused as Linux
+      // refuses it without CAP_SYS_ADMIN.
+      if (data_len < sizeof(ucred)) return -EINVAL;
+      ucred cred;
+      std::memcpy(&cred, data, sizeof cred);
+      const bool ours = cred.pid == c.proc.pid() || (::geteuid() == 0 && c.proc.machine().find_process(cred.pid));
+      if (!ours && ::geteuid() != 0) return -EPERM;
+      if (ours) cred.pid = ::getpid();
+      std::memcpy(payload.data(), &cred, sizeof cred);
     }
     const size_t start = host.size();
     host.resize(start + CMSG_SPACE(payload.size()), 0);
