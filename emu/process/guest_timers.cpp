@@ -32,13 +32,14 @@ void TimerService::set(const std::shared_ptr<GuestTimer>& t, std::optional<Clock
     t->expiry = expiry;
     t->interval = expiry ? interval : std::chrono::nanoseconds{0};
     t->overrun = 0;
-    if (expiry) {
-      const bool listed = std::any_of(armed_.begin(), armed_.end(), [&](const auto& w) { return w.lock() == t; });
-      if (!listed) armed_.push_back(t);
-      if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
-    }
+    if (expiry) watch_locked(armed_, t);
   }
   changed_.notify_all();
+}
+
+void TimerService::watch_locked(std::vector<std::weak_ptr<GuestTimer>>& list, const std::shared_ptr<GuestTimer>& t) {
+  if (std::none_of(list.begin(), list.end(), [&](const auto& w) { return w.lock() == t; })) list.push_back(t);
+  if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
 }
 
 void TimerService::get(const GuestTimer& t, std::chrono::nanoseconds* left, std::chrono::nanoseconds* interval) {
@@ -61,11 +62,7 @@ void TimerService::set_cpu(const std::shared_ptr<GuestTimer>& t, std::optional<i
     t->cpu_expiry = expiry;
     t->interval = expiry ? interval : std::chrono::nanoseconds{0};
     t->overrun = 0;
-    if (expiry) {
-      const bool listed = std::any_of(cpu_armed_.begin(), cpu_armed_.end(), [&](const auto& w) { return w.lock() == t; });
-      if (!listed) cpu_armed_.push_back(t);
-      if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
-    }
+    if (expiry) watch_locked(cpu_armed_, t);
   }
   changed_.notify_all();
 }

@@ -77,6 +77,8 @@ class TimerService {
 
  private:
   void run();
+  // Puts an armed timer on `list` (once) and starts the thread if need be; lock_ held.
+  void watch_locked(std::vector<std::weak_ptr<GuestTimer>>& list, const std::shared_ptr<GuestTimer>& t);
   // Sends the timer's signal to its process (outside the lock).
   static void fire(const GuestTimer& t, int overrun);
 
