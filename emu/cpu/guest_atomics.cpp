@@ -53,6 +53,7 @@ AtomicResult run(AtomicOp op, unsigned width, T* p, const AtomicArgs& a, bool wa
   T old = 0;
   switch (op) {
     case AtomicOp::Add:
+    case AtomicOp::Xadd:  // the same in memory and flags; xadd's register gets `old` (the caller)
       old = __atomic_fetch_add(p, src, kSeq);
       if (want) r.flags = keep | flags_add(old, src, 0, width);
       break;
@@ -98,10 +99,6 @@ AtomicResult run(AtomicOp op, unsigned width, T* p, const AtomicArgs& a, bool wa
                                               : flags_sub(old, src, carry, width));
       break;
     }
-    case AtomicOp::Xadd:
-      old = __atomic_fetch_add(p, src, kSeq);
-      if (want) r.flags = keep | flags_add(old, src, 0, width);
-      break;
     case AtomicOp::Xchg:
       old = __atomic_exchange_n(p, src, kSeq);
       if (want) r.flags = a.flags;
