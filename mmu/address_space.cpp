@@ -65,6 +65,8 @@ MmResult AddressSpace::map(VcpuId v, const MapRequest& req) {
   if (fixed && (req.addr > limit_ - *length)) return MmResult::failure(MmError::NoMemory);
   if (req.kind == VmaKind::FilePrivate && (!req.source || !is_page_aligned(req.source_offset)))
     return MmResult::failure(MmError::InvalidArgument);
+  if (req.kind == VmaKind::Shared && (!req.shared || !is_page_aligned(req.source_offset)))
+    return MmResult::failure(MmError::InvalidArgument);
   MapRequest r = req;
   r.length = *length;
   // Declared before the guard: flushing and freeing what a fixed map replaced happen after
@@ -116,6 +118,10 @@ MmResult AddressSpace::map_locked(ShootdownBatch& batch, VcpuId v, const MapRequ
     vma.source = req.source;
     vma.source_offset = req.source_offset;
     vma.source_end = req.source_offset + req.source_length;
+  }
+  if (req.kind == VmaKind::Shared) {
+    vma.shared = req.shared;
+    vma.source_offset = req.source_offset;
   }
   vmas_.insert(std::move(vma));
   return MmResult::success(start);

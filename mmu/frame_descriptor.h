@@ -16,6 +16,8 @@ enum class FrameState : uint8_t {
   PageTable,  // holds a page table of some level
   Zero,       // the shared zero frame, never freed
   Internal,   // owned by a user of the pool that is not an address space (tests, loaders)
+  Shared,     // a page of shared memory or the page cache (SharedMemory): `refs` is one for
+              // the object plus one per pte mapping it; never copied on write, never reclaimed
 };
 
 struct FrameDescriptor {

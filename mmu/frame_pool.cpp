@@ -252,6 +252,15 @@ void FramePool::free(VcpuId v, FrameNumber f) {
   }
 }
 
+void FramePool::free_unslotted(FrameNumber f) {
+  if (f == zero_frame() || f >= frame_count_) corrupted("freed the zero frame or a frame out of range", f);
+  if (descriptors_[f].state.exchange(FrameState::Free, std::memory_order_acq_rel) == FrameState::Free)
+    corrupted("freed a frame twice", f);
+  MutexGuard g(shared_lock_);
+  release_to_shared_locked(f);
+  shared_count_.fetch_add(1, std::memory_order_release);
+}
+
 uint64_t FramePool::available_frames() const {
   return frame_count_ - populated_.load(std::memory_order_acquire) + shared_count_.load(std::memory_order_acquire);
 }
@@ -269,8 +278,8 @@ uint64_t FramePool::free_frames() const {
   return n;
 }
 
-std::array<uint64_t, 5> FramePool::count_by_state() const {
-  std::array<uint64_t, 5> n{};
+std::array<uint64_t, 6> FramePool::count_by_state() const {
+  std::array<uint64_t, 6> n{};
   // Frames not yet populated have no descriptor yet: they are free. (Not while the pool
   // grows: a chunk being pre-faulted is counted as populated before it is.)
   const uint64_t populated = std::min<uint64_t>(reserved_.load(std::memory_order_acquire), frame_count_);

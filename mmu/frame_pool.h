@@ -72,6 +72,9 @@ class FramePool {
   // caller's slot: one thread at a time per slot.
   [[nodiscard]] FrameNumber allocate(VcpuId v, FrameState state, FrameFill fill);
   void free(VcpuId v, FrameNumber f);
+  // For a thread with no slot of its own (a shared-memory object going away wherever its
+  // last holder let go): straight to the shared list, under its lock.
+  void free_unslotted(FrameNumber f);
   // Sharing a frame between page tables (fork): one more reference, and one less; true when
   // the dropped one was the last, the caller then frees (a table after releasing what it
   // maps). The zero frame is never counted.
@@ -97,7 +100,7 @@ class FramePool {
   void inject_allocation_failures(uint64_t skip, uint64_t count);
 
   // Frames per state, counted from the descriptors (for invariant checks; not hot).
-  std::array<uint64_t, 5> count_by_state() const;
+  std::array<uint64_t, 6> count_by_state() const;
   PoolCounters& counters() { return counters_; }
   const PoolCounters& counters() const { return counters_; }
 

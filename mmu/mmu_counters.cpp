@@ -15,7 +15,7 @@ std::string_view counter_name(MmuCounter c) {
       "swap_out_errors",     "swap_full",          "swap_in_errors",      "fault_memory_waits",
       "code_invalidations",  "forks",              "fork_tables_shared",  "fork_tables_copied",
       "unshares_copied",     "unshares_exclusive", "shared_tables_dropped", "fault_cow_copy",
-      "fault_cow_reuse",
+      "fault_cow_reuse",     "fault_shared_fill",  "fault_shared_hit",
   };
   static_assert(std::size(kNames) == static_cast<size_t>(MmuCounter::kCount));
   return kNames[static_cast<size_t>(c)];

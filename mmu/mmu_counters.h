@@ -55,6 +55,9 @@ enum class MmuCounter : uint16_t {
   SharedTablesDropped,  // shared tables unmapped whole: our reference dropped, nothing copied
   FaultCowCopy,         // write to a page still shared with another process: copied
   FaultCowReuse,        // write to a copy-on-write page no one else maps any more: reused
+  // shared memory and the page cache (MAP_SHARED)
+  FaultSharedFill,      // page of a shared object first touched: zeroed or read from its file
+  FaultSharedHit,       // page found in its object (mapped by another process or mapping)
   kCount
 };
 

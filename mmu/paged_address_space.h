@@ -14,6 +14,7 @@
 
 #include "mmu/address_space.h"
 #include "mmu/schemes/entry_slot.h"
+#include "mmu/shared_memory.h"
 
 namespace mmu {
 
@@ -69,6 +70,17 @@ class PagedAddressSpace final : public AddressSpace {
   Leaf install(VcpuId v, VirtAddr addr, const Slot& slot, Pte seen, Pte want, FrameNumber fresh,
                MmuCounters::Slot& stats, Translation& out, MmuCounter what);
   Leaf out_of_memory(Translation& out);
+  Leaf shared_fault(VcpuId v, VirtAddr addr, Access access, const Vma& vma, const Slot& slot, Pte seen,
+                    MmuCounters::Slot& stats, Translation& out);
+  // Whether a write to frame `f` must copy it first: the zero frame, or a private page fork
+  // left counted more than once. Shared-memory frames are written in place by every mapper.
+  bool copy_on_write_frame(FrameNumber f) const {
+    if (f == FramePool::zero_frame()) return true;
+    return pool_.refs(f) > 1 && !is_shared_memory(f);
+  }
+  bool is_shared_memory(FrameNumber f) const {
+    return pool_.descriptor(f).state.load(std::memory_order_acquire) == FrameState::Shared;
+  }
   FrameNumber new_page_frame(VcpuId v, VirtAddr addr, const Vma& vma, const Slot& slot);
   Leaf copy_on_write(VcpuId v, VirtAddr addr, const Slot& slot, Pte seen, const Vma& vma, MmuCounters::Slot& stats,
                      Translation& out);

@@ -19,7 +19,11 @@ class PageSource {
   virtual std::string name() const = 0;
 };
 
-enum class VmaKind : uint8_t { Anonymous, FilePrivate };
+class SharedMemory;
+
+// Shared: the pages are those of a SharedMemory object (MAP_SHARED), at `source_offset`
+// into it for `start`; every mapping of the object sees the same frames.
+enum class VmaKind : uint8_t { Anonymous, FilePrivate, Shared };
 
 enum VmaFlag : uint8_t {
   kVmaGrowsDown = 1,  // a stack: a fault just below it extends it
@@ -37,6 +41,7 @@ struct Vma {
   std::shared_ptr<const PageSource> source;
   uint64_t source_offset = 0;
   uint64_t source_end = 0;
+  std::shared_ptr<SharedMemory> shared;  // Shared: the object
   std::string name;
 
   uint64_t length() const { return end - start; }
@@ -64,6 +69,7 @@ struct MapRequest {
   std::shared_ptr<const PageSource> source;
   uint64_t source_offset = 0;
   uint64_t source_length = 0;  // file bytes available from source_offset
+  std::shared_ptr<SharedMemory> shared;  // VmaKind::Shared: the object, at source_offset
   std::string name;
 };
 

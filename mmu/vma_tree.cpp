@@ -54,7 +54,7 @@ void VmaTree::split_at(VirtAddr a) {
   if (v.start >= a || v.end <= a) return;
   Vma hi = v;
   hi.start = a;
-  if (hi.kind == VmaKind::FilePrivate) hi.source_offset += a - v.start;
+  if (hi.kind != VmaKind::Anonymous) hi.source_offset += a - v.start;
   v.end = a;
   vmas_.emplace(a, std::move(hi));
 }

@@ -343,7 +343,7 @@ bool Vcpu::on_tlb_fill(uc_engine*, uint64_t vaddr, uc_mem_type type, uc_tlb_entr
 void Vcpu::on_block(uc_engine*, uint64_t address, uint32_t size, void* user) {
   auto* self = static_cast<Vcpu*>(user);
   if (!self->exclusive_owner_ && !self->redirect_pending_ && self->attention_.load(std::memory_order_relaxed) == 0 &&
-      !self->process_.multi_vcpu())
+      !self->process_.atomics_needed())
     return;
   self->on_block_slow(address, size);
 }
@@ -356,7 +356,7 @@ void Vcpu::on_block_slow(uint64_t address, uint32_t size) {
   const bool stop = attention_.load(std::memory_order_relaxed) != 0 && serve_attention();
   in_block_hook_ = false;
   if (stop || stopping_) return;
-  if (!process_.multi_vcpu() || size == 0) return;  // a lone vCPU pays nothing for atomics
+  if (!process_.atomics_needed() || size == 0) return;  // a lone vCPU pays nothing for atomics
   switch (block_atomics(address, size)) {
     case BlockAtomics::None: break;
     case BlockAtomics::Gate: begin_exclusive(address, size, "block"); break;

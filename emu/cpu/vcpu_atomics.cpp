@@ -162,7 +162,11 @@ Vcpu::BlockAtomics Vcpu::block_atomics(uint64_t address, uint32_t size) {
   // A block whose atomics could be hooked stays on the gate for its first run: code run once
   // (thread start-up, exit) would only lengthen the list of code hooks, which Unicorn walks
   // at every hooked instruction once there is more than one (about 2 ns per hook).
-  if (cached == AtomicBlockDetector::kWarming && detector_->count_run(address) < kRunsBeforeHooking) return kGate;
+  // Not in a process sharing memory with others: the gate parks only this process's vCPUs, so
+  // there even a first run must use host atomics.
+  const bool gate_is_enough = !process_.shares_memory();
+  if (gate_is_enough && cached == AtomicBlockDetector::kWarming && detector_->count_run(address) < kRunsBeforeHooking)
+    return kGate;
   uint8_t code[4096];
   const uint32_t n = std::min<uint32_t>(size, sizeof code);
   counter_slot_->add(EmuCounter::AtomicBlockScans);
@@ -184,7 +188,7 @@ Vcpu::BlockAtomics Vcpu::block_atomics(uint64_t address, uint32_t size) {
     detector_->remember(address, size, AtomicBlockDetector::kHooked);
     return kNone;
   }
-  if (cached != AtomicBlockDetector::kWarming) {  // first run
+  if (gate_is_enough && cached != AtomicBlockDetector::kWarming) {  // first run
     detector_->remember(address, size, AtomicBlockDetector::kWarming);
     detector_->count_run(address);
     return kGate;
@@ -260,7 +264,7 @@ void Vcpu::do_atomic(const HookedSite& h, uint64_t address) {
   if (address != h.site.address) return;  // the instruction after the site (the hook covers both)
   // Alone, or holding the gate: Unicorn's own execution of the instruction is exact. Also
   // when the engine is stopping: it leaves before the instruction.
-  if (exclusive_owner_ || !process_.multi_vcpu() || stop_ || stopping_ || fault_ || pending_signal_) return;
+  if (exclusive_owner_ || !process_.atomics_needed() || stop_ || stopping_ || fault_ || pending_signal_) return;
   const AtomicSite& s = h.site;
   const bool i386 = !mode64_;
   const int* gpr = i386 ? kGpr32 : kGpr64;

@@ -38,6 +38,9 @@ nlohmann::json stats_json(Machine& m, const RunSummary& run) {
   j["mmu"] = mmu_counters;
   j["frame_pool"] = counters_json<mmu::PoolCounter>(m.pool().counters());
   j["emulator"] = counters_json<EmuCounter>(m.counters());
+  const auto& sm = m.shared_memory().stats();
+  j["page_cache"] = {{"misses", sm.misses.load()}, {"hits", sm.hits.load()}, {"writebacks", sm.writebacks.load()},
+                     {"refreshes", sm.refreshes.load()}};
   const ForkStats forks = m.fork_stats();
   j["processes"] = {{"forks", forks.forks},
                     {"execs", forks.execs},
@@ -73,7 +76,8 @@ void print_stats(std::FILE* out, Machine& machine, const RunSummary& run) {
                           mc(mmu::MmuCounter::FaultCopyOnWrite) + mc(mmu::MmuCounter::FaultWriteUpgrade) +
                           mc(mmu::MmuCounter::FaultFileFill) + mc(mmu::MmuCounter::FaultStackGrowth) +
                           mc(mmu::MmuCounter::FaultMajor) + mc(mmu::MmuCounter::FaultCowCopy) +
-                          mc(mmu::MmuCounter::FaultCowReuse);
+                          mc(mmu::MmuCounter::FaultCowReuse) + mc(mmu::MmuCounter::FaultSharedFill) +
+                          mc(mmu::MmuCounter::FaultSharedHit);
   const uint64_t locks = mc(mmu::MmuCounter::LockAcquisitions);
   fmt::print(out, "--- emu stats: {} ({}, scheme {}, paging {}) exit {} in {:.3f} s\n", run.program, to_string(p.arch()),
              mmu::to_string(space.scheme), mmu::to_string(space.paging), run.exit_status,
@@ -105,6 +109,13 @@ void print_stats(std::FILE* out, Machine& machine, const RunSummary& run) {
              ec(EmuCounter::AtomicBlockScans));
   fmt::print(out, "futex         {:>10} waits, {} wakes   rss at exit {} pages   guest memory {} MiB\n",
              ec(EmuCounter::FutexWaits), ec(EmuCounter::FutexWakes), space.rss_pages, machine.pool().bytes() >> 20);
+  if (mc(mmu::MmuCounter::FaultSharedFill) || mc(mmu::MmuCounter::FaultSharedHit)) {
+    const auto& sm = machine.shared_memory().stats();
+    fmt::print(out, "shared memory {:>10} faults   filled {}   found mapped elsewhere {}   page cache: misses {} hits {} writebacks {} refreshed by write() {}\n",
+               mc(mmu::MmuCounter::FaultSharedFill) + mc(mmu::MmuCounter::FaultSharedHit),
+               mc(mmu::MmuCounter::FaultSharedFill), mc(mmu::MmuCounter::FaultSharedHit), sm.misses.load(),
+               sm.hits.load(), sm.writebacks.load(), sm.refreshes.load());
+  }
   if (ec(EmuCounter::SignalsDelivered) || ec(EmuCounter::SyscallsRestarted))
     fmt::print(out, "signals       {:>10} handlers run   syscalls restarted {}\n", ec(EmuCounter::SignalsDelivered),
                ec(EmuCounter::SyscallsRestarted));

@@ -91,7 +91,10 @@ mmu::VcpuId GuestProcess::reclaimer_slot() const { return machine_.reclaimer_slo
 bool GuestProcess::needs_block_hook() const {
   // A handler may have to run while the only vCPU computes: the block boundary is where it can.
   // A vfork child shares its parent's space: it must answer that space's shootdowns.
-  return multi_vcpu() || machine_.reclaimer() != nullptr || signals_.any_handler() || borrowed_ != nullptr;
+  // One that shares memory with other processes runs its atomics as host atomics (hooked at
+  // the block boundary).
+  return multi_vcpu() || machine_.reclaimer() != nullptr || signals_.any_handler() || borrowed_ != nullptr ||
+         shares_memory();
 }
 
 std::unique_ptr<mmu::AddressSpace> GuestProcess::new_space(GuestArch arch, std::string* error, mmu::VcpuId v) {
@@ -321,6 +324,7 @@ int GuestProcess::fork(Vcpu& parent, const VcpuStart& start, bool vfork,
   child->pgid_.store(pgid(), std::memory_order_release);
   child->sid_.store(sid(), std::memory_order_release);
   child->persona_.store(persona_.load());
+  if (shares_memory()) child->note_shared_memory();
   {
     std::lock_guard lk(limits_lock_);
     child->limits_ = limits_;
@@ -564,6 +568,7 @@ void GuestProcess::kick(Vcpu& vcpu) {
   { std::lock_guard lk(exit_lock_); }
   exit_cv_.notify_all();
   futexes_.interrupt();
+  machine_.shared_futexes().interrupt();
 }
 
 void GuestProcess::thread_finished(Vcpu& vcpu, int exit_code) {
@@ -655,6 +660,7 @@ void GuestProcess::end_all(ExitInfo info) {
   machine_.tree_changed.notify_all();  // a wait4 in this process returns
   if (ending_fd_ >= 0) (void)::eventfd_write(ending_fd_, 1);  // and a pipe read
   futexes_.shut_down();
+  machine_.shared_futexes().interrupt();  // its waiters there see exiting() and leave
   std::lock_guard lk(vcpus_lock_);
   for (auto& v : vcpus_)
     if (v) v->post(kAttnStop);

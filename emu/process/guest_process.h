@@ -145,6 +145,13 @@ class GuestProcess final : public mmu::TlbShootdown,
 
   // Threads.
   bool multi_vcpu() const { return live_vcpus_.load(std::memory_order_relaxed) > 1; }
+  // The process has mapped shared memory (MAP_SHARED), or inherited such a mapping: another
+  // process may change that memory while this one's only vCPU runs.
+  bool shares_memory() const { return shares_memory_.load(std::memory_order_relaxed); }
+  void note_shared_memory() { shares_memory_.store(true, std::memory_order_relaxed); }
+  // Guest atomics must be real atomics: another vCPU, of this process or of another process
+  // sharing memory with it, may touch the same word at the same time.
+  bool atomics_needed() const { return multi_vcpu() || shares_memory(); }
   // vCPUs need the block hook (their sync point) when another vCPU or the reclaimer may ask
   // them to flush while they run guest code.
   bool needs_block_hook() const;
@@ -315,6 +322,7 @@ class GuestProcess final : public mmu::TlbShootdown,
   std::unique_ptr<mmu::AddressSpace> lent_out_;
   GuestMemory memory_;
   FutexTable futexes_;
+  std::atomic<bool> shares_memory_{false};
   ExclusiveGate gate_;
   const int pid_;
   const int ppid_;

@@ -20,6 +20,7 @@ std::unique_ptr<Machine> Machine::create(const EmulatorConfig& config, std::stri
   pc.populate_chunk_bytes = uint64_t{4} << 20;
   m->pool_ = mmu::FramePool::create(pc, error);
   if (!m->pool_) return nullptr;
+  m->shared_memory_ = std::make_unique<mmu::SharedMemoryRegistry>(*m->pool_);
   if (kTracingCompiledIn && config.trace.events) {
     m->tracer_ = Tracer::create(config.trace, config.max_vcpus, error);
     if (!m->tracer_) return nullptr;

@@ -16,11 +16,13 @@
 #include "emu/loader/program.h"
 #include "emu/observe/emu_counters.h"
 #include "emu/process/file_locks.h"
+#include "emu/process/futex_table.h"
 #include "emu/process/guest_timers.h"
 #include "emu/observe/tracer.h"
 #include "mmu/address_space.h"
 #include "mmu/frame_pool.h"
 #include "mmu/reclaimer.h"
+#include "mmu/shared_memory.h"
 #include "mmu/spin_lock.h"
 #include "mmu/thread_annotations.h"
 #include "mmu/swap_device.h"
@@ -73,6 +75,12 @@ class Machine {
   const std::shared_ptr<FileLockTable>& file_locks() const { return file_locks_; }
   mmu::ForkTables fork_tables() const;
   mmu::VcpuId reclaimer_slot() const;
+  // The page cache of MAP_SHARED file mappings, one per run: every process maps the same
+  // frames for the same file.
+  mmu::SharedMemoryRegistry& shared_memory() { return *shared_memory_; }
+  // Futexes on shared memory (not FUTEX_PRIVATE_FLAG), keyed by where the word lives, so
+  // that processes mapping it at different addresses meet (Linux's shared futex keys).
+  FutexTable& shared_futexes() { return shared_futexes_; }
 
   // A free vCPU slot, or nullopt when all --max-vcpus are in use (EAGAIN to the guest).
   std::optional<mmu::VcpuId> take_slot();
@@ -128,6 +136,9 @@ class Machine {
 
   std::unique_ptr<EmulatorConfig> config_;
   std::unique_ptr<mmu::FramePool> pool_;
+  // After the pool: goes before it (only weak references; objects die with their mappings).
+  std::unique_ptr<mmu::SharedMemoryRegistry> shared_memory_;
+  FutexTable shared_futexes_;
   std::unique_ptr<Tracer> tracer_;
   std::unique_ptr<mmu::SwapDevice> swap_;
   std::unique_ptr<mmu::Reclaimer> reclaimer_;

@@ -56,6 +56,10 @@ std::vector<MapsEntry> maps_entries(const std::vector<mmu::Vma>& vmas) {
         }
       }
     }
+    if (vma.kind == mmu::VmaKind::Shared) {
+      e.shared = true;  // 's': MAP_SHARED
+      e.offset = vma.source_offset;
+    }
     out.push_back(std::move(e));
   }
   return out;

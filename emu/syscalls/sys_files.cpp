@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "emu/process/guest_process.h"
+#include "emu/process/page_cache_sync.h"
 #include "emu/syscalls/sys_handlers.h"
 #include "emu/syscalls/sys_paths.h"
 #include "emu/syscalls/sys_procfs.h"
@@ -97,6 +98,8 @@ int64_t plain(long host_nr, uint64_t a0, uint64_t a1, uint64_t a2) { return host
 int64_t fd_call(Call& c, long host_nr, int fd, uint64_t a1, uint64_t a2) {
   const auto f = c.proc.files().get(fd);
   if (!f) return -EBADF;
+  // What shared mappings of the file wrote reaches it before it is synced.
+  if (host_nr == SYS_fsync || host_nr == SYS_fdatasync) sync_before_read(c.proc.machine(), f->fd());
   return host_result(::syscall(host_nr, f->fd(), a1, a2));
 }
 
@@ -157,6 +160,7 @@ int64_t read(Call& c, int fd, uint64_t buf, uint64_t n) {
     if (auto r = signalfd_read(c, *f, buf, n)) return *r;
   }
   if (const int64_t r = wait_ready(c, *f, POLLIN); r < 0) return r;
+  sync_before_read(c.proc.machine(), f->fd());
   std::vector<uint8_t> tmp(std::min<uint64_t>(n, kMaxChunk));
   const long r = ::read(f->fd(), tmp.data(), tmp.size());
   if (r < 0) return -errno;
@@ -169,12 +173,15 @@ int64_t write(Call& c, int fd, uint64_t buf, uint64_t n) {
   std::vector<uint8_t> tmp(std::min<uint64_t>(n, kMaxChunk));
   if (!c.mem.read(c.v, buf, tmp.data(), tmp.size())) return -EFAULT;
   if (const int64_t r = wait_ready(c, *f, POLLOUT); r < 0) return r;
-  return host_result(::write(f->fd(), tmp.data(), tmp.size()));
+  const int64_t r = host_result(::write(f->fd(), tmp.data(), tmp.size()));
+  refresh_after_write(c.proc.machine(), f->fd(), -1, r);
+  return r;
 }
 
 int64_t pread(Call& c, int fd, uint64_t buf, uint64_t n, int64_t off) {
   const auto f = c.proc.files().get(fd);
   if (!f) return -EBADF;
+  sync_before_read(c.proc.machine(), f->fd());
   std::vector<uint8_t> tmp(std::min<uint64_t>(n, kMaxChunk));
   const long r = ::pread(f->fd(), tmp.data(), tmp.size(), off);
   if (r < 0) return -errno;
@@ -186,7 +193,9 @@ int64_t pwrite(Call& c, int fd, uint64_t buf, uint64_t n, int64_t off) {
   if (!f) return -EBADF;
   std::vector<uint8_t> tmp(std::min<uint64_t>(n, kMaxChunk));
   if (!c.mem.read(c.v, buf, tmp.data(), tmp.size())) return -EFAULT;
-  return host_result(::pwrite(f->fd(), tmp.data(), tmp.size(), off));
+  const int64_t r = host_result(::pwrite(f->fd(), tmp.data(), tmp.size(), off));
+  refresh_after_write(c.proc.machine(), f->fd(), off, r);
+  return r;
 }
 
 int64_t readv(Call& c, int fd, uint64_t iov, uint64_t count) {
@@ -196,6 +205,7 @@ int64_t readv(Call& c, int fd, uint64_t iov, uint64_t count) {
   if (!read_iovecs(c, iov, count, v)) return count > 1024 ? -EINVAL : -EFAULT;
   uint64_t total = 0;
   for (auto& [p, len] : v) total += len;
+  sync_before_read(c.proc.machine(), f->fd());
   std::vector<uint8_t> tmp(std::min<uint64_t>(total, kMaxChunk));
   const long r = ::read(f->fd(), tmp.data(), tmp.size());
   if (r < 0) return -errno;
@@ -220,7 +230,9 @@ int64_t writev(Call& c, int fd, uint64_t iov, uint64_t count) {
     tmp.resize(at + n);
     if (n && !c.mem.read(c.v, p, tmp.data() + at, n)) return -EFAULT;
   }
-  return host_result(::write(f->fd(), tmp.data(), tmp.size()));
+  const int64_t r = host_result(::write(f->fd(), tmp.data(), tmp.size()));
+  refresh_after_write(c.proc.machine(), f->fd(), -1, r);
+  return r;
 }
 
 int64_t openat(Call& c, int dirfd, uint64_t path, int flags, int mode) {

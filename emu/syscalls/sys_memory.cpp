@@ -12,6 +12,8 @@
 
 #include "emu/loader/file_source.h"
 #include "emu/process/guest_process.h"
+#include "emu/process/machine.h"
+#include "emu/process/shared_file_backing.h"
 #include "emu/syscalls/sys_handlers.h"
 
 namespace emu::sys {
@@ -43,6 +45,10 @@ mmu::MapRequest like(const mmu::Vma& vma, uint64_t start, uint64_t end, mmu::Map
     const uint64_t end_off = vma.source_end;
     req.source_length = end_off > req.source_offset ? end_off - req.source_offset : 0;
   }
+  if (vma.kind == mmu::VmaKind::Shared) {
+    req.shared = vma.shared;
+    req.source_offset = vma.source_offset + (start - vma.start);
+  }
   return req;
 }
 
@@ -70,26 +76,53 @@ int64_t mmap(Call& c, uint64_t addr, uint64_t len, int prot, int flags, int fd, 
                   : addr                        ? mmu::MapPlacement::Hint
                                                 : mmu::MapPlacement::Anywhere;
   if (flags & MAP_GROWSDOWN) req.flags |= mmu::kVmaGrowsDown;
+  const bool shared = type != MAP_PRIVATE;
+  const auto shared_anonymous = [&] {
+    // Anonymous shared memory: an object of its own, passed on to children with the VMA.
+    auto& registry = c.proc.machine().shared_memory();
+    req.kind = mmu::VmaKind::Shared;
+    req.shared = std::make_shared<mmu::SharedMemory>(registry.pool(), nullptr, (len + mmu::kPageSize - 1) & ~(mmu::kPageSize - 1),
+                                                     "/dev/zero (deleted)", &registry.stats());
+    req.source_offset = 0;
+    req.name = "/dev/zero (deleted)";
+  };
+  if (shared && (flags & MAP_ANONYMOUS)) shared_anonymous();
   if (!(flags & MAP_ANONYMOUS)) {
-    // Shared writable file mappings would need write-back: not supported yet.
-    if (type != MAP_PRIVATE && (prot & PROT_WRITE)) return -ENODEV;
     const auto file = c.proc.files().get(fd);
     struct stat st {};
     if (!file || ::fstat(file->fd(), &st) != 0) return -EBADF;
     const int access = ::fcntl(file->fd(), F_GETFL) & O_ACCMODE;
     if (access == O_WRONLY) return -EACCES;  // a mapping always reads
+    if (shared && (prot & PROT_WRITE) && access != O_RDWR) return -EACCES;
     if (S_ISDIR(st.st_mode)) return -ENODEV;
-    // Pages are read from the file when first touched (the fault path's file fill), through
-    // emu's own duplicate of the descriptor: the guest may close its fd right away.
     const std::string host_name = host_fd_path(file->fd());
-    auto source = FileSource::from_fd(file->fd(), c.proc.config().sysroot.guest_path(host_name));
-    if (!source) return -errno;
-    req.kind = mmu::VmaKind::FilePrivate;
-    req.source_offset = offset;
-    req.source_length = (len + mmu::kPageSize - 1) & ~(mmu::kPageSize - 1);
-    req.name = source->name();
-    req.source = std::move(source);
+    if (shared && S_ISCHR(st.st_mode) && host_name == "/dev/zero") {
+      shared_anonymous();  // as Linux: /dev/zero mapped shared is anonymous shared memory
+    } else if (shared) {
+      if (!S_ISREG(st.st_mode)) return -ENODEV;
+      // The page cache: one object per file for the whole run, so every mapping of it in
+      // every process sees the same frames (and read()/write() stay coherent with them).
+      auto object = c.proc.machine().shared_memory().get(
+          {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)},
+          c.proc.config().sysroot.guest_path(host_name), [&] { return SharedFileBacking::open(file->fd()); });
+      if (!object) return -errno;
+      req.kind = mmu::VmaKind::Shared;
+      req.shared = std::move(object);
+      req.source_offset = offset;
+      req.name = req.shared->name();
+    } else {
+      // Pages are read from the file when first touched (the fault path's file fill), through
+      // emu's own duplicate of the descriptor: the guest may close its fd right away.
+      auto source = FileSource::from_fd(file->fd(), c.proc.config().sysroot.guest_path(host_name));
+      if (!source) return -errno;
+      req.kind = mmu::VmaKind::FilePrivate;
+      req.source_offset = offset;
+      req.source_length = (len + mmu::kPageSize - 1) & ~(mmu::kPageSize - 1);
+      req.name = source->name();
+      req.source = std::move(source);
+    }
   }
+  if (req.kind == mmu::VmaKind::Shared) c.proc.note_shared_memory();
   const bool replaces_code = req.placement == mmu::MapPlacement::Fixed && touches_code(c, addr, addr + len);
   const int64_t r = result_of(c.mem.space().map(c.v, req));
   if (replaces_code) c.proc.flush_code();

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "emu/process/guest_process.h"
+#include "mmu/shared_memory.h"
 #include "emu/syscalls/sys_handlers.h"
 
 namespace emu::sys {
@@ -116,6 +117,9 @@ int64_t msync(Call& c, uint64_t start, uint64_t len, int flags) {
       if (at >= end) return -ENOMEM;
       unmapped = -ENOMEM;
     }
+    // Shared file mappings in the range go back to their files (the whole object: cheap
+    // next to a real msync's I/O, and never less than asked).
+    if (next->kind == mmu::VmaKind::Shared && next->shared) (void)next->shared->writeback();
     at = next->end;
     if (at >= end) return unmapped;
   }

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <optional>
 #include <cstring>
 #include <vector>
 
@@ -155,6 +156,37 @@ int64_t set_tid_address(Call& c, uint64_t addr) {
   return c.vcpu.tid();
 }
 
+namespace {
+
+// Where a futex word's waiters queue. A word in shared memory (MAP_SHARED), unless the
+// caller says FUTEX_PRIVATE_FLAG, is keyed by where it lives: processes that map the page at
+// different addresses must meet, as with Linux's shared keys (inode or mm-independent page).
+// Everything else is keyed by its address in the process's own table.
+struct FutexKey {
+  FutexTable* table;
+  uint64_t key;
+};
+
+// `word`: the word translated (pinned by the caller); nullptr to translate it here.
+std::optional<FutexKey> futex_key(Call& c, uint64_t addr, int op, const uint32_t* word) {
+  if (op & FUTEX_PRIVATE_FLAG) return FutexKey{&c.proc.futexes(), addr};
+  std::optional<GuestMemory::Pin> pin;
+  if (!word) {
+    pin.emplace(c.mem, c.v);
+    word = c.mem.word(c.v, addr, mmu::Access::Read);
+    if (!word) return std::nullopt;  // Linux faults the page in for a shared key: EFAULT
+  }
+  auto& pool = c.proc.machine().pool();
+  const auto host = reinterpret_cast<const uint8_t*>(word);
+  const uint64_t phys = static_cast<uint64_t>(host - pool.host_base());
+  if (pool.descriptor(static_cast<mmu::FrameNumber>(phys >> mmu::kPageShift)).state.load(std::memory_order_acquire) ==
+      mmu::FrameState::Shared)
+    return FutexKey{&c.proc.machine().shared_futexes(), phys};
+  return FutexKey{&c.proc.futexes(), addr};
+}
+
+}  // namespace
+
 int64_t futex(Call& c, uint64_t addr, int op, uint32_t val, uint64_t timeout, uint64_t addr2, uint32_t val3, bool time64) {
   const int cmd = op & FUTEX_CMD_MASK;
   auto& counters = c.proc.counters().slot(c.v);
@@ -181,26 +213,35 @@ int64_t futex(Call& c, uint64_t addr, int op, uint32_t val, uint64_t timeout, ui
       auto pin = c.mem.pin(c.v);
       const uint32_t* word = c.mem.word(c.v, addr, mmu::Access::Read);
       if (!word) return -EFAULT;
+      const auto key = futex_key(c, addr, op, word);
       counters.add(EmuCounter::FutexWaits);
-      return c.proc.futexes().wait(
-          addr, word, val, bitset, deadline, [&] { pin.release(); },
-          [&] { return c.proc.signals().deliverable(c.vcpu.signals()); }, -kErestartSys);
+      return key->table->wait(
+          key->key, word, val, bitset, deadline, [&] { pin.release(); },
+          [&] { return c.proc.exiting() || c.proc.signals().deliverable(c.vcpu.signals()); }, -kErestartSys);
     }
     case FUTEX_WAKE:
     case FUTEX_WAKE_BITSET: {
       const uint32_t bitset = cmd == FUTEX_WAKE ? FUTEX_BITSET_MATCH_ANY : val3;
       if (bitset == 0) return -EINVAL;
+      const auto key = futex_key(c, addr, op, nullptr);
+      if (!key) return -EFAULT;
       counters.add(EmuCounter::FutexWakes);
-      return c.proc.futexes().wake(addr, static_cast<int>(std::min<uint32_t>(val, INT32_MAX)), bitset);
+      return key->table->wake(key->key, static_cast<int>(std::min<uint32_t>(val, INT32_MAX)), bitset);
     }
     case FUTEX_REQUEUE:
     case FUTEX_CMP_REQUEUE: {
       const auto pin = c.mem.pin(c.v);  // requeue never sleeps: pinned throughout
       const uint32_t* word = c.mem.word(c.v, addr, mmu::Access::Read);
       if (!word) return -EFAULT;
+      const auto from = futex_key(c, addr, op, word);
+      const auto to = futex_key(c, addr2, op, nullptr);
+      if (!to) return -EFAULT;
+      // Waiters move within one table: between private and shared memory there is nothing
+      // they could be woken by (glibc requeues only within one condition variable's memory).
+      if (from->table != to->table) return -EINVAL;
       const int requeue = static_cast<int>(std::min<uint64_t>(timeout, INT32_MAX));  // val2 in the timeout slot
-      return c.proc.futexes().requeue(addr, addr2, static_cast<int>(val), requeue, word,
-                                      cmd == FUTEX_CMP_REQUEUE ? std::optional<uint32_t>(val3) : std::nullopt);
+      return from->table->requeue(from->key, to->key, static_cast<int>(val), requeue, word,
+                                  cmd == FUTEX_CMP_REQUEUE ? std::optional<uint32_t>(val3) : std::nullopt);
     }
     default:
       return -ENOSYS;

@@ -210,6 +210,7 @@ inline auto PagedAddressSpace<F, S>::handle_leaf(VcpuId v, VirtAddr addr, Access
   const bool write = access == Access::Write;
   switch (e.kind()) {
     case EntryKind::None: {
+      if (vma.kind == VmaKind::Shared) return shared_fault(v, addr, access, vma, slot, e, stats, out);
       if (vma.kind == VmaKind::Anonymous && !write) {
         // Untouched anonymous page read: share the zero frame read-only until written.
         const Pte want = Pte::page(PhysAddr{FramePool::zero_frame()} << kPageShift, false, exec, true, false);
@@ -239,12 +240,12 @@ inline auto PagedAddressSpace<F, S>::handle_leaf(VcpuId v, VirtAddr addr, Access
       // The VMA allows more than the entry (mprotect upgraded it): upgrade in place. No
       // flush: cached copies are only less permissive. Never W for the zero page or a page
       // fork left counted twice (a partly failed mprotect can leave such a pte behind).
-      const bool shared = e.frame() == FramePool::zero_frame() || pool_.refs(e.frame()) > 1;
+      const bool shared = copy_on_write_frame(e.frame());
       const Pte want = Pte::page(e.address(), writable && !shared, exec, true, (write && !shared) || e.is_dirty());
       return install(v, addr, slot, e, want, kNoFrame, stats, out, MmuCounter::FaultWriteUpgrade);
     }
     case EntryKind::ProtNone: {
-      const bool shared = e.frame() == FramePool::zero_frame() || pool_.refs(e.frame()) > 1;
+      const bool shared = copy_on_write_frame(e.frame());
       const Pte want = Pte::page(e.address(), writable && !shared, exec, true, e.is_dirty());
       return install(v, addr, slot, e, want, kNoFrame, stats, out, MmuCounter::FaultWriteUpgrade);
     }
@@ -277,6 +278,36 @@ inline auto PagedAddressSpace<F, S>::install(VcpuId v, VirtAddr addr, const Slot
   stats.add(what);
   out = translation(want, 1, addr);
   return Leaf::Done;
+}
+
+// A page of a MAP_SHARED mapping: the object's frame for it (found, zero-filled or read from
+// the file), mapped with the VMA's permissions; every mapper writes the same frame.
+template <class F, class S>
+inline auto PagedAddressSpace<F, S>::shared_fault(VcpuId v, VirtAddr addr, Access access, const Vma& vma,
+                                                  const Slot& slot, Pte seen, MmuCounters::Slot& stats,
+                                                  Translation& out) -> Leaf {
+  const bool writable = vma.prot & kProtWrite;
+  const uint64_t index = (vma.source_offset + (page_floor(addr) - vma.start)) >> kPageShift;
+  FrameNumber f = kNoFrame;
+  bool hit = false;
+  switch (vma.shared->page(v, index, writable, &f, &hit)) {
+    case SharedPageResult::OutOfMemory: return out_of_memory(out);
+    case SharedPageResult::BeyondEnd:
+      // Past the end of the file (or of a truncated one): SIGBUS, as on Linux.
+      out = {FaultOutcome::SigBus};
+      return Leaf::Done;
+    case SharedPageResult::Ok: break;
+  }
+  const bool exec = (vma.prot & kProtExec) || !F::kHasNx;
+  const Pte want = Pte::page(PhysAddr{f} << kPageShift, writable, exec, true, access == Access::Write);
+  const Leaf r = install(v, addr, slot, seen, want, kNoFrame, stats, out,
+                         hit ? MmuCounter::FaultSharedHit : MmuCounter::FaultSharedFill);
+  if (r == Leaf::Done) {
+    rss_add(v, 1);
+  } else if (pool_.drop_ref(f)) {
+    pool_.free(v, f);  // the object let go meanwhile: the page is gone with it
+  }
+  return r;
 }
 
 // Counted by translate(), which may still wait for the reclaimer and retry.
@@ -333,6 +364,11 @@ inline auto PagedAddressSpace<F, S>::write_protected(VcpuId v, VirtAddr addr, co
                                                      Translation& out) -> Leaf {
   const FrameNumber old = seen.frame();
   if (old == FramePool::zero_frame()) return copy_on_write(v, addr, slot, seen, vma, stats, out);
+  if (is_shared_memory(old)) {
+    // Shared memory (fork or mprotect left the pte read-only): written in place by all.
+    const Pte want = Pte::page(seen.address(), true, (vma.prot & kProtExec) || !F::kHasNx, true, true);
+    return install(v, addr, slot, seen, want, kNoFrame, stats, out, MmuCounter::FaultWriteUpgrade);
+  }
   if (pool_.refs(old) == 1) {
     claim_page(slot);
     const Pte want = Pte::page(seen.address(), true, (vma.prot & kProtExec) || !F::kHasNx, true, true);

@@ -43,7 +43,8 @@ inline auto PagedAddressSpace<F, S>::fork_table(ShootdownBatch& batch, VcpuId v,
     if (e.is_none()) continue;
     if (level == 1) {
       // A private page: write-protected here too, so each side's next write copies it.
-      if (e.is_present() && e.is_writable()) {
+      // Shared memory stays writable on both sides: both write the same frame.
+      if (e.is_present() && e.is_writable() && !is_shared_memory(e.frame())) {
         (void)S::update(env_, slot, [](Pte cur) -> std::optional<Pte> { return cur.without(Pte::kWritable); });
         batch.invalidate(a);
         e = slot.load().without_lock();
@@ -99,7 +100,7 @@ inline auto PagedAddressSpace<F, S>::unshare_table(VcpuId v, const Slot& pmd, Pt
     for (unsigned i = 0; i < F::entries(1); ++i) {
       const Slot slot{entries + i, shared, 1};
       (void)S::update(env_, slot, [&](Pte e) -> std::optional<Pte> {
-        if (!e.is_present() || !e.is_writable() || pool_.refs(e.frame()) == 1) return std::nullopt;
+        if (!e.is_present() || !e.is_writable() || !copy_on_write_frame(e.frame())) return std::nullopt;
         return e.without(Pte::kWritable);
       });
       claim_page(slot);
@@ -138,7 +139,7 @@ inline auto PagedAddressSpace<F, S>::share_entry(Pte e) -> Pte {
     case EntryKind::None: return Pte();
     case EntryKind::Present:
       pool_.add_ref(e.frame());
-      return e.without(Pte::kWritable);
+      return is_shared_memory(e.frame()) ? e : e.without(Pte::kWritable);
     case EntryKind::ProtNone: pool_.add_ref(e.frame()); return e;
     case EntryKind::Swap: config_.swap->dup(static_cast<SwapSlot>(e.swap_slot())); return e;
     case EntryKind::Transition: break;

@@ -22,19 +22,9 @@ std::string guest(const std::string& arch, const std::string& name) {
   return std::string(EMU_GUEST_DIR) + "/" + arch + "/" + name;
 }
 
-// What the guest program `name` does natively. Where this host runs i386 programs only under
-// qemu-i386 (no IA32 emulation in its kernel), the reference is the x86_64 build run natively,
-// with the architecture's name it prints replaced: these programs print the same on either ABI
-// apart from that name, while qemu-i386 is wrong for them (an execve'd i386 image runs on the
-// bare host kernel and fails; x87 state is not kept across signal handlers).
 emu_test::ProcessResult reference_run(const std::string& arch, const std::string& name,
                                       const std::vector<std::string>& args) {
-  const auto prefix = emu_test::reference_prefix(arch, {guest(arch, "hello")});
-  if (prefix && prefix->empty()) return run_process(emu_test::concat({guest(arch, name)}, args));
-  auto r = run_process(emu_test::concat({guest("x86_64", name)}, args));
-  for (size_t at = 0; (at = r.out.find("x86_64", at)) != std::string::npos; at += arch.size())
-    r.out.replace(at, 6, arch);
-  return r;
+  return emu_test::abi_neutral_reference(EMU_GUEST_DIR, arch, name, args);
 }
 
 // ---- the processes guest program ----

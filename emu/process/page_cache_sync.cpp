@@ -1,0 +1,34 @@
+#include "emu/process/page_cache_sync.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "emu/process/machine.h"
+
+namespace emu {
+
+std::shared_ptr<mmu::SharedMemory> mapped_file(Machine& machine, int host_fd) {
+  auto& registry = machine.shared_memory();
+  if (registry.empty()) return nullptr;
+  struct stat st {};
+  if (::fstat(host_fd, &st) != 0 || !S_ISREG(st.st_mode)) return nullptr;
+  return registry.find({static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)});
+}
+
+void sync_before_read(Machine& machine, int host_fd) {
+  if (auto object = mapped_file(machine, host_fd)) (void)object->writeback();
+}
+
+void refresh_after_write(Machine& machine, int host_fd, int64_t at, int64_t n) {
+  if (n <= 0) return;
+  auto object = mapped_file(machine, host_fd);
+  if (!object) return;
+  if (at < 0) {
+    const off_t end = ::lseek(host_fd, 0, SEEK_CUR);
+    if (end < 0) return;
+    at = end - n;
+  }
+  object->refresh(static_cast<uint64_t>(at), static_cast<uint64_t>(n));
+}
+
+}  // namespace emu

@@ -1,0 +1,24 @@
+// Keeping read()/write() on a file coherent with its MAP_SHARED mappings. The mappings' pages
+// live in emu's page cache (mmu::SharedMemory), the file's bytes on the host: a read of a
+// mapped file writes the cache back first, and a write refreshes the cached pages it covered.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "mmu/shared_memory.h"
+
+namespace emu {
+
+class Machine;
+
+// The live page-cache object of the file behind `host_fd`, if any process maps it shared.
+// Costs one atomic load when no file is mapped shared anywhere in the run.
+std::shared_ptr<mmu::SharedMemory> mapped_file(Machine& machine, int host_fd);
+
+// Before a read (or fsync) of `host_fd`: the file gets what the mappings wrote.
+void sync_before_read(Machine& machine, int host_fd);
+// After a write of `n` bytes ending at the fd's offset (`at` < 0) or at `at` + n (pwrite).
+void refresh_after_write(Machine& machine, int host_fd, int64_t at, int64_t n);
+
+}  // namespace emu
