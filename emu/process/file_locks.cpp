@@ -169,6 +169,10 @@ int FileLockTable::set_record(const Inode& inode, const Lock& request, int host_
       else prune_locked(inode);
       return -EAGAIN;
     }
+    // No longer waiting from here on: until the caller's finish(), a stale edge would make
+    // the owner it waited for see a cycle through it and get EDEADLK (a flake of the race
+    // test: an owner holding the lock still "waited" for the one now asking for it).
+    blocked_on_.erase(request.owner);
   }
   // The owner's locks with `request` applied: what it covers is cut out of the others, and
   // same-type locks that touch it are merged into it (Linux's posix_lock_inode).

@@ -1,0 +1,212 @@
+// Shared memory under concurrency: several address spaces map the same anonymous shared
+// object and the same file-backed object (the page cache); simulated vCPUs in every space add
+// to counters in every shared page with host atomics, while each space's private working set
+// (together larger than the frame pool) keeps the reclaimer swapping beside them. Afterwards:
+// no lost add (every space reads the same totals), the file gets them on write-back, private
+// data intact, and every frame and swap slot accounted for once the spaces and objects go.
+// Every scheme, 2-level and 4-level tables; the ThreadSanitizer stage runs it.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include "mmu/shared_memory.h"
+#include "mmu_test_support.h"
+
+namespace mmu::testing {
+namespace {
+
+constexpr unsigned kSpaces = 3;
+constexpr unsigned kThreadsPerSpace = 2;
+constexpr unsigned kThreads = kSpaces * kThreadsPerSpace;
+constexpr VcpuId kReclaimerSlot = kThreads;
+constexpr uint64_t kPoolBytes = uint64_t{8} << 20;
+constexpr uint64_t kAnonPages = 32;
+constexpr uint64_t kFilePages = 16;
+constexpr uint64_t kPrivatePages = 900;  // per space: 3 x 900 > the pool's 2048 frames
+constexpr unsigned kRounds = 30;
+
+// A file in memory: what write-back wrote is checked at the end.
+class MemoryFile final : public SharedBacking {
+ public:
+  explicit MemoryFile(uint64_t bytes) : data_(bytes) {
+    for (uint64_t p = 0; p < bytes / kPageSize; ++p) std::memcpy(&data_[p * kPageSize + 8], &p, sizeof p);
+  }
+  size_t read(uint64_t offset, uint8_t* dst, size_t len) override {
+    std::lock_guard g(lock_);
+    if (offset >= data_.size()) return 0;
+    const size_t n = std::min<size_t>(len, data_.size() - offset);
+    std::memcpy(dst, &data_[offset], n);
+    return n;
+  }
+  bool write(uint64_t offset, const uint8_t* src, size_t len) override {
+    std::lock_guard g(lock_);
+    if (offset + len > data_.size()) return false;
+    std::memcpy(&data_[offset], src, len);
+    ++writes_;
+    return true;
+  }
+  uint64_t size() override { return data_.size(); }
+  uint64_t word(uint64_t offset) {
+    std::lock_guard g(lock_);
+    uint64_t v;
+    std::memcpy(&v, &data_[offset], sizeof v);
+    return v;
+  }
+
+ private:
+  std::mutex lock_;
+  std::vector<uint8_t> data_;
+  uint64_t writes_ = 0;
+};
+
+uint64_t pattern(unsigned space, uint64_t page, unsigned round) {
+  return (uint64_t{space} << 56) ^ (page * 0x9E3779B97F4A7C15ull) ^ round;
+}
+
+std::vector<Combo> combos() {
+  std::vector<Combo> out;
+  for (auto p : {PagingMode::I386, PagingMode::X86_64})
+    for (auto s : {SchemeKind::Global, SchemeKind::Split, SchemeKind::Atomic, SchemeKind::PteBit}) out.push_back({p, s});
+  return out;
+}
+
+class SharedMemoryRaceTest : public ::testing::TestWithParam<Combo> {};
+
+TEST_P(SharedMemoryRaceTest, AddsFromEverySpaceAddUpWhileTheReclaimerRuns) {
+  auto pool = make_pool(kPoolBytes, kThreads + 1);
+  auto swap = make_swap(uint64_t{64} << 20);
+  SimulatedVcpus vcpus(kThreads + 1);
+  ReclaimerConfig rc;
+  rc.slot = kReclaimerSlot;
+  rc.poll_ms = 2;
+  Reclaimer reclaimer(*pool, swap.get(), rc);
+  auto file = std::make_shared<MemoryFile>(kFilePages * kPageSize);
+  auto anon = std::make_shared<SharedMemory>(*pool, nullptr, kAnonPages * kPageSize, "anon");
+  auto cached = std::make_shared<SharedMemory>(*pool, file, 0, "file");
+
+  struct Space {
+    std::unique_ptr<AddressSpace> as;
+    VirtAddr anon = 0, file = 0, priv = 0;
+  };
+  std::vector<Space> spaces(kSpaces);
+  for (unsigned s = 0; s < kSpaces; ++s) {
+    AddressSpaceConfig c;
+    c.paging = GetParam().paging;
+    c.scheme = GetParam().scheme;
+    c.tlbs = &vcpus;
+    c.swap = swap.get();
+    c.reclaimer = &reclaimer;
+    c.id = s + 1;
+    std::string err;
+    spaces[s].as = make_address_space(*pool, c, &err);
+    ASSERT_TRUE(spaces[s].as) << err;
+    AddressSpace& as = *spaces[s].as;
+    as.set_wait_hook(vcpus.wait_hook());
+    reclaimer.attach(as);
+    // Different placements in each space: the same frames at different addresses.
+    MapRequest r;
+    r.length = (s + 1) * kPageSize;
+    (void)as.map(0, r);
+    r.length = kPrivatePages * kPageSize;
+    spaces[s].priv = as.map(0, r).value;
+    MapRequest sh;
+    sh.kind = VmaKind::Shared;
+    sh.shared = anon;
+    sh.length = kAnonPages * kPageSize;
+    spaces[s].anon = as.map(0, sh).value;
+    sh.shared = cached;
+    sh.length = kFilePages * kPageSize;
+    spaces[s].file = as.map(0, sh).value;
+    ASSERT_NE(spaces[s].anon, 0u);
+    ASSERT_NE(spaces[s].file, 0u);
+  }
+  // The objects live on in the mappings only, as a guest's MAP_SHARED object does.
+  const std::weak_ptr<SharedMemory> anon_alive = anon, cached_alive = cached;
+  anon.reset();
+  cached.reset();
+  reclaimer.start();
+
+  std::atomic<uint64_t> mismatches{0}, failed{0};
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      vcpus.activate(t);
+      const unsigned s = t / kThreadsPerSpace, half = t % kThreadsPerSpace;
+      Space& sp = spaces[s];
+      const auto add = [&](VirtAddr va) {
+        uint8_t* p = vcpus.access(*sp.as, t, va, Access::Write);
+        if (!p) return void(++failed);
+        __atomic_fetch_add(reinterpret_cast<uint64_t*>(p), 1, __ATOMIC_SEQ_CST);
+      };
+      for (unsigned round = 1; round <= kRounds; ++round) {
+        for (uint64_t i = 0; i < kAnonPages; ++i) add(sp.anon + i * kPageSize);
+        for (uint64_t i = 0; i < kFilePages; ++i) add(sp.file + i * kPageSize);
+        // This thread's half of the private pages: write this round's pattern, check last's.
+        for (uint64_t i = half; i < kPrivatePages; i += kThreadsPerSpace) {
+          const VirtAddr va = sp.priv + i * kPageSize;
+          uint8_t* p = vcpus.access(*sp.as, t, va, Access::Write);
+          if (!p) {
+            ++failed;
+            continue;
+          }
+          uint64_t v;
+          std::memcpy(&v, p, sizeof v);
+          if (round > 1 && v != pattern(s, i, round - 1)) ++mismatches;
+          v = pattern(s, i, round);
+          std::memcpy(p, &v, sizeof v);
+        }
+      }
+      vcpus.deactivate(t);
+    });
+  }
+  for (auto& th : threads) th.join();
+  reclaimer.stop();
+
+  EXPECT_EQ(failed.load(), 0u);
+  EXPECT_EQ(mismatches.load(), 0u) << "private data lost beside the shared pages";
+  uint64_t reclaimed = 0;
+  for (auto& sp : spaces) reclaimed += sp.as->counters().total(MmuCounter::Reclaimed);
+  EXPECT_GT(reclaimed, 0u) << "the reclaimer must have run beside the shared pages";
+  // Every space reads every add, through its own page tables.
+  const uint64_t total = uint64_t{kThreads} * kRounds;
+  for (unsigned s = 0; s < kSpaces; ++s) {
+    vcpus.activate(0);
+    for (uint64_t i = 0; i < kAnonPages; ++i) {
+      const uint8_t* p = vcpus.access(*spaces[s].as, 0, spaces[s].anon + i * kPageSize, Access::Read);
+      ASSERT_TRUE(p);
+      uint64_t v;
+      std::memcpy(&v, p, sizeof v);
+      EXPECT_EQ(v, total) << "space " << s << " anon page " << i;
+    }
+    vcpus.deactivate(0);
+  }
+  const auto by_state = pool->count_by_state();
+  EXPECT_EQ(by_state[size_t(FrameState::Shared)], kAnonPages + kFilePages) << "one frame per shared page, whoever maps it";
+  auto live = cached_alive.lock();
+  ASSERT_TRUE(live);
+  ASSERT_TRUE(live->writeback());
+  live.reset();
+  for (uint64_t i = 0; i < kFilePages; ++i) {
+    EXPECT_EQ(file->word(i * kPageSize), total) << "file page " << i << ": the adds reached the file";
+    EXPECT_EQ(file->word(i * kPageSize + 8), i) << "file page " << i << ": the file's own bytes were read in";
+  }
+  for (auto& sp : spaces) {
+    reclaimer.detach(*sp.as);
+    sp.as.reset();
+  }
+  EXPECT_TRUE(anon_alive.expired());
+  EXPECT_TRUE(cached_alive.expired());
+  EXPECT_EQ(swap->slots_used(), 0u);
+  const auto after = pool->count_by_state();
+  EXPECT_EQ(after[size_t(FrameState::Anon)], 0u);
+  EXPECT_EQ(after[size_t(FrameState::Shared)], 0u) << "shared frames leaked";
+  EXPECT_EQ(after[size_t(FrameState::PageTable)], 0u);
+  EXPECT_EQ(after[size_t(FrameState::Free)], pool->free_frames()) << "free lists disagree";
+}
+
+INSTANTIATE_TEST_SUITE_P(BothWidthsAllSchemes, SharedMemoryRaceTest, ::testing::ValuesIn(combos()), combo_name);
+
+}  // namespace
+}  // namespace mmu::testing
