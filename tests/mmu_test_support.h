@@ -34,6 +34,14 @@ inline std::vector<Combo> all_combos() {
   return out;
 }
 
+// 2-level (i386) and 4-level (x86_64) tables under every scheme: the stress tests' set.
+inline std::vector<Combo> two_widths_all_schemes() {
+  std::vector<Combo> out;
+  for (auto p : {PagingMode::I386, PagingMode::X86_64})
+    for (auto s : {SchemeKind::Global, SchemeKind::Split, SchemeKind::Atomic, SchemeKind::PteBit}) out.push_back({p, s});
+  return out;
+}
+
 inline std::string combo_name(const ::testing::TestParamInfo<Combo>& info) {
   return std::string(to_string(info.param.paging)) + "_" + std::string(to_string(info.param.scheme));
 }

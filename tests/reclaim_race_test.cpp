@@ -25,13 +25,6 @@ constexpr uint64_t kWorkingSetPages = 3 * (kPoolBytes / kPageSize);
 constexpr unsigned kPasses = 3;
 constexpr uint64_t kRevisit = 96;  // pages back (per worker) that a worker touches again
 
-std::vector<Combo> pressure_combos() {
-  std::vector<Combo> out;
-  for (auto p : {PagingMode::I386, PagingMode::X86_64})
-    for (auto s : {SchemeKind::Global, SchemeKind::Split, SchemeKind::Atomic, SchemeKind::PteBit}) out.push_back({p, s});
-  return out;
-}
-
 uint64_t word_for(VirtAddr page, unsigned pass, uint64_t word) {
   uint64_t x = (page >> 12) * 0x9E3779B97F4A7C15ull + pass * 0xC2B2AE3D27D4EB4Full + word;
   x ^= x >> 29;
@@ -185,7 +178,7 @@ TEST_P(ReclaimRaceTest, WorkingSetThreeTimesMemoryStaysIntact) {
   EXPECT_EQ(n[size_t(FrameState::PageTable)], 0u);
 }
 
-INSTANTIATE_TEST_SUITE_P(BothWidthsAllSchemes, ReclaimRaceTest, ::testing::ValuesIn(pressure_combos()), combo_name);
+INSTANTIATE_TEST_SUITE_P(BothWidthsAllSchemes, ReclaimRaceTest, ::testing::ValuesIn(two_widths_all_schemes()), combo_name);
 
 }  // namespace
 }  // namespace mmu::testing

@@ -65,13 +65,6 @@ uint64_t pattern(unsigned space, uint64_t page, unsigned round) {
   return (uint64_t{space} << 56) ^ (page * 0x9E3779B97F4A7C15ull) ^ round;
 }
 
-std::vector<Combo> combos() {
-  std::vector<Combo> out;
-  for (auto p : {PagingMode::I386, PagingMode::X86_64})
-    for (auto s : {SchemeKind::Global, SchemeKind::Split, SchemeKind::Atomic, SchemeKind::PteBit}) out.push_back({p, s});
-  return out;
-}
-
 class SharedMemoryRaceTest : public ::testing::TestWithParam<Combo> {};
 
 TEST_P(SharedMemoryRaceTest, AddsFromEverySpaceAddUpWhileTheReclaimerRuns) {
@@ -206,7 +199,7 @@ TEST_P(SharedMemoryRaceTest, AddsFromEverySpaceAddUpWhileTheReclaimerRuns) {
   EXPECT_EQ(after[size_t(FrameState::Free)], pool->free_frames()) << "free lists disagree";
 }
 
-INSTANTIATE_TEST_SUITE_P(BothWidthsAllSchemes, SharedMemoryRaceTest, ::testing::ValuesIn(combos()), combo_name);
+INSTANTIATE_TEST_SUITE_P(BothWidthsAllSchemes, SharedMemoryRaceTest, ::testing::ValuesIn(two_widths_all_schemes()), combo_name);
 
 }  // namespace
 }  // namespace mmu::testing

@@ -25,9 +25,13 @@ FileSource::~FileSource() { ::close(fd_); }
 size_t FileSource::read(uint64_t offset, uint8_t* dst, size_t len) const {
   // The file may have shrunk since it was mapped: what is not there any more reads as zero
   // (Linux would raise SIGBUS; the page cache issue brings that).
+  return pread_all(fd_, dst, len, offset);
+}
+
+size_t pread_all(int fd, uint8_t* dst, size_t len, uint64_t offset) {
   size_t done = 0;
   while (done < len) {
-    const ssize_t n = ::pread(fd_, dst + done, len - done, static_cast<off_t>(offset + done));
+    const ssize_t n = ::pread(fd, dst + done, len - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     done += static_cast<size_t>(n);

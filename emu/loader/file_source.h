@@ -34,4 +34,7 @@ class FileSource final : public mmu::PageSource {
 // The path a host fd names (readlink of /proc/self/fd/N), or "" when it has none.
 std::string host_fd_path(int fd);
 
+// pread until `len` bytes or the end of the file (EINTR retried); returns how many were read.
+size_t pread_all(int fd, uint8_t* dst, size_t len, uint64_t offset);
+
 }  // namespace emu

@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <string>
 
+#include "emu/loader/file_source.h"
+
 namespace emu {
 
 std::shared_ptr<SharedFileBacking> SharedFileBacking::open(int host_fd) {
@@ -22,16 +24,7 @@ std::shared_ptr<SharedFileBacking> SharedFileBacking::open(int host_fd) {
 
 SharedFileBacking::~SharedFileBacking() { ::close(fd_); }
 
-size_t SharedFileBacking::read(uint64_t offset, uint8_t* dst, size_t len) {
-  size_t got = 0;
-  while (got < len) {
-    const ssize_t n = ::pread(fd_, dst + got, len - got, static_cast<off_t>(offset + got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<size_t>(n);
-  }
-  return got;
-}
+size_t SharedFileBacking::read(uint64_t offset, uint8_t* dst, size_t len) { return pread_all(fd_, dst, len, offset); }
 
 bool SharedFileBacking::write(uint64_t offset, const uint8_t* src, size_t len) {
   size_t put = 0;
