@@ -233,6 +233,13 @@ TEST(Dynamic, EventLoopsMatchNative) {
   expect_same_on_both_abis({"/usr/bin/python3.11", EMU_SOURCE_DIR "/tests/e2e/event_loop.py"});
 }
 
+// Shared memory between python processes (tests/e2e/shared_memory.py): multiprocessing's
+// shared Value under a Lock and an Array, a shared_memory block (shm_open), an anonymous
+// mmap across fork, and a shared file mapping coherent with read() and write().
+TEST(Dynamic, SharedMemoryMatchesNative) {
+  expect_same_on_both_abis({"/usr/bin/python3.11", EMU_SOURCE_DIR "/tests/e2e/shared_memory.py"});
+}
+
 // Job control in bash (set -m): jobs in their own process groups, wait -n, a pipeline killed
 // through its group.
 TEST(Dynamic, JobControlMatchesNative) {
