@@ -48,10 +48,7 @@ class ForkRaceTest : public ::testing::TestWithParam<RaceCase> {};
 TEST_P(ForkRaceTest, SharedTablesAndPagesSurviveForkingWritingAndReclaim) {
   auto pool = make_pool(kPoolBytes, kProcesses + 1);
   auto swap = make_swap(uint64_t{96} << 20);
-  ReclaimerConfig rc;
-  rc.slot = kReclaimerSlot;
-  rc.poll_ms = 2;
-  Reclaimer reclaimer(*pool, swap.get(), rc);
+  Reclaimer reclaimer(*pool, swap.get(), stress_reclaimer_config(kReclaimerSlot));
   std::vector<std::unique_ptr<SimulatedVcpus>> tlbs;
   for (unsigned p = 0; p < kProcesses; ++p) tlbs.push_back(std::make_unique<SimulatedVcpus>(kProcesses + 1));
   std::atomic<uint32_t> next_id{1};

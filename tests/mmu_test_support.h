@@ -34,6 +34,14 @@ inline std::vector<Combo> all_combos() {
   return out;
 }
 
+// The stress tests' reclaimer: its own slot, polling every 2 ms so that it keeps up.
+inline ReclaimerConfig stress_reclaimer_config(VcpuId slot) {
+  ReclaimerConfig rc;
+  rc.slot = slot;
+  rc.poll_ms = 2;
+  return rc;
+}
+
 // 2-level (i386) and 4-level (x86_64) tables under every scheme: the stress tests' set.
 inline std::vector<Combo> two_widths_all_schemes() {
   std::vector<Combo> out;

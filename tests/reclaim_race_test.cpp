@@ -37,10 +37,7 @@ TEST_P(ReclaimRaceTest, WorkingSetThreeTimesMemoryStaysIntact) {
   auto pool = make_pool(kPoolBytes, kThreads + 1);
   auto swap = make_swap(uint64_t{64} << 20);
   SimulatedVcpus vcpus(kThreads + 1);
-  ReclaimerConfig rc;
-  rc.slot = kReclaimerSlot;
-  rc.poll_ms = 2;
-  Reclaimer reclaimer(*pool, swap.get(), rc);
+  Reclaimer reclaimer(*pool, swap.get(), stress_reclaimer_config(kReclaimerSlot));
   auto as = make_space(*pool, GetParam(), &vcpus, RssMode::PerVcpu, swap.get(), &reclaimer);
   ASSERT_TRUE(as);
   as->set_wait_hook(vcpus.wait_hook());

@@ -71,10 +71,7 @@ TEST_P(SharedMemoryRaceTest, AddsFromEverySpaceAddUpWhileTheReclaimerRuns) {
   auto pool = make_pool(kPoolBytes, kThreads + 1);
   auto swap = make_swap(uint64_t{64} << 20);
   SimulatedVcpus vcpus(kThreads + 1);
-  ReclaimerConfig rc;
-  rc.slot = kReclaimerSlot;
-  rc.poll_ms = 2;
-  Reclaimer reclaimer(*pool, swap.get(), rc);
+  Reclaimer reclaimer(*pool, swap.get(), stress_reclaimer_config(kReclaimerSlot));
   auto file = std::make_shared<MemoryFile>(kFilePages * kPageSize);
   auto anon = std::make_shared<SharedMemory>(*pool, nullptr, kAnonPages * kPageSize, "anon");
   auto cached = std::make_shared<SharedMemory>(*pool, file, 0, "file");
