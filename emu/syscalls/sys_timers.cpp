@@ -4,6 +4,7 @@
 #include <sys/time.h>
 
 #include <cerrno>
+#include <limits>
 #include <chrono>
 #include <cstring>
 
@@ -18,7 +19,15 @@ namespace {
 
 using std::chrono::nanoseconds;
 
-nanoseconds to_ns(const timespec& t) { return std::chrono::seconds(t.tv_sec) + nanoseconds(t.tv_nsec); }
+// Saturating at 2^62 ns (146 years): a guest may ask for an interval of 2^62 seconds
+// (found by fuzz/syscalls: the conversion overflowed). Such a time never comes within a run,
+// and the cap leaves room for the timer service to add it to a clock reading.
+nanoseconds to_ns(const timespec& t) {
+  constexpr nanoseconds kCap{int64_t{1} << 62};
+  if (t.tv_sec >= std::chrono::duration_cast<std::chrono::seconds>(kCap).count()) return kCap;
+  if (t.tv_sec <= -std::chrono::duration_cast<std::chrono::seconds>(kCap).count()) return -kCap;
+  return std::chrono::seconds(t.tv_sec) + nanoseconds(t.tv_nsec);
+}
 
 timespec to_timespec(nanoseconds ns) {
   return timespec{static_cast<time_t>(ns.count() / 1000000000), static_cast<long>(ns.count() % 1000000000)};
