@@ -1,7 +1,8 @@
 /* MAP_SHARED end to end: anonymous shared memory across fork (atomics, a process-shared
  * mutex and semaphore), file mappings shared between processes and coherent with read() and
  * write(), stores surviving munmap, private mappings staying private, memfd, SIGBUS past the
- * end of the file, and Linux's errors for bad requests.
+ * end of the file, Linux's errors for bad requests, and shared mappings larger than a small
+ * --mem (the reclaimer must take shared pages out and bring them back intact).
  *
  * Usage: shared_memory DIR [CHILDREN [ITERATIONS]]  (DIR: where its scratch file goes)
  * Prints one "ok"/"FAIL" line per check; exit 0 when all passed. */
@@ -213,6 +214,44 @@ static void memfd(void) {
   close(fd);
 }
 
+/* Larger than emu's --mem 24M in the swap variant: two children fill a shared anonymous region
+ * and a shared file mapping with page-unique words; the parent checks every page, the file's
+ * through pread. */
+static void large(const char *dir) {
+  const long pages = (40L << 20) / 4096, file_pages = (24L << 20) / 4096;
+  long long *a = mmap(NULL, pages * 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (a == MAP_FAILED) die_errno("shared_memory", "mmap large", errno);
+  char path[512];
+  snprintf(path, sizeof path, "%s/shared_memory_large.%d", dir, (int)getpid());
+  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0 || ftruncate(fd, file_pages * 4096) != 0) die_errno("shared_memory", "large file", errno);
+  long long *f = mmap(NULL, file_pages * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (f == MAP_FAILED) die_errno("shared_memory", "mmap large file", errno);
+  for (int c = 0; c < 2; c++) {
+    pid_t pid = fork();
+    if (pid < 0) die_errno("shared_memory", "fork", errno);
+    if (pid == 0) {
+      for (long p = c; p < pages; p += 2) a[p * 512 + p % 512] = p * 7LL + 1;
+      for (long p = c; p < file_pages; p += 2) f[p * 512 + (p * 3) % 512] = p * 11 + 5;
+      _exit(0);
+    }
+  }
+  wait_all(2);
+  long bad = 0;
+  for (long p = 0; p < pages; p++) bad += a[p * 512 + p % 512] != p * 7 + 1;
+  check(bad == 0, "40 MiB shared: every page the children wrote reads back");
+  munmap(f, file_pages * 4096);
+  bad = 0;
+  for (long p = 0; p < file_pages; p++) {
+    long long v = 0;
+    if (pread(fd, &v, sizeof v, p * 4096 + ((p * 3) % 512) * 8) != (ssize_t)sizeof v || v != p * 11 + 5) bad++;
+  }
+  check(bad == 0, "24 MiB shared file: every page the children stored reaches the file");
+  munmap(a, pages * 4096);
+  close(fd);
+  unlink(path);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: shared_memory DIR [CHILDREN [ITERATIONS]]\n");
@@ -224,6 +263,7 @@ int main(int argc, char **argv) {
   anonymous(children, iterations);
   files(argv[1]);
   memfd();
+  large(argv[1]);
   printf("%s\n", failures ? "FAILED" : "all ok");
   return failures ? 1 : 0;
 }

@@ -1,5 +1,7 @@
 #include "mmu/address_space.h"
 
+#include "mmu/shared_memory.h"
+
 #include <algorithm>
 
 namespace mmu {
@@ -28,6 +30,10 @@ void AddressSpace::teardown() {
   auto batch = make_batch(v);
   // Whole tables only: a shared one is dropped, never copied, so this cannot fail.
   if (!zap_range_locked(batch, v, 0, limit_)) std::abort();
+  // Off the reverse maps of the shared objects it mapped (the reclaimer no longer looks here).
+  vmas_.for_each([&](const Vma& vma) {
+    if (vma.shared) vma.shared->forget_space(config_.id);
+  });
   vmas_.remove(0, limit_);
   batch.finish();
 }
@@ -122,6 +128,7 @@ MmResult AddressSpace::map_locked(ShootdownBatch& batch, VcpuId v, const MapRequ
   if (req.kind == VmaKind::Shared) {
     vma.shared = req.shared;
     vma.source_offset = req.source_offset;
+    vma.shared->add_mapper(config_.id, start - req.source_offset);
   }
   vmas_.insert(std::move(vma));
   return MmResult::success(start);
@@ -218,7 +225,10 @@ std::unique_ptr<AddressSpace> AddressSpace::fork_once(VcpuId v, const AddressSpa
     MmapWriteGuard cg(copy.mmap_lock_, v);
     std::vector<Vma> all;
     vmas_.for_each([&](const Vma& vma) { all.push_back(vma); });
-    for (Vma& vma : all) copy.vmas_.insert(std::move(vma));
+    for (Vma& vma : all) {
+      if (vma.shared) vma.shared->add_mapper(copy.id(), vma.start - vma.source_offset);
+      copy.vmas_.insert(std::move(vma));
+    }
     copy.brk_base_ = brk_base_;
     copy.brk_end_ = brk_end_;
     if (!fork_tables_locked(batch, v, copy, tables)) {

@@ -86,6 +86,22 @@ class AddressSpace {
   // frames. Takes the mmap lock for read; called with no other lock held.
   virtual ReclaimOutcome reclaim_frames(VcpuId v, std::span<const FrameNumber> frames) = 0;
 
+  // The reverse map of shared memory (mmu/shared_reclaim.h): a shared object knows where each
+  // space maps it, and asks the space for the pte there. Both take the mmap lock for read.
+  //
+  // Clears the accessed bit of the pte at `va` if that pte maps `f`; true if it was set.
+  virtual bool clear_accessed_if_maps(VcpuId v, VirtAddr va, FrameNumber f) = 0;
+  struct RmapTarget {
+    VirtAddr va = 0;
+    FrameNumber frame = kNoFrame;
+    bool cleared = false;  // out: a pte here mapped the frame and is gone
+    bool dirty = false;    // out: ... with its dirty bit set
+  };
+  // Clears every pte at targets[i].va that maps targets[i].frame (a table fork shared is
+  // unshared first), flushes this space's TLBs once for all of them and drops the ptes'
+  // references after the flush.
+  virtual void unmap_shared_pages(VcpuId v, std::span<RmapTarget> targets) = 0;
+
   // fork(): a child with the same mappings, each private page copy-on-write. With
   // ForkTables::Share the pte tables themselves are shared (seed 004): counted, made
   // read-only in the parent and the child, and copied by whichever space first changes an

@@ -17,7 +17,8 @@ enum class FrameState : uint8_t {
   Zero,       // the shared zero frame, never freed
   Internal,   // owned by a user of the pool that is not an address space (tests, loaders)
   Shared,     // a page of shared memory or the page cache (SharedMemory): `refs` is one for
-              // the object plus one per pte mapping it; never copied on write, never reclaimed
+              // the object plus one per pte mapping it; never copied on write; `owner` is the
+              // object's id and `vaddr` the page's index in it (mmu/shared_reclaim.h)
 };
 
 struct FrameDescriptor {

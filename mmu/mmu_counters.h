@@ -58,6 +58,8 @@ enum class MmuCounter : uint16_t {
   // shared memory and the page cache (MAP_SHARED)
   FaultSharedFill,      // page of a shared object first touched: zeroed or read from its file
   FaultSharedHit,       // page found in its object (mapped by another process or mapping)
+  RmapWalks,            // ptes of shared pages looked up for the reclaimer (mmu/paged/shared_rmap.h)
+  SharedUnmapped,       // ... and cleared, so that the page could leave memory
   kCount
 };
 

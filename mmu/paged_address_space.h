@@ -10,6 +10,7 @@
 //   swap_path.h      reclaim_frames(), write-out and swap-in (seed 000's transition rule)
 //   fork_sharing.h   fork's copy or share of tables, unshare, deferred frees (seed 004)
 //   unmap_protect.h  zap and protection change under the mmap lock held for write
+//   shared_rmap.h    the ptes of shared-memory pages, found through their object's mappers
 #pragma once
 
 #include "mmu/address_space.h"
@@ -45,6 +46,9 @@ class PagedAddressSpace final : public AddressSpace {
   std::optional<PhysAddr> peek(VcpuId v, VirtAddr addr) override;
   // Reclaim (mmu/paged/swap_path.h).
   ReclaimOutcome reclaim_frames(VcpuId v, std::span<const FrameNumber> frames) override;
+  // The reverse map of shared memory (mmu/paged/shared_rmap.h).
+  bool clear_accessed_if_maps(VcpuId v, VirtAddr va, FrameNumber f) override;
+  void unmap_shared_pages(VcpuId v, std::span<RmapTarget> targets) override;
 
  private:
   enum class Step : uint8_t { Done, GrowStack };
@@ -155,3 +159,4 @@ class PagedAddressSpace final : public AddressSpace {
 #include "mmu/paged/swap_path.h"
 #include "mmu/paged/fork_sharing.h"
 #include "mmu/paged/unmap_protect.h"
+#include "mmu/paged/shared_rmap.h"

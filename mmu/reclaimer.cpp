@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "mmu/address_space.h"
+#include "mmu/shared_reclaim.h"
 
 namespace mmu {
 
@@ -140,13 +141,16 @@ uint64_t Reclaimer::sweep(uint64_t target) {
     spaces = spaces_;
   }
   if (spaces.empty()) return 0;
-  std::vector<std::vector<FrameNumber>> batches(spaces.size());
+  // One batch per address space for private pages, and one (the last) for shared memory.
+  std::vector<std::vector<FrameNumber>> batches(spaces.size() + 1);
+  const size_t shared_batch = spaces.size();
   uint64_t freed = 0;
   auto flush = [&](size_t i) {
     if (batches[i].empty()) return;
     ReclaimBatchReport report;
     if (observer_) report.start_ns = steady_ns();
-    const ReclaimOutcome r = spaces[i]->reclaim_frames(config_.slot, batches[i]);
+    const ReclaimOutcome r = i == shared_batch ? reclaim_shared_frames(*shared_, config_.slot, batches[i], spaces)
+                                               : spaces[i]->reclaim_frames(config_.slot, batches[i]);
     if (observer_) {
       report.end_ns = steady_ns();
       report.frames = static_cast<uint32_t>(batches[i].size());
@@ -166,7 +170,13 @@ uint64_t Reclaimer::sweep(uint64_t target) {
     const FrameNumber f = hand_;
     hand_ = (hand_ + 1 >= limit) ? 1 : hand_ + 1;
     const FrameDescriptor& d = pool_.descriptor(f);
-    if (d.state.load(std::memory_order_acquire) != FrameState::Anon) continue;
+    const FrameState state = d.state.load(std::memory_order_acquire);
+    if (state == FrameState::Shared && shared_) {
+      batches[shared_batch].push_back(f);
+      if (batches[shared_batch].size() >= config_.batch) flush(shared_batch);
+      continue;
+    }
+    if (state != FrameState::Anon) continue;
     const uint32_t owner = d.owner.load(std::memory_order_relaxed);
     for (size_t i = 0; i < spaces.size(); ++i) {
       if (spaces[i]->id() != owner) continue;
@@ -176,7 +186,7 @@ uint64_t Reclaimer::sweep(uint64_t target) {
     }
     if (n % config_.batch == 0 && pool_.available_frames() >= target) break;
   }
-  for (size_t i = 0; i < spaces.size(); ++i) flush(i);
+  for (size_t i = 0; i < batches.size(); ++i) flush(i);
   return freed;
 }
 

@@ -3,7 +3,9 @@
 // Woken when the free frames any vCPU can get fall below the pool's low watermark (or when a
 // fault found none), it sweeps the frames with a clock hand and hands batches of anonymous
 // frames to the address space owning them, which ages them by their accessed bits and writes
-// the cold ones to swap under its own locking scheme. It stops at the high watermark.
+// the cold ones to swap under its own locking scheme. Frames of shared memory and the page
+// cache go through their object's reverse map instead (mmu/shared_reclaim.h), once a registry
+// is set. It stops at the high watermark.
 //
 // A fault that finds the pool empty does not reclaim by itself: it would have to evict pages
 // its own TLB may cache, from inside the TLB-fill hook. It drops its locks and waits for this
@@ -30,6 +32,7 @@
 namespace mmu {
 
 class AddressSpace;
+class SharedMemoryRegistry;
 
 struct ReclaimerConfig {
   VcpuId slot = 0;     // the reclaimer's own slot (frame cache, counters, mmap-lock reader)
@@ -65,6 +68,9 @@ class Reclaimer {
   // the space is destroyed (stop() first).
   void attach(AddressSpace& space);
   void detach(AddressSpace& space);
+  // Where shared-memory frames find their objects; without it they stay resident. Set before
+  // start().
+  void set_shared_memory(SharedMemoryRegistry* registry) { shared_ = registry; }
 
   void start();
   void stop();
@@ -101,6 +107,7 @@ class Reclaimer {
 
   FramePool& pool_;
   SwapDevice* swap_;
+  SharedMemoryRegistry* shared_ = nullptr;
   const ReclaimerConfig config_;
   Mutex spaces_lock_;
   std::vector<AddressSpace*> spaces_ EMU_GUARDED_BY(spaces_lock_);

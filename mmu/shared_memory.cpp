@@ -2,20 +2,41 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 namespace mmu {
 
 SharedMemory::SharedMemory(FramePool& pool, std::shared_ptr<SharedBacking> backing, uint64_t size, std::string name,
-                           SharedMemoryStats* stats)
-    : pool_(pool), backing_(std::move(backing)), size_(size), name_(std::move(name)), stats_(stats) {}
+                           SharedMemoryStats* stats, uint32_t id, SwapDevice* swap)
+    : pool_(pool), backing_(std::move(backing)), size_(size), name_(std::move(name)), stats_(stats), id_(id),
+      swap_(swap) {}
 
 SharedMemory::~SharedMemory() {
   if (backing_) (void)writeback();
   MutexGuard g(lock_);
   // Our reference on each frame; a pte still mapping one (released after its flush) frees it.
-  for (auto& [index, page] : pages_)
-    if (pool_.drop_ref(page.frame)) pool_.free_unslotted(page.frame);
+  // No page is Evicting: the reclaimer holds a reference to the object while it works.
+  for (auto& [index, page] : pages_) {
+    if (page.state == PageState::Swapped) {
+      swap_->free(page.swap);
+    } else if (pool_.drop_ref(page.frame)) {
+      pool_.free_unslotted(page.frame);
+    }
+  }
   pages_.clear();
+}
+
+namespace {
+void count(SharedMemoryStats* stats, std::atomic<uint64_t> SharedMemoryStats::*what) {
+  if (stats) (stats->*what).fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace
+
+void SharedMemory::tag_frame(FrameNumber f, uint64_t index) {
+  FrameDescriptor& d = pool_.descriptor(f);
+  d.vaddr.store(index, std::memory_order_relaxed);
+  // Last: the reclaimer reads the owner first, and an id of 0 names no object.
+  d.owner.store(id_, std::memory_order_release);
 }
 
 SharedPageResult SharedMemory::page(VcpuId v, uint64_t index, bool writable, FrameNumber* out, bool* hit) {
@@ -23,9 +44,26 @@ SharedPageResult SharedMemory::page(VcpuId v, uint64_t index, bool writable, Fra
   if (index >= (limit + kPageSize - 1) / kPageSize) return SharedPageResult::BeyondEnd;
   MutexGuard g(lock_);
   auto it = pages_.find(index);
-  *hit = it != pages_.end();
+  if (it != pages_.end() && it->second.state == PageState::Evicting) return SharedPageResult::Busy;
+  *hit = it != pages_.end() && it->second.state == PageState::Resident;
   if (*hit) {
-    if (stats_) stats_->hits.fetch_add(1, std::memory_order_relaxed);
+    count(stats_, &SharedMemoryStats::hits);
+  } else if (it != pages_.end()) {
+    // Swapped out: read it back into a fresh frame; the slot is not kept (any mapper may
+    // write the page from now on, and a clean copy would have to be tracked per pte).
+    Page& p = it->second;
+    const FrameNumber f = pool_.allocate(v, FrameState::Shared, FrameFill::Uninitialized);
+    if (f == kNoFrame) return SharedPageResult::OutOfMemory;
+    if (!swap_->read(p.swap, pool_.frame_ptr(f))) {
+      pool_.free(v, f);
+      return SharedPageResult::IoError;
+    }
+    swap_->free(p.swap);
+    p.swap = kNoSwapSlot;
+    p.frame = f;
+    p.state = PageState::Resident;
+    tag_frame(f, index);
+    count(stats_, &SharedMemoryStats::swapped_in);
   } else {
     const FrameNumber f = pool_.allocate(v, FrameState::Shared, backing_ ? FrameFill::Uninitialized : FrameFill::Zero);
     if (f == kNoFrame) return SharedPageResult::OutOfMemory;
@@ -34,31 +72,34 @@ SharedPageResult SharedMemory::page(VcpuId v, uint64_t index, bool writable, Fra
       const size_t got = backing_->read(index * kPageSize, dst, kPageSize);
       std::memset(dst + got, 0, kPageSize - got);
     }
-    if (stats_) stats_->misses.fetch_add(1, std::memory_order_relaxed);
-    it = pages_.emplace(index, Page{f, false}).first;
+    count(stats_, &SharedMemoryStats::misses);
+    it = pages_.emplace(index, Page{.frame = f}).first;
+    tag_frame(f, index);
   }
-  if (writable) it->second.written = true;
-  pool_.add_ref(it->second.frame);
-  *out = it->second.frame;
+  Page& p = it->second;
+  p.referenced = true;
+  if (writable) p.written = true;
+  pool_.add_ref(p.frame);
+  *out = p.frame;
   return SharedPageResult::Ok;
+}
+
+bool SharedMemory::write_page_back(uint64_t index, FrameNumber frame) {
+  const uint64_t file_size = backing_->size();
+  const uint64_t off = index * kPageSize;
+  if (off >= file_size) return true;  // never extends the file: past its end is SIGBUS anyway
+  const size_t len = static_cast<size_t>(std::min<uint64_t>(kPageSize, file_size - off));
+  if (!backing_->write(off, pool_.frame_ptr(frame), len)) return false;
+  count(stats_, &SharedMemoryStats::writebacks);
+  return true;
 }
 
 bool SharedMemory::writeback() {
   if (!backing_) return true;
   MutexGuard g(lock_);
-  const uint64_t file_size = backing_->size();
   bool ok = true;
-  for (const auto& [index, page] : pages_) {
-    if (!page.written) continue;
-    const uint64_t off = index * kPageSize;
-    if (off >= file_size) continue;  // never extends the file: past its end is SIGBUS anyway
-    const size_t len = static_cast<size_t>(std::min<uint64_t>(kPageSize, file_size - off));
-    if (!backing_->write(off, pool_.frame_ptr(page.frame), len)) {
-      ok = false;
-      continue;
-    }
-    if (stats_) stats_->writebacks.fetch_add(1, std::memory_order_relaxed);
-  }
+  for (const auto& [index, page] : pages_)
+    if (page.written && page.frame != kNoFrame) ok &= write_page_back(index, page.frame);
   return ok;
 }
 
@@ -67,16 +108,101 @@ void SharedMemory::refresh(uint64_t offset, uint64_t len) {
   MutexGuard g(lock_);
   const uint64_t first = offset / kPageSize, last = (offset + len - 1) / kPageSize;
   for (auto it = pages_.lower_bound(first); it != pages_.end() && it->first <= last; ++it) {
+    if (it->second.frame == kNoFrame) continue;
     uint8_t* dst = pool_.frame_ptr(it->second.frame);
     const size_t got = backing_->read(it->first * kPageSize, dst, kPageSize);
     std::memset(dst + got, 0, kPageSize - got);
-    if (stats_) stats_->refreshes.fetch_add(1, std::memory_order_relaxed);
+    count(stats_, &SharedMemoryStats::refreshes);
   }
 }
 
 size_t SharedMemory::resident_pages() const {
   MutexGuard g(lock_);
-  return pages_.size();
+  return static_cast<size_t>(std::count_if(pages_.begin(), pages_.end(),
+                                           [](const auto& kv) { return kv.second.frame != kNoFrame; }));
+}
+
+void SharedMemory::add_mapper(uint32_t space, VirtAddr base) {
+  MutexGuard g(lock_);
+  const Mapper m{space, base};
+  if (std::find(mappers_.begin(), mappers_.end(), m) == mappers_.end()) mappers_.push_back(m);
+}
+
+void SharedMemory::forget_space(uint32_t space) {
+  MutexGuard g(lock_);
+  std::erase_if(mappers_, [&](const Mapper& m) { return m.space == space; });
+}
+
+auto SharedMemory::mappers() const -> std::vector<Mapper> {
+  MutexGuard g(lock_);
+  return mappers_;
+}
+
+bool SharedMemory::test_and_clear_referenced(uint64_t index) {
+  MutexGuard g(lock_);
+  auto it = pages_.find(index);
+  if (it == pages_.end()) return false;
+  return std::exchange(it->second.referenced, false);
+}
+
+bool SharedMemory::begin_evict(uint64_t index, FrameNumber frame, SharedEviction* out) {
+  MutexGuard g(lock_);
+  auto it = pages_.find(index);
+  if (it == pages_.end() || it->second.state != PageState::Resident || it->second.frame != frame) return false;
+  // Anonymous memory goes to swap, or nowhere without one.
+  if (!backing_ && !swap_) return false;
+  it->second.state = PageState::Evicting;
+  *out = SharedEviction{index, frame, it->second.written};
+  return true;
+}
+
+void SharedMemory::cancel_evict(const SharedEviction& e) {
+  MutexGuard g(lock_);
+  auto it = pages_.find(e.index);
+  if (it != pages_.end() && it->second.state == PageState::Evicting) it->second.state = PageState::Resident;
+  count(stats_, &SharedMemoryStats::evict_aborted);
+}
+
+bool SharedMemory::finish_evict(VcpuId v, const SharedEviction& e, bool* io_error) {
+  *io_error = false;
+  MutexGuard g(lock_);
+  auto it = pages_.find(e.index);
+  if (it == pages_.end() || it->second.state != PageState::Evicting) return false;
+  Page& p = it->second;
+  // A pte nobody's mapper list named still holds the frame: it stays.
+  if (pool_.refs(e.frame) != 1) {
+    p.state = PageState::Resident;
+    count(stats_, &SharedMemoryStats::evict_aborted);
+    return false;
+  }
+  if (backing_) {
+    if (e.dirty) {
+      if (!write_page_back(e.index, e.frame)) {
+        p.state = PageState::Resident;  // written again at the next writeback
+        return false;
+      }
+      count(stats_, &SharedMemoryStats::evict_written);
+    } else {
+      count(stats_, &SharedMemoryStats::dropped);
+    }
+    pages_.erase(it);
+  } else {
+    const SwapSlot slot = swap_->allocate();
+    if (slot == kNoSwapSlot) {
+      p.state = PageState::Resident;
+      return false;
+    }
+    if (!swap_->write(slot, pool_.frame_ptr(e.frame))) {
+      swap_->free(slot);
+      p.state = PageState::Resident;
+      *io_error = true;
+      return false;
+    }
+    p = Page{.frame = kNoFrame, .written = p.written, .state = PageState::Swapped, .swap = slot};
+    count(stats_, &SharedMemoryStats::swapped_out);
+  }
+  if (pool_.drop_ref(e.frame)) pool_.free(v, e.frame);
+  return true;
 }
 
 std::shared_ptr<SharedMemory> SharedMemoryRegistry::find(const Key& key) {
@@ -88,6 +214,30 @@ std::shared_ptr<SharedMemory> SharedMemoryRegistry::find(const Key& key) {
     objects_.erase(it);
     entries_.store(objects_.size(), std::memory_order_release);
   }
+  return live;
+}
+
+std::shared_ptr<SharedMemory> SharedMemoryRegistry::make_locked(std::shared_ptr<SharedBacking> backing, uint64_t size,
+                                                               const std::string& name) {
+  const uint32_t id = next_id_++;
+  auto obj = std::make_shared<SharedMemory>(pool_, std::move(backing), size, name, &stats_, id, swap_);
+  by_id_[id] = obj;
+  // Forget dead objects now and then, so a run that maps and unmaps without end stays small.
+  if (id % 256 == 0) std::erase_if(by_id_, [](const auto& kv) { return kv.second.expired(); });
+  return obj;
+}
+
+std::shared_ptr<SharedMemory> SharedMemoryRegistry::create_anonymous(uint64_t size, const std::string& name) {
+  MutexGuard g(lock_);
+  return make_locked(nullptr, size, name);
+}
+
+std::shared_ptr<SharedMemory> SharedMemoryRegistry::by_id(uint32_t id) {
+  MutexGuard g(lock_);
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return nullptr;
+  auto live = it->second.lock();
+  if (!live) by_id_.erase(it);
   return live;
 }
 

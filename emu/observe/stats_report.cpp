@@ -40,7 +40,10 @@ nlohmann::json stats_json(Machine& m, const RunSummary& run) {
   j["emulator"] = counters_json<EmuCounter>(m.counters());
   const auto& sm = m.shared_memory().stats();
   j["page_cache"] = {{"misses", sm.misses.load()}, {"hits", sm.hits.load()}, {"writebacks", sm.writebacks.load()},
-                     {"refreshes", sm.refreshes.load()}};
+                     {"refreshes", sm.refreshes.load()}, {"rmap_walks", sm.rmap_walks.load()},
+                     {"swapped_out", sm.swapped_out.load()}, {"swapped_in", sm.swapped_in.load()},
+                     {"dropped", sm.dropped.load()}, {"evict_written", sm.evict_written.load()},
+                     {"evict_aborted", sm.evict_aborted.load()}};
   const ForkStats forks = m.fork_stats();
   j["processes"] = {{"forks", forks.forks},
                     {"execs", forks.execs},
@@ -115,6 +118,10 @@ void print_stats(std::FILE* out, Machine& machine, const RunSummary& run) {
                mc(mmu::MmuCounter::FaultSharedFill) + mc(mmu::MmuCounter::FaultSharedHit),
                mc(mmu::MmuCounter::FaultSharedFill), mc(mmu::MmuCounter::FaultSharedHit), sm.misses.load(),
                sm.hits.load(), sm.writebacks.load(), sm.refreshes.load());
+    if (sm.rmap_walks.load())
+      fmt::print(out, "shared reclaim{:>10} rmap walks   to swap {}   back from swap {}   file pages dropped {}   written back {}   kept (pte left) {}\n",
+                 sm.rmap_walks.load(), sm.swapped_out.load(), sm.swapped_in.load(), sm.dropped.load(),
+                 sm.evict_written.load(), sm.evict_aborted.load());
   }
   if (ec(EmuCounter::SignalsDelivered) || ec(EmuCounter::SyscallsRestarted))
     fmt::print(out, "signals       {:>10} handlers run   syscalls restarted {}\n", ec(EmuCounter::SignalsDelivered),

@@ -20,7 +20,6 @@ std::unique_ptr<Machine> Machine::create(const EmulatorConfig& config, std::stri
   pc.populate_chunk_bytes = uint64_t{4} << 20;
   m->pool_ = mmu::FramePool::create(pc, error);
   if (!m->pool_) return nullptr;
-  m->shared_memory_ = std::make_unique<mmu::SharedMemoryRegistry>(*m->pool_);
   if (kTracingCompiledIn && config.trace.events) {
     m->tracer_ = Tracer::create(config.trace, config.max_vcpus, error);
     if (!m->tracer_) return nullptr;
@@ -29,9 +28,14 @@ std::unique_ptr<Machine> Machine::create(const EmulatorConfig& config, std::stri
     m->swap_ = config.swap_file.empty() ? mmu::SwapDevice::open_temporary(config.swap_bytes, error)
                                         : mmu::SwapDevice::open(config.swap_file, config.swap_bytes, error);
     if (!m->swap_) return nullptr;
+  }
+  // The page cache and shared memory: anonymous shared pages go to the same swap.
+  m->shared_memory_ = std::make_unique<mmu::SharedMemoryRegistry>(*m->pool_, m->swap_.get());
+  if (m->swap_) {
     mmu::ReclaimerConfig rc;
     rc.slot = m->reclaimer_slot();
     m->reclaimer_ = std::make_unique<mmu::Reclaimer>(*m->pool_, m->swap_.get(), rc);
+    m->reclaimer_->set_shared_memory(m->shared_memory_.get());
     // A failed swap write: the page stayed resident, nothing is lost, but the guest cannot
     // go on with less memory than it needs. Every process ends with SIGBUS.
     m->reclaimer_->set_fatal_hook([raw = m.get()](const std::string& why) {

@@ -81,8 +81,7 @@ int64_t mmap(Call& c, uint64_t addr, uint64_t len, int prot, int flags, int fd, 
     // Anonymous shared memory: an object of its own, passed on to children with the VMA.
     auto& registry = c.proc.machine().shared_memory();
     req.kind = mmu::VmaKind::Shared;
-    req.shared = std::make_shared<mmu::SharedMemory>(registry.pool(), nullptr, (len + mmu::kPageSize - 1) & ~(mmu::kPageSize - 1),
-                                                     "/dev/zero (deleted)", &registry.stats());
+    req.shared = registry.create_anonymous((len + mmu::kPageSize - 1) & ~(mmu::kPageSize - 1), "/dev/zero (deleted)");
     req.source_offset = 0;
     req.name = "/dev/zero (deleted)";
   };

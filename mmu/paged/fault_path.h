@@ -292,6 +292,12 @@ inline auto PagedAddressSpace<F, S>::shared_fault(VcpuId v, VirtAddr addr, Acces
   bool hit = false;
   switch (vma.shared->page(v, index, writable, &f, &hit)) {
     case SharedPageResult::OutOfMemory: return out_of_memory(out);
+    // The reclaimer is taking the page out of memory: wait for it, as for a transition entry.
+    case SharedPageResult::Busy: return Leaf::Wait;
+    case SharedPageResult::IoError:
+      stats.add(MmuCounter::SwapInErrors);
+      out = {FaultOutcome::SigBus};
+      return Leaf::Done;
     case SharedPageResult::BeyondEnd:
       // Past the end of the file (or of a truncated one): SIGBUS, as on Linux.
       out = {FaultOutcome::SigBus};

@@ -1,0 +1,84 @@
+// PagedAddressSpace, the reverse map of shared memory: a SharedMemory object lists where each
+// address space maps it (SharedMemory::Mapper), so the pte of one of its pages in a space is
+// found by a walk at a known address, as Linux finds a file page's ptes through i_mmap. These
+// are the space's half: age the pte found there, or take it away.
+//
+// Only the mmap lock for read and the scheme's locks are held, as in reclaim_frames. A pte
+// table reached through a read-only PMD entry is shared by fork (seed 004) and is not ours to
+// change: aging leaves it alone, and unmapping unshares it first (as a write fault would).
+//
+// Part of mmu/paged_address_space.h, which includes it at its end: include that file.
+#pragma once
+
+#include "mmu/paged_address_space.h"
+
+namespace mmu {
+
+template <class F, class S>
+inline auto PagedAddressSpace<F, S>::clear_accessed_if_maps(VcpuId v, VirtAddr va, FrameNumber f) -> bool {
+  if (va >= F::kVirtLimit) return false;
+  MmapReadGuard guard(mmap_lock_, v);
+  counters_.slot(v).add(MmuCounter::RmapWalks);
+  const auto pmd = pmd_slot(va);
+  if (!pmd) return false;
+  const Pte p = pmd->load().without_lock();
+  if (!p.is_writable()) return false;
+  const Slot slot = slot_at(p.frame(), 1, va);
+  const Pte e = slot.load().without_lock();
+  if (!e.is_present() || e.frame() != f || !e.is_accessed()) return false;
+  // Test-and-clear without a flush, as reclaim_frames ages private pages.
+  slot.ref().fetch_and(static_cast<Entry>(~Pte::kAccessed), std::memory_order_acq_rel);
+  counters_.slot(v).add(MmuCounter::ReclaimAged);
+  return true;
+}
+
+template <class F, class S>
+inline auto PagedAddressSpace<F, S>::unmap_shared_pages(VcpuId v, std::span<RmapTarget> targets) -> void {
+  auto& stats = counters_.slot(v);
+  auto env_ = env(stats);
+  MmapReadGuard guard(mmap_lock_, v);
+  bool code = false;
+  {
+    auto batch = make_batch(v);
+    for (RmapTarget& t : targets) {
+      if (t.va >= F::kVirtLimit) continue;
+      stats.add(MmuCounter::RmapWalks);
+      auto pmd = pmd_slot(t.va);
+      if (!pmd) continue;
+      Pte p = pmd->load().without_lock();
+      if (!p.is_writable()) {
+        // Shared by fork: copy it (or take it back at count 1) before changing an entry.
+        if (!unshare_table(v, *pmd, p, t.va, stats)) continue;
+        pmd = pmd_slot(t.va);
+        if (!pmd) continue;
+        p = pmd->load().without_lock();
+        if (!p.is_writable()) continue;
+      }
+      const Slot slot = slot_at(p.frame(), 1, t.va);
+      // Straight to empty, not through transition: the object marks the page busy, and a fault
+      // meeting the empty pte asks the object and waits (SharedPageResult::Busy).
+      const auto r = S::update(env_, slot, [&](Pte cur) -> std::optional<Pte> {
+        const bool maps = cur.kind() == EntryKind::Present || cur.kind() == EntryKind::ProtNone;
+        if (!maps || cur.frame() != t.frame) return std::nullopt;
+        return Pte();
+      });
+      if (!r.applied) continue;
+      t.cleared = true;
+      t.dirty = r.before.is_dirty();
+      if (r.before.kind() == EntryKind::Present) batch.invalidate(t.va);
+      if (r.before.is_executable()) {
+        const Vma* vma = vmas_.find(t.va);
+        code |= !vma || (vma->prot & kProtExec);
+      }
+      rss_add(v, -1);
+      batch.free_after_flush(t.frame);  // the object's own reference keeps the frame
+      stats.add(MmuCounter::SharedUnmapped);
+    }
+  }
+  if (code) {
+    tlbs_->invalidate_code(*this);
+    stats.add(MmuCounter::CodeInvalidations);
+  }
+}
+
+}  // namespace mmu
