@@ -28,6 +28,11 @@ void add_cli_options(CLI::App& app, CliOptions& opt) {
                  "on fork, share page-table pages with the child until one side changes them (seed 004), or copy them")
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
+  app.add_option("--file-pages", opt.file_pages,
+                 "private file mappings (program and library text, MAP_PRIVATE): map the page cache's frames until "
+                 "written, one copy for every process, or give each process its own copy")
+      ->check(CLI::IsMember({"shared", "private"}))
+      ->capture_default_str();
   app.add_option("--max-vcpus,--max-threads", opt.max_vcpus,
                  "most guest threads at once, all processes together (one vCPU each): a clone or fork beyond answers EAGAIN")
       ->check(CLI::Range(1, 1024))
@@ -144,6 +149,7 @@ bool resolve_cli_options(const CliOptions& opt, EmulatorConfig& config, std::str
   config.max_vcpus = opt.max_vcpus;
   config.max_processes = opt.max_processes;
   config.fork_tables = opt.pt_share == "on" ? mmu::ForkTables::Share : mmu::ForkTables::Copy;
+  config.shared_file_pages = opt.file_pages == "shared";
   return true;
 }
 

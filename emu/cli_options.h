@@ -24,6 +24,7 @@ struct CliOptions {
   std::string trace_vcpus;
   std::string rss = "per-vcpu";
   std::string pt_share = "on";
+  std::string file_pages = "shared";
   uint32_t max_vcpus = 64;
   uint32_t max_processes = 256;
   bool stats = false;

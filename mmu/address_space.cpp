@@ -125,10 +125,10 @@ MmResult AddressSpace::map_locked(ShootdownBatch& batch, VcpuId v, const MapRequ
     vma.source_offset = req.source_offset;
     vma.source_end = req.source_offset + req.source_length;
   }
-  if (req.kind == VmaKind::Shared) {
+  if (req.kind == VmaKind::Shared || (req.kind == VmaKind::FilePrivate && req.shared)) {
     vma.shared = req.shared;
     vma.source_offset = req.source_offset;
-    vma.shared->add_mapper(config_.id, start - req.source_offset);
+    vma.shared->add_mapper(config_.id, start - req.source_offset);  // the reverse map
   }
   vmas_.insert(std::move(vma));
   return MmResult::success(start);

@@ -162,6 +162,11 @@ bool FramePool::refill(FrameCache& cache, VcpuId v) {
     }
     if (!grow(v)) return false;
   }
+  // Refills are rare (one per cache batch), so the peak costs the hot path nothing.
+  const uint64_t used = frame_count_ - free_frames() + cache.frames.size();
+  uint64_t peak = peak_used_.load(std::memory_order_relaxed);
+  while (used > peak && !peak_used_.compare_exchange_weak(peak, used, std::memory_order_relaxed)) {
+  }
   if (low_hook_ && below_low_watermark()) low_hook_();
   return true;
 }

@@ -90,6 +90,9 @@ class FramePool {
   // so the frames it freed reach the vCPUs waiting for them).
   void drain_cache(VcpuId v);
   uint64_t populated_frames() const { return populated_.load(std::memory_order_acquire); }
+  // The most frames in use at once, sampled when a vCPU's cache is refilled (its fresh
+  // frames counted as used): an upper bound, off by at most one cache batch per slot.
+  uint64_t peak_used_frames() const { return peak_used_.load(std::memory_order_relaxed); }
   uint64_t low_watermark() const { return low_watermark_; }
   uint64_t high_watermark() const { return high_watermark_; }
   bool below_low_watermark() const { return available_frames() < low_watermark_; }
@@ -129,6 +132,7 @@ class FramePool {
   uint32_t frame_count_;
   uint32_t vcpu_slots_;
   uint32_t cache_batch_;
+  std::atomic<uint64_t> peak_used_{0};
   uint64_t chunk_frames_;
   uint64_t low_watermark_;
   uint64_t high_watermark_;

@@ -85,6 +85,26 @@ class PagedAddressSpace final : public AddressSpace {
   bool is_shared_memory(FrameNumber f) const {
     return pool_.descriptor(f).state.load(std::memory_order_acquire) == FrameState::Shared;
   }
+  // Whether an mprotect or a fault that upgrades pte `e` in place must leave it read-only:
+  // copy-on-write frames, and shared-memory frames it does not already allow writing. The
+  // latter's first write then faults, so write_protected can tell a MAP_SHARED mapping (the
+  // object learns the page is written, for write-back) from a private mapping of a page-cache
+  // frame (which copies it).
+  bool keeps_write_protect(Pte e) const {
+    return copy_on_write_frame(e.frame()) || (is_shared_memory(e.frame()) && !(e.is_present() && e.is_writable()));
+  }
+  // Whether the page at `addr` of a FilePrivate `vma` comes from the file's page cache: it
+  // has one, and the page lies wholly within the file bytes (a partial last page is zeroed
+  // past them, so it is a private copy).
+  // The page of `vma.shared` that `addr` maps.
+  static uint64_t shared_index(const Vma& vma, VirtAddr addr) {
+    return (vma.source_offset + (page_floor(addr) - vma.start)) >> kPageShift;
+  }
+  static bool from_page_cache(const Vma& vma, VirtAddr addr) {
+    if (vma.kind != VmaKind::FilePrivate || !vma.shared) return false;
+    const uint64_t off = vma.source_offset + (page_floor(addr) - vma.start);
+    return off < vma.source_end && vma.source_end - off >= kPageSize;
+  }
   FrameNumber new_page_frame(VcpuId v, VirtAddr addr, const Vma& vma, const Slot& slot);
   Leaf copy_on_write(VcpuId v, VirtAddr addr, const Slot& slot, Pte seen, const Vma& vma, MmuCounters::Slot& stats,
                      Translation& out);

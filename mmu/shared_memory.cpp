@@ -78,10 +78,16 @@ SharedPageResult SharedMemory::page(VcpuId v, uint64_t index, bool writable, Fra
   }
   Page& p = it->second;
   p.referenced = true;
-  if (writable) p.written = true;
+  if (writable) p.written = ever_written_ = true;
   pool_.add_ref(p.frame);
   *out = p.frame;
   return SharedPageResult::Ok;
+}
+
+void SharedMemory::note_written(uint64_t index) {
+  MutexGuard g(lock_);
+  auto it = pages_.find(index);
+  if (it != pages_.end()) it->second.written = ever_written_ = true;
 }
 
 bool SharedMemory::write_page_back(uint64_t index, FrameNumber frame) {
@@ -97,6 +103,7 @@ bool SharedMemory::write_page_back(uint64_t index, FrameNumber frame) {
 bool SharedMemory::writeback() {
   if (!backing_) return true;
   MutexGuard g(lock_);
+  if (!ever_written_) return true;  // only ever mapped read-only (a library's text): nothing to do
   bool ok = true;
   for (const auto& [index, page] : pages_)
     if (page.written && page.frame != kNoFrame) ok &= write_page_back(index, page.frame);

@@ -80,6 +80,9 @@ class SharedMemory {
   // with FramePool::drop_ref, after the flush). `writable`: the pte will allow writes, so the
   // page is written back later. `*hit` tells whether it was there already.
   SharedPageResult page(VcpuId v, uint64_t index, bool writable, FrameNumber* out, bool* hit);
+  // Page `index` is now mapped writable (a write fault upgraded a read-only pte): written
+  // back from now on.
+  void note_written(uint64_t index);
   // Writes back every page that was mapped writable, within the file's size. Returns false
   // if a write failed (the pages stay, and are written again next time).
   bool writeback();
@@ -141,6 +144,7 @@ class SharedMemory {
   mutable Mutex lock_;
   std::map<uint64_t, Page> pages_ EMU_GUARDED_BY(lock_);
   std::vector<Mapper> mappers_ EMU_GUARDED_BY(lock_);
+  bool ever_written_ EMU_GUARDED_BY(lock_) = false;  // some page was mapped writable
 };
 
 // The page cache's index: one live object per file identity, so that every mapping of a file

@@ -41,7 +41,11 @@ struct Vma {
   std::shared_ptr<const PageSource> source;
   uint64_t source_offset = 0;
   uint64_t source_end = 0;
-  std::shared_ptr<SharedMemory> shared;  // Shared: the object
+  // Shared: the object. FilePrivate: the file's page-cache object, when it has one: a page
+  // wholly within the file bytes is then mapped from it read-only (one frame for every
+  // process that maps the file, as a shared library's text is on Linux) and copied on the
+  // first write; without one, every page is a private copy read from `source`.
+  std::shared_ptr<SharedMemory> shared;
   std::string name;
 
   uint64_t length() const { return end - start; }
@@ -69,7 +73,9 @@ struct MapRequest {
   std::shared_ptr<const PageSource> source;
   uint64_t source_offset = 0;
   uint64_t source_length = 0;  // file bytes available from source_offset
-  std::shared_ptr<SharedMemory> shared;  // VmaKind::Shared: the object, at source_offset
+  // VmaKind::Shared: the object, at source_offset. FilePrivate: the file's page-cache object
+  // (optional; see Vma::shared), whose page index is the file offset in pages.
+  std::shared_ptr<SharedMemory> shared;
   std::string name;
 };
 

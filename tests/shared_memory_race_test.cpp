@@ -4,7 +4,10 @@
 // working set. Shared and private pages together are larger than the frame pool, so the
 // reclaimer takes both out all along: private pages through their space, shared ones through
 // their object's reverse map (anonymous ones to swap once for every space, file pages written
-// back to the file or dropped, and read again on the next fault). Afterwards: no lost add
+// back to the file or dropped, and read again on the next fault). The read-only file is also
+// mapped MAP_PRIVATE in every space, through the page cache: its pages are the cache's frames
+// until a thread writes one (then that space's private copy, swapped like any private page),
+// and the reclaimer's reverse map takes the cached ones out of those mappings too. Afterwards: no lost add
 // (every space reads the same totals), the file gets them on write-back, private data intact,
 // and every frame and swap slot accounted for once the spaces and objects go. Every scheme,
 // 2-level and 4-level tables; the ThreadSanitizer stage runs it.
@@ -68,6 +71,17 @@ class MemoryFile final : public SharedBacking {
   uint64_t writes_ = 0;
 };
 
+// The read-only file as a private mapping's source.
+class SourceOf final : public PageSource {
+ public:
+  explicit SourceOf(std::shared_ptr<MemoryFile> f) : file_(std::move(f)) {}
+  size_t read(uint64_t offset, uint8_t* dst, size_t len) const override { return file_->read(offset, dst, len); }
+  std::string name() const override { return "read-only file"; }
+
+ private:
+  std::shared_ptr<MemoryFile> file_;
+};
+
 uint64_t pattern(unsigned space, uint64_t page, unsigned round) {
   return (uint64_t{space} << 56) ^ (page * 0x9E3779B97F4A7C15ull) ^ round;
 }
@@ -89,7 +103,7 @@ TEST_P(SharedMemoryRaceTest, AddsFromEverySpaceAddUpWhileTheReclaimerRuns) {
 
   struct Space {
     std::unique_ptr<AddressSpace> as;
-    VirtAddr anon = 0, file = 0, ro = 0, priv = 0;
+    VirtAddr anon = 0, file = 0, ro = 0, priv = 0, cow = 0;
   };
   std::vector<Space> spaces(kSpaces);
   for (unsigned s = 0; s < kSpaces; ++s) {
@@ -124,6 +138,14 @@ TEST_P(SharedMemoryRaceTest, AddsFromEverySpaceAddUpWhileTheReclaimerRuns) {
     sh.prot = kProtRead;
     sh.length = kReadOnlyPages * kPageSize;
     spaces[s].ro = as.map(0, sh).value;
+    MapRequest pr;
+    pr.kind = VmaKind::FilePrivate;
+    pr.source = std::make_shared<SourceOf>(ro_file);
+    pr.source_length = kReadOnlyPages * kPageSize;
+    pr.shared = ro;
+    pr.length = kReadOnlyPages * kPageSize;
+    spaces[s].cow = as.map(0, pr).value;
+    ASSERT_NE(spaces[s].cow, 0u);
     ASSERT_NE(spaces[s].ro, 0u);
     ASSERT_NE(spaces[s].anon, 0u);
     ASSERT_NE(spaces[s].file, 0u);
@@ -160,6 +182,22 @@ TEST_P(SharedMemoryRaceTest, AddsFromEverySpaceAddUpWhileTheReclaimerRuns) {
           uint64_t v;
           std::memcpy(&v, p + 8, sizeof v);
           if (v != i) ++mismatches;
+          // The same file mapped privately: every third page is written from half-way on.
+          const bool writer = i % 3 == 0 && round > kRounds / 2;
+          uint8_t* c = vcpus.access(*sp.as, t, sp.cow + i * kPageSize, writer ? Access::Write : Access::Read);
+          if (!c) {
+            ++failed;
+            continue;
+          }
+          uint64_t own;
+          std::memcpy(&v, c + 8, sizeof v);
+          std::memcpy(&own, c, sizeof own);
+          const uint64_t expect = (i % 3 == 0 && round > kRounds / 2 + 1) ? pattern(s, i, round - 1) : 0;
+          if (v != i || own != expect) ++mismatches;
+          if (writer) {
+            own = pattern(s, i, round);
+            std::memcpy(c, &own, sizeof own);
+          }
         }
         // This thread's half of the private pages: write this round's pattern, check last's.
         for (uint64_t i = half; i < kPrivatePages; i += kThreadsPerSpace) {
@@ -182,7 +220,8 @@ TEST_P(SharedMemoryRaceTest, AddsFromEverySpaceAddUpWhileTheReclaimerRuns) {
   for (auto& th : threads) th.join();
 
   EXPECT_EQ(failed.load(), 0u);
-  EXPECT_EQ(mismatches.load(), 0u) << "private data lost beside the shared pages, or a file page read wrong";
+  EXPECT_EQ(mismatches.load(), 0u)
+      << "private data lost beside the shared pages, a file page read wrong, or a private copy's write seen elsewhere";
   uint64_t reclaimed = 0;
   for (auto& sp : spaces) reclaimed += sp.as->counters().total(MmuCounter::Reclaimed);
   EXPECT_GT(reclaimed, 0u) << "the reclaimer must have run beside the shared pages";

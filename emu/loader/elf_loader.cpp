@@ -25,7 +25,8 @@ std::string hex(uint64_t v) {
 
 // Maps every PT_LOAD of `image` moved by `bias`, named `name` in /proc/self/maps.
 bool map_segments(const ElfImage& image, uint64_t bias, const std::string& name, mmu::AddressSpace& space,
-                  mmu::VcpuId v, std::string* error) {
+                  mmu::VcpuId v, std::string* error, const PageCacheOf& page_cache) {
+  const auto cache = page_cache ? page_cache(*image.source()) : nullptr;
   for (const ElfSegment& s : image.segments()) {
     const uint64_t start = mmu::page_floor(s.vaddr + bias);
     const uint64_t head = s.vaddr + bias - start;
@@ -39,6 +40,7 @@ bool map_segments(const ElfImage& image, uint64_t bias, const std::string& name,
     req.source = image.source();
     req.source_offset = s.offset - head;
     req.source_length = s.filesz + head;
+    req.shared = cache;
     req.name = name;
     const mmu::MmResult r = space.map(v, req);
     if (!r.ok()) {
@@ -53,12 +55,12 @@ bool map_segments(const ElfImage& image, uint64_t bias, const std::string& name,
 // segments at their offsets inside; the holes between them are left unmapped. *bias: its
 // load bias, which is also AT_BASE (Linux's interp_load_addr).
 bool load_interpreter(const ElfImage& ld, const std::string& name, mmu::AddressSpace& space, mmu::VcpuId v,
-                      uint64_t& bias_out, std::string* error) {
+                      uint64_t& bias_out, std::string* error, const PageCacheOf& page_cache) {
   const uint64_t low = ld.lowest_vaddr();
   const uint64_t span = ld.highest_vaddr() - low;
   if (!ld.position_independent()) {
     // An ET_EXEC interpreter goes at its own addresses (Linux maps it without a bias).
-    if (!map_segments(ld, 0, name, space, v, error)) return false;
+    if (!map_segments(ld, 0, name, space, v, error, page_cache)) return false;
     bias_out = 0;
     return true;
   }
@@ -73,7 +75,7 @@ bool load_interpreter(const ElfImage& ld, const std::string& name, mmu::AddressS
   }
   const uint64_t bias = where.value - low;
   (void)space.unmap(v, where.value, span);
-  if (!map_segments(ld, bias, name, space, v, error)) return false;
+  if (!map_segments(ld, bias, name, space, v, error, page_cache)) return false;
   bias_out = bias;
   return true;
 }
@@ -81,7 +83,7 @@ bool load_interpreter(const ElfImage& ld, const std::string& name, mmu::AddressS
 }  // namespace
 
 bool load_program(const Program& program, mmu::AddressSpace& space, mmu::VcpuId v, bool aslr, LoadedImage& out,
-                  std::string* error) {
+                  std::string* error, const PageCacheOf& page_cache) {
   const ElfImage& image = program.exe;
   // Segments spanning more than the address space cannot be placed (Linux's
   // total_mapping_size check); biasing them would wrap.
@@ -100,7 +102,7 @@ bool load_program(const Program& program, mmu::AddressSpace& space, mmu::VcpuId 
     }
     bias = pie_load_base(image.arch()) + shift - image.lowest_vaddr();
   }
-  if (!map_segments(image, bias, program.guest_exe, space, v, error)) return false;
+  if (!map_segments(image, bias, program.guest_exe, space, v, error, page_cache)) return false;
   out = {};
   out.bias = bias;
   out.entry = image.entry() + bias;
@@ -112,7 +114,7 @@ bool load_program(const Program& program, mmu::AddressSpace& space, mmu::VcpuId 
   space.set_brk_base(v, out.brk);
   if (program.interp) {
     const ElfImage& ld = *program.interp;
-    if (!load_interpreter(ld, program.guest_interp, space, v, out.interp_base, error)) return false;
+    if (!load_interpreter(ld, program.guest_interp, space, v, out.interp_base, error, page_cache)) return false;
     out.start = ld.entry() + out.interp_base;
   }
   return true;

@@ -7,10 +7,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "emu/loader/program.h"
 #include "mmu/address_space.h"
+#include "mmu/shared_memory.h"
 
 namespace emu {
 
@@ -30,8 +33,12 @@ constexpr uint64_t pie_load_base(GuestArch arch) { return arch == GuestArch::I38
 // How far ASLR may move it: mmap_rnd_bits (28 on x86_64, 8 for compat tasks) pages.
 constexpr unsigned aslr_page_bits(GuestArch arch) { return arch == GuestArch::I386 ? 8 : 28; }
 
+// The page-cache object of an image's file, whose frames its segments map until written;
+// nullptr (or no function): every page is a private copy read from the file.
+using PageCacheOf = std::function<std::shared_ptr<mmu::SharedMemory>(const FileSource&)>;
+
 // false and a reason when the program does not fit the address space.
 bool load_program(const Program& program, mmu::AddressSpace& space, mmu::VcpuId v, bool aslr, LoadedImage& out,
-                  std::string* error);
+                  std::string* error, const PageCacheOf& page_cache = {});
 
 }  // namespace emu

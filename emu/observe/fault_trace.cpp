@@ -24,7 +24,9 @@ mmu::MmuCounters::Snapshot snapshot(mmu::MmuCounters::Slot& slot) {
 // The most telling thing the fault did, in order of weight.
 constexpr std::pair<MmuCounter, const char*> kPaths[] = {
     {MmuCounter::FaultMajor, "swap-in"},          {MmuCounter::FaultZeroFill, "new-frame"},
-    {MmuCounter::FaultFileFill, "file-fill"},     {MmuCounter::FaultCopyOnWrite, "copy-on-write"},
+    {MmuCounter::FaultFileFill, "file-fill"},     {MmuCounter::FaultSharedFill, "page-cache-fill"},
+    {MmuCounter::FaultSharedHit, "page-cache-hit"}, {MmuCounter::FaultCowCopy, "cow-copy"},
+    {MmuCounter::FaultCopyOnWrite, "copy-on-write"},
     {MmuCounter::FaultZeroPage, "zero-page"},     {MmuCounter::FaultWriteUpgrade, "write-upgrade"},
     {MmuCounter::FaultStackGrowth, "stack-growth"}, {MmuCounter::AccessedDirtySet, "accessed-dirty-set"},
     {MmuCounter::TranslateHit, "walk"},

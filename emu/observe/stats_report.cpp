@@ -31,6 +31,8 @@ nlohmann::json stats_json(Machine& m, const RunSummary& run) {
   j["guest_memory_bytes"] = m.pool().bytes();
   j["rss_pages_at_exit"] = space.rss_pages;
   j["free_frames_at_exit"] = m.pool().free_frames();
+  // The run's high-water mark of guest memory in use (FramePool::peak_used_frames).
+  j["peak_used_frames"] = m.pool().peak_used_frames();
   nlohmann::json mmu_counters = nlohmann::json::object();
   const auto totals = m.mmu_totals();
   for (size_t i = 0; i < totals.size(); ++i)
@@ -110,8 +112,9 @@ void print_stats(std::FILE* out, Machine& machine, const RunSummary& run) {
   fmt::print(out, "exclusive     {:>10} blocks   getting exclusive {:.3f} ms   parked {:.3f} ms   blocks scanned {}\n",
              ec(EmuCounter::ExclusiveSections), ec(EmuCounter::ExclusiveWaitNs) / 1e6, ec(EmuCounter::ParkedNs) / 1e6,
              ec(EmuCounter::AtomicBlockScans));
-  fmt::print(out, "futex         {:>10} waits, {} wakes   rss at exit {} pages   guest memory {} MiB\n",
-             ec(EmuCounter::FutexWaits), ec(EmuCounter::FutexWakes), space.rss_pages, machine.pool().bytes() >> 20);
+  fmt::print(out, "futex         {:>10} waits, {} wakes   rss at exit {} pages   guest memory {} MiB, at most {:.1f} MiB used\n",
+             ec(EmuCounter::FutexWaits), ec(EmuCounter::FutexWakes), space.rss_pages, machine.pool().bytes() >> 20,
+             machine.pool().peak_used_frames() * mmu::kPageSize / 1048576.0);
   if (mc(mmu::MmuCounter::FaultSharedFill) || mc(mmu::MmuCounter::FaultSharedHit)) {
     const auto& sm = machine.shared_memory().stats();
     fmt::print(out, "shared memory {:>10} faults   filled {}   found mapped elsewhere {}   page cache: misses {} hits {} writebacks {} refreshed by write() {}\n",

@@ -17,6 +17,7 @@
 
 #include "emu/loader/elf_loader.h"
 #include "emu/process/machine.h"
+#include "emu/process/page_cache_sync.h"
 #include "emu/loader/initial_stack.h"
 
 namespace emu {
@@ -161,7 +162,10 @@ bool GuestProcess::load(const Program& program, const std::vector<std::string>& 
                         mmu::AddressSpace& space, VcpuStart* start, std::string* error) {
   const ElfImage& image = program.exe;
   LoadedImage loaded;
-  if (!load_program(program, space, slot, config().aslr, loaded, error)) return false;
+  PageCacheOf page_cache;
+  if (config().shared_file_pages)
+    page_cache = [this](const FileSource& file) { return page_cache_object(machine_, file.fd(), file.name()); };
+  if (!load_program(program, space, slot, config().aslr, loaded, error, page_cache)) return false;
   GuestMemory memory(space, this);
   if (image.arch() == GuestArch::I386) {
     mmu::MapRequest gdt;

@@ -58,6 +58,9 @@ struct EmulatorConfig {
   Sysroot sysroot;
   // PIE executables at a random offset from ELF_ET_DYN_BASE (--no-aslr / EMU_NO_ASLR=1: not).
   bool aslr = true;
+  // Private file mappings (ELF segments, ld.so's libraries, mmap MAP_PRIVATE) map the file's
+  // page-cache pages until written (--file-pages shared), or copy every page (private).
+  bool shared_file_pages = true;
   // What exec passes on (Linux: the mask and the ignored signals survive execve): the first
   // guest process starts with the mask and SIG_IGN dispositions emu itself was started with.
   uint64_t inherited_signal_mask = 0;

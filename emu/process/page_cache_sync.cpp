@@ -3,9 +3,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+
 #include "emu/process/machine.h"
+#include "emu/process/shared_file_backing.h"
 
 namespace emu {
+
+std::shared_ptr<mmu::SharedMemory> page_cache_object(Machine& machine, int host_fd, const std::string& name) {
+  struct stat st {};
+  if (::fstat(host_fd, &st) != 0) return nullptr;
+  if (!S_ISREG(st.st_mode)) {
+    errno = ENODEV;
+    return nullptr;
+  }
+  return machine.shared_memory().get({static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)}, name,
+                                     [&] { return SharedFileBacking::open(host_fd); });
+}
 
 std::shared_ptr<mmu::SharedMemory> mapped_file(Machine& machine, int host_fd) {
   auto& registry = machine.shared_memory();

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "mmu/shared_memory.h"
 
@@ -12,7 +13,12 @@ namespace emu {
 
 class Machine;
 
-// The live page-cache object of the file behind `host_fd`, if any process maps it shared.
+// The page-cache object of the regular file behind `host_fd` (one per file identity for the
+// whole run), created if none is live; `name` names it in /proc/self/maps. nullptr (errno
+// set) for anything but a regular file, or when no descriptor of the file's own can be had.
+std::shared_ptr<mmu::SharedMemory> page_cache_object(Machine& machine, int host_fd, const std::string& name);
+
+// The live page-cache object of the file behind `host_fd`, if any process maps it.
 // Costs one atomic load when no file is mapped shared anywhere in the run.
 std::shared_ptr<mmu::SharedMemory> mapped_file(Machine& machine, int host_fd);
 

@@ -1,10 +1,12 @@
 // The host file behind a MAP_SHARED file mapping (mmu::SharedBacking): pages are read from it
 // on their first fault and written back to it on msync, fsync, a read() of the file, and when
-// the last mapping goes. It holds its own descriptor, opened read-write where the file
-// allows, so that a later writable mapping through another fd can be written back too.
+// the last mapping goes. It holds its own descriptor, read-only (private mappings of every
+// program and library read through here, and the host cannot execve a file open for
+// writing); the first write-back opens the file again for writing.
 #pragma once
 
 #include <memory>
+#include <mutex>
 
 #include "mmu/shared_memory.h"
 
@@ -21,7 +23,10 @@ class SharedFileBacking final : public mmu::SharedBacking {
 
  private:
   explicit SharedFileBacking(int fd) : fd_(fd) {}
-  int fd_;
+  const int fd_;       // read-only
+  std::mutex write_lock_;
+  int write_fd_ = -1;  // opened on the first write-back, then kept
+
 };
 
 }  // namespace emu

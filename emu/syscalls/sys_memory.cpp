@@ -13,7 +13,7 @@
 #include "emu/loader/file_source.h"
 #include "emu/process/guest_process.h"
 #include "emu/process/machine.h"
-#include "emu/process/shared_file_backing.h"
+#include "emu/process/page_cache_sync.h"
 #include "emu/syscalls/sys_handlers.h"
 
 namespace emu::sys {
@@ -44,6 +44,7 @@ mmu::MapRequest like(const mmu::Vma& vma, uint64_t start, uint64_t end, mmu::Map
     req.source_offset = vma.source_offset + (start - vma.start);
     const uint64_t end_off = vma.source_end;
     req.source_length = end_off > req.source_offset ? end_off - req.source_offset : 0;
+    req.shared = vma.shared;  // the page cache, if it reads through it
   }
   if (vma.kind == mmu::VmaKind::Shared) {
     req.shared = vma.shared;
@@ -101,9 +102,7 @@ int64_t mmap(Call& c, uint64_t addr, uint64_t len, int prot, int flags, int fd, 
       if (!S_ISREG(st.st_mode)) return -ENODEV;
       // The page cache: one object per file for the whole run, so every mapping of it in
       // every process sees the same frames (and read()/write() stay coherent with them).
-      auto object = c.proc.machine().shared_memory().get(
-          {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)},
-          c.proc.config().sysroot.guest_path(host_name), [&] { return SharedFileBacking::open(file->fd()); });
+      auto object = page_cache_object(c.proc.machine(), file->fd(), c.proc.config().sysroot.guest_path(host_name));
       if (!object) return -errno;
       req.kind = mmu::VmaKind::Shared;
       req.shared = std::move(object);
@@ -117,6 +116,10 @@ int64_t mmap(Call& c, uint64_t addr, uint64_t len, int prot, int flags, int fd, 
       req.kind = mmu::VmaKind::FilePrivate;
       req.source_offset = offset;
       req.source_length = (len + mmu::kPageSize - 1) & ~(mmu::kPageSize - 1);
+      // Read through the page cache when it can (a regular file): pages stay the cache's
+      // until written, one copy for every process (ld.so maps every library this way).
+      if (S_ISREG(st.st_mode) && c.proc.config().shared_file_pages)
+        req.shared = page_cache_object(c.proc.machine(), file->fd(), source->name());
       req.name = source->name();
       req.source = std::move(source);
     }

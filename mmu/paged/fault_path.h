@@ -211,6 +211,11 @@ inline auto PagedAddressSpace<F, S>::handle_leaf(VcpuId v, VirtAddr addr, Access
   switch (e.kind()) {
     case EntryKind::None: {
       if (vma.kind == VmaKind::Shared) return shared_fault(v, addr, access, vma, slot, e, stats, out);
+      if (from_page_cache(vma, addr)) {
+        // The file's cached page, read-only; a write comes back to copy it (write_protected).
+        const Leaf r = shared_fault(v, addr, access, vma, slot, e, stats, out);
+        return r == Leaf::Done && write && out.ok() ? Leaf::Retry : r;
+      }
       if (vma.kind == VmaKind::Anonymous && !write) {
         // Untouched anonymous page read: share the zero frame read-only until written.
         const Pte want = Pte::page(PhysAddr{FramePool::zero_frame()} << kPageShift, false, exec, true, false);
@@ -240,12 +245,12 @@ inline auto PagedAddressSpace<F, S>::handle_leaf(VcpuId v, VirtAddr addr, Access
       // The VMA allows more than the entry (mprotect upgraded it): upgrade in place. No
       // flush: cached copies are only less permissive. Never W for the zero page or a page
       // fork left counted twice (a partly failed mprotect can leave such a pte behind).
-      const bool shared = copy_on_write_frame(e.frame());
+      const bool shared = keeps_write_protect(e);
       const Pte want = Pte::page(e.address(), writable && !shared, exec, true, (write && !shared) || e.is_dirty());
       return install(v, addr, slot, e, want, kNoFrame, stats, out, MmuCounter::FaultWriteUpgrade);
     }
     case EntryKind::ProtNone: {
-      const bool shared = copy_on_write_frame(e.frame());
+      const bool shared = keeps_write_protect(e);
       const Pte want = Pte::page(e.address(), writable && !shared, exec, true, e.is_dirty());
       return install(v, addr, slot, e, want, kNoFrame, stats, out, MmuCounter::FaultWriteUpgrade);
     }
@@ -281,13 +286,14 @@ inline auto PagedAddressSpace<F, S>::install(VcpuId v, VirtAddr addr, const Slot
 }
 
 // A page of a MAP_SHARED mapping: the object's frame for it (found, zero-filled or read from
-// the file), mapped with the VMA's permissions; every mapper writes the same frame.
+// the file), mapped with the VMA's permissions; every mapper writes the same frame. A private
+// file mapping's page-cache page comes here too, and is mapped read-only.
 template <class F, class S>
 inline auto PagedAddressSpace<F, S>::shared_fault(VcpuId v, VirtAddr addr, Access access, const Vma& vma,
                                                   const Slot& slot, Pte seen, MmuCounters::Slot& stats,
                                                   Translation& out) -> Leaf {
-  const bool writable = vma.prot & kProtWrite;
-  const uint64_t index = (vma.source_offset + (page_floor(addr) - vma.start)) >> kPageShift;
+  const bool writable = (vma.prot & kProtWrite) && vma.kind == VmaKind::Shared;
+  const uint64_t index = shared_index(vma, addr);
   FrameNumber f = kNoFrame;
   bool hit = false;
   switch (vma.shared->page(v, index, writable, &f, &hit)) {
@@ -305,7 +311,7 @@ inline auto PagedAddressSpace<F, S>::shared_fault(VcpuId v, VirtAddr addr, Acces
     case SharedPageResult::Ok: break;
   }
   const bool exec = (vma.prot & kProtExec) || !F::kHasNx;
-  const Pte want = Pte::page(PhysAddr{f} << kPageShift, writable, exec, true, access == Access::Write);
+  const Pte want = Pte::page(PhysAddr{f} << kPageShift, writable, exec, true, writable && access == Access::Write);
   const Leaf r = install(v, addr, slot, seen, want, kNoFrame, stats, out,
                          hit ? MmuCounter::FaultSharedHit : MmuCounter::FaultSharedFill);
   if (r == Leaf::Done) {
@@ -370,12 +376,16 @@ inline auto PagedAddressSpace<F, S>::write_protected(VcpuId v, VirtAddr addr, co
                                                      Translation& out) -> Leaf {
   const FrameNumber old = seen.frame();
   if (old == FramePool::zero_frame()) return copy_on_write(v, addr, slot, seen, vma, stats, out);
-  if (is_shared_memory(old)) {
-    // Shared memory (fork or mprotect left the pte read-only): written in place by all.
+  const bool shared_memory = is_shared_memory(old);
+  if (shared_memory && vma.kind == VmaKind::Shared) {
+    // Shared memory (fork or mprotect left the pte read-only): written in place by all, and
+    // written back to its file from now on.
+    vma.shared->note_written(shared_index(vma, addr));
     const Pte want = Pte::page(seen.address(), true, (vma.prot & kProtExec) || !F::kHasNx, true, true);
     return install(v, addr, slot, seen, want, kNoFrame, stats, out, MmuCounter::FaultWriteUpgrade);
   }
-  if (pool_.refs(old) == 1) {
+  // A page-cache page in a private mapping is always copied: the file keeps its bytes.
+  if (!shared_memory && pool_.refs(old) == 1) {
     claim_page(slot);
     const Pte want = Pte::page(seen.address(), true, (vma.prot & kProtExec) || !F::kHasNx, true, true);
     return install(v, addr, slot, seen, want, kNoFrame, stats, out, MmuCounter::FaultCowReuse);

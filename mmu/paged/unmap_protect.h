@@ -181,7 +181,7 @@ inline auto PagedAddressSpace<F, S>::change_protection_locked(ShootdownBatch& ba
     (void)S::update(env_, slot, [&](Pte cur) -> std::optional<Pte> {
       if (cur.kind() != EntryKind::Present && cur.kind() != EntryKind::ProtNone) return std::nullopt;
       // The zero page, and pages fork left counted twice, stay read-only: copy-on-write.
-      const bool shared = copy_on_write_frame(cur.frame());
+      const bool shared = keeps_write_protect(cur);
       const Pte want = accessible ? Pte::page(cur.address(), writable && !shared, exec, cur.is_accessed(), cur.is_dirty())
                                   : Pte::protnone(cur.frame(), cur.is_accessed(), cur.is_dirty());
       downgraded = cur.is_present() && (!want.is_present() || (cur.is_writable() && !want.is_writable()) ||

@@ -1,6 +1,8 @@
 // The command line's contract: bad input gives one clear line and a shell-like status.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <filesystem>
 #include <fstream>
 
@@ -121,6 +123,34 @@ TEST(EmuCli, StatsJsonHasTheCounters) {
   const std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   for (const char* key : {"\"mmu\"", "\"fault_zero_fill\"", "\"emulator\"", "\"vcpus_started\"", "\"frame_pool\""})
     EXPECT_NE(json.find(key), std::string::npos) << key;
+}
+
+// Every process of a program reads its file pages through the page cache: each more copy of
+// sh that a shell runs finds nearly all its file pages cached while the shell maps them (only
+// what nobody maps any more, such as ld.so.cache, leaves the cache with its last mapping and
+// is read again), where --file-pages private copies every page it touches from the file.
+TEST(EmuCli, ProcessesOfOneProgramShareItsFilePages) {
+  const auto run = [](const std::string& mode, int copies) {
+    const std::string path = testing::TempDir() + "/emu_page_cache.json";
+    std::string script = "/bin/sh -c :";
+    for (int i = 1; i < copies; ++i) script += "; /bin/sh -c :";
+    const auto r = run_process({EMU_BINARY, "--file-pages", mode, "--stats-json", path, "/bin/sh", "-c", script});
+    EXPECT_EQ(r.status, 0) << r.err;
+    std::ifstream in(path);
+    return nlohmann::json::parse(in);
+  };
+  const auto misses = [](const nlohmann::json& j) { return j["page_cache"]["misses"].get<int64_t>(); };
+  const auto hits = [](const nlohmann::json& j) { return j["page_cache"]["hits"].get<int64_t>(); };
+  const auto file_fills = [](const nlohmann::json& j) { return j["mmu"]["fault_file_fill"].get<int64_t>(); };
+  const auto two = run("shared", 2), five = run("shared", 5);
+  const auto priv_two = run("private", 2), priv_five = run("private", 5);
+  EXPECT_GT(misses(two), 30) << "sh, ld.so and libc read through the cache";
+  const int64_t copied_per_copy = (file_fills(priv_five) - file_fills(priv_two)) / 3;
+  const int64_t read_per_copy = (misses(five) - misses(two)) / 3;
+  EXPECT_GT(copied_per_copy, 40) << "each copy of sh touches that many file pages";
+  EXPECT_LT(read_per_copy * 5, copied_per_copy) << "the copies read their file pages again instead of sharing them";
+  EXPECT_GT(hits(five) - hits(two), 3 * 40) << "the copies found the pages cached";
+  EXPECT_EQ(misses(priv_two) + hits(priv_two), 0) << "--file-pages private reads nothing through the cache";
 }
 
 TEST(ParseSize, AcceptsSuffixesAndRejectsJunk) {

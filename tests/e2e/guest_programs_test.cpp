@@ -254,7 +254,9 @@ TEST_P(SharedMemory, MatchesNative) {
   EXPECT_EQ(emulated.err.find("leaked"), std::string::npos) << emulated.err;
   EXPECT_NE(emulated.err.find("shared memory"), std::string::npos) << "--stats counts shared faults: " << emulated.err;
   // 64 MiB of shared mappings in 24 MiB: the reclaimer must have taken shared pages out.
-  if (swap) EXPECT_NE(emulated.err.find("shared reclaim"), std::string::npos) << emulated.err;
+  if (swap) {
+    EXPECT_NE(emulated.err.find("shared reclaim"), std::string::npos) << emulated.err;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllSchemes, SharedMemory,

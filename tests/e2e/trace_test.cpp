@@ -9,6 +9,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "tests/e2e/process_runner.h"
 
@@ -150,30 +151,35 @@ TEST(Trace, BadTraceOptionsAreUsageErrors) {
 }
 
 // A dynamically linked program: ld.so and the libraries fault their pages in from their
-// files (file-fill faults in the trace and the stats), and the Perfetto JSON is whole.
+// files through the page cache (page-cache-fill faults in the trace and the stats; with
+// --file-pages private, file-fill faults), and the Perfetto JSON is whole.
 TEST(Trace, DynamicProgramsFaultTheirLibrariesInFromFiles) {
-  const std::string text = testing::TempDir() + "/emu_trace_dynamic.txt";
-  const std::string json = testing::TempDir() + "/emu_trace_dynamic.json";
-  const std::string stats = testing::TempDir() + "/emu_trace_dynamic_stats.json";
-  const auto r = run_process({EMU_BINARY, "--trace", "faults,syscalls", "--trace-file", text, "--trace-json", json,
-                              "--stats-json", stats, "/bin/echo", "traced"});
-  ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(r.out, "traced\n");
-  EXPECT_GT(lines_with(slurp(text), "path=file-fill").size(), 10u);
-  const auto counters = nlohmann::json::parse(slurp(stats));
-  bool found = false;
-  std::function<void(const nlohmann::json&)> walk = [&](const nlohmann::json& j) {
-    if (j.is_object()) {
-      for (auto it = j.begin(); it != j.end(); ++it) {
-        if (it.key() == "fault_file_fill" && it.value().is_number() && it.value().get<int64_t>() > 10) found = true;
-        walk(it.value());
+  for (const auto& [mode, path, counter] : {std::tuple{"shared", "page-cache-fill", "fault_shared_fill"},
+                                            std::tuple{"private", "file-fill", "fault_file_fill"}}) {
+    SCOPED_TRACE(mode);
+    const std::string text = testing::TempDir() + "/emu_trace_dynamic.txt";
+    const std::string json = testing::TempDir() + "/emu_trace_dynamic.json";
+    const std::string stats = testing::TempDir() + "/emu_trace_dynamic_stats.json";
+    const auto r = run_process({EMU_BINARY, "--file-pages", mode, "--trace", "faults,syscalls", "--trace-file", text,
+                                "--trace-json", json, "--stats-json", stats, "/bin/echo", "traced"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, "traced\n");
+    EXPECT_GT(lines_with(slurp(text), std::string("path=") + path).size(), 10u);
+    const auto counters = nlohmann::json::parse(slurp(stats));
+    bool found = false;
+    std::function<void(const nlohmann::json&)> walk = [&](const nlohmann::json& j) {
+      if (j.is_object()) {
+        for (auto it = j.begin(); it != j.end(); ++it) {
+          if (it.key() == counter && it.value().is_number() && it.value().get<int64_t>() > 10) found = true;
+          walk(it.value());
+        }
       }
-    }
-  };
-  walk(counters);
-  EXPECT_TRUE(found) << counters.dump();
-  const auto trace = nlohmann::json::parse(slurp(json));  // throws (fails) if cut short
-  EXPECT_FALSE(trace["traceEvents"].empty());
+    };
+    walk(counters);
+    EXPECT_TRUE(found) << counters.dump();
+    const auto trace = nlohmann::json::parse(slurp(json));  // throws (fails) if cut short
+    EXPECT_FALSE(trace["traceEvents"].empty());
+  }
 }
 
 }  // namespace
