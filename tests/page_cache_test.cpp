@@ -8,6 +8,7 @@
 
 #include <cstring>
 
+#include "memory_file.h"
 #include "mmu/shared_memory.h"
 #include "mmu_test_support.h"
 
@@ -16,45 +17,12 @@ namespace {
 
 constexpr uint64_t kFilePages = 4;
 
-// A file in memory whose page p holds p at byte 8; it counts the writes it gets.
-class CountingFile final : public SharedBacking {
- public:
-  explicit CountingFile(uint64_t bytes) : data(bytes) {
-    for (uint64_t p = 0; p < bytes / kPageSize; ++p) std::memcpy(&data[p * kPageSize + 8], &p, sizeof p);
-  }
-  size_t read(uint64_t offset, uint8_t* dst, size_t len) override {
-    if (offset >= data.size()) return 0;
-    const size_t n = std::min<size_t>(len, data.size() - offset);
-    std::memcpy(dst, &data[offset], n);
-    return n;
-  }
-  bool write(uint64_t offset, const uint8_t* src, size_t len) override {
-    std::memcpy(&data[offset], src, std::min<size_t>(len, data.size() - offset));
-    ++writes;
-    return true;
-  }
-  uint64_t size() override { return data.size(); }
-  std::vector<uint8_t> data;
-  uint64_t writes = 0;
-};
-
-// The same file as a private mapping's source (what a FilePrivate VMA reads without a cache).
-class SourceOf final : public PageSource {
- public:
-  explicit SourceOf(std::shared_ptr<CountingFile> f) : file_(std::move(f)) {}
-  size_t read(uint64_t offset, uint8_t* dst, size_t len) const override { return file_->read(offset, dst, len); }
-  std::string name() const override { return "file"; }
-
- private:
-  std::shared_ptr<CountingFile> file_;
-};
-
 class PageCacheTest : public ::testing::TestWithParam<Combo> {
  protected:
   void SetUp() override {
     pool = make_pool(uint64_t{16} << 20);
     registry = std::make_unique<SharedMemoryRegistry>(*pool);
-    file = std::make_shared<CountingFile>(kFilePages * kPageSize);
+    file = std::make_shared<MemoryFile>(kFilePages * kPageSize);
     object = registry->get({7, 7}, "file", [&] { return file; });
     a = space(1);
     b = space(2);
@@ -84,7 +52,7 @@ class PageCacheTest : public ::testing::TestWithParam<Combo> {
     r.length = kFilePages * kPageSize;
     r.prot = prot;
     r.kind = VmaKind::FilePrivate;
-    r.source = std::make_shared<SourceOf>(file);
+    r.source = std::make_shared<MemoryFileSource>(file);
     r.source_length = file_bytes;
     r.shared = object;
     const MmResult m = as.map(0, r);
@@ -114,7 +82,7 @@ class PageCacheTest : public ::testing::TestWithParam<Combo> {
 
   std::unique_ptr<FramePool> pool;
   std::unique_ptr<SharedMemoryRegistry> registry;
-  std::shared_ptr<CountingFile> file;
+  std::shared_ptr<MemoryFile> file;
   std::shared_ptr<SharedMemory> object;
   std::unique_ptr<AddressSpace> a, b;
 };
@@ -145,10 +113,8 @@ TEST_P(PageCacheTest, PrivateMappingsShareTheCachedFrameUntilTheFirstWrite) {
   EXPECT_EQ(word(*a, va + 2 * kPageSize + 8), 2u);
   EXPECT_EQ(word(*b, vb + 2 * kPageSize), 0u);
   ASSERT_TRUE(object->writeback());
-  EXPECT_EQ(file->writes, 0u) << "a private mapping never writes the file";
-  uint64_t in_file;
-  std::memcpy(&in_file, &file->data[kPageSize], sizeof in_file);
-  EXPECT_EQ(in_file, 0u);
+  EXPECT_EQ(file->writes(), 0u) << "a private mapping never writes the file";
+  EXPECT_EQ(file->word(kPageSize), 0u);
 }
 
 TEST_P(PageCacheTest, MprotectToWritableStillCopiesOnTheFirstWrite) {
@@ -165,7 +131,7 @@ TEST_P(PageCacheTest, MprotectToWritableStillCopiesOnTheFirstWrite) {
   const PhysAddr copy = write_word(*a, va, 42);
   EXPECT_NE(copy, pb);
   EXPECT_EQ(word(*b, vb), 0u) << "another space's view of the file changed";
-  EXPECT_EQ(file->data[0], 0);
+  EXPECT_EQ(file->word(0), 0u);
 }
 
 TEST_P(PageCacheTest, APartialLastPageIsAPrivateCopyZeroedPastTheFileBytes) {
@@ -201,7 +167,7 @@ TEST_P(PageCacheTest, ForkSharesTheCachedFrameAndEachSideCopiesOnWrite) {
     EXPECT_EQ(word(*a, va + 3 * kPageSize, &pc), 0u);
     EXPECT_EQ(pc, pa) << "the parent still maps the cache";
   }
-  EXPECT_EQ(file->writes, 0u);
+  EXPECT_EQ(file->writes(), 0u);
 }
 
 TEST_P(PageCacheTest, SharedMappingMadeWritableByMprotectIsWrittenBack) {
@@ -217,9 +183,7 @@ TEST_P(PageCacheTest, SharedMappingMadeWritableByMprotectIsWrittenBack) {
   const PhysAddr p = write_word(*a, va, 0xABCD);
   EXPECT_TRUE(cache_frame(p)) << "MAP_SHARED writes the cache itself";
   ASSERT_TRUE(object->writeback());
-  uint64_t in_file;
-  std::memcpy(&in_file, file->data.data(), sizeof in_file);
-  EXPECT_EQ(in_file, 0xABCDu) << "the page written after mprotect must reach the file";
+  EXPECT_EQ(file->word(0), 0xABCDu) << "the page written after mprotect must reach the file";
 }
 
 INSTANTIATE_TEST_SUITE_P(AllCombos, PageCacheTest, ::testing::ValuesIn(all_combos()), combo_name);

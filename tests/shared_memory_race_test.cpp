@@ -18,6 +18,7 @@
 #include <mutex>
 #include <thread>
 
+#include "memory_file.h"
 #include "mmu/shared_memory.h"
 #include "mmu_test_support.h"
 
@@ -36,51 +37,6 @@ constexpr uint64_t kFilePages = 500;
 constexpr uint64_t kReadOnlyPages = 300;  // a file mapped read-only: clean, dropped and read again
 constexpr uint64_t kPrivatePages = 200;
 constexpr unsigned kRounds = 8;
-
-// A file in memory: what write-back wrote is checked at the end.
-class MemoryFile final : public SharedBacking {
- public:
-  explicit MemoryFile(uint64_t bytes) : data_(bytes) {
-    for (uint64_t p = 0; p < bytes / kPageSize; ++p) std::memcpy(&data_[p * kPageSize + 8], &p, sizeof p);
-  }
-  size_t read(uint64_t offset, uint8_t* dst, size_t len) override {
-    std::lock_guard g(lock_);
-    if (offset >= data_.size()) return 0;
-    const size_t n = std::min<size_t>(len, data_.size() - offset);
-    std::memcpy(dst, &data_[offset], n);
-    return n;
-  }
-  bool write(uint64_t offset, const uint8_t* src, size_t len) override {
-    std::lock_guard g(lock_);
-    if (offset + len > data_.size()) return false;
-    std::memcpy(&data_[offset], src, len);
-    ++writes_;
-    return true;
-  }
-  uint64_t size() override { return data_.size(); }
-  uint64_t word(uint64_t offset) {
-    std::lock_guard g(lock_);
-    uint64_t v;
-    std::memcpy(&v, &data_[offset], sizeof v);
-    return v;
-  }
-
- private:
-  std::mutex lock_;
-  std::vector<uint8_t> data_;
-  uint64_t writes_ = 0;
-};
-
-// The read-only file as a private mapping's source.
-class SourceOf final : public PageSource {
- public:
-  explicit SourceOf(std::shared_ptr<MemoryFile> f) : file_(std::move(f)) {}
-  size_t read(uint64_t offset, uint8_t* dst, size_t len) const override { return file_->read(offset, dst, len); }
-  std::string name() const override { return "read-only file"; }
-
- private:
-  std::shared_ptr<MemoryFile> file_;
-};
 
 uint64_t pattern(unsigned space, uint64_t page, unsigned round) {
   return (uint64_t{space} << 56) ^ (page * 0x9E3779B97F4A7C15ull) ^ round;
@@ -140,7 +96,7 @@ TEST_P(SharedMemoryRaceTest, AddsFromEverySpaceAddUpWhileTheReclaimerRuns) {
     spaces[s].ro = as.map(0, sh).value;
     MapRequest pr;
     pr.kind = VmaKind::FilePrivate;
-    pr.source = std::make_shared<SourceOf>(ro_file);
+    pr.source = std::make_shared<MemoryFileSource>(ro_file);
     pr.source_length = kReadOnlyPages * kPageSize;
     pr.shared = ro;
     pr.length = kReadOnlyPages * kPageSize;
