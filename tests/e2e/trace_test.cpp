@@ -154,9 +154,10 @@ TEST(Trace, BadTraceOptionsAreUsageErrors) {
 // files through the page cache (page-cache-fill faults in the trace and the stats; with
 // --file-pages private, file-fill faults), and the Perfetto JSON is whole.
 TEST(Trace, DynamicProgramsFaultTheirLibrariesInFromFiles) {
-  for (const auto& [mode, path, counter] : {std::tuple{"shared", "page-cache-fill", "fault_shared_fill"},
-                                            std::tuple{"private", "file-fill", "fault_file_fill"}}) {
+  for (const auto& [mode, path, counter_name] : {std::tuple{"shared", "page-cache-fill", "fault_shared_fill"},
+                                                 std::tuple{"private", "file-fill", "fault_file_fill"}}) {
     SCOPED_TRACE(mode);
+    const std::string counter = counter_name;  // a lambda below captures it (not a structured binding)
     const std::string text = testing::TempDir() + "/emu_trace_dynamic.txt";
     const std::string json = testing::TempDir() + "/emu_trace_dynamic.json";
     const std::string stats = testing::TempDir() + "/emu_trace_dynamic_stats.json";
