@@ -93,16 +93,17 @@ class PagedAddressSpace final : public AddressSpace {
   bool keeps_write_protect(Pte e) const {
     return copy_on_write_frame(e.frame()) || (is_shared_memory(e.frame()) && !(e.is_present() && e.is_writable()));
   }
+  // The offset in `vma`'s object or file of the page at `addr`, and that page's index.
+  static uint64_t source_offset_of(const Vma& vma, VirtAddr addr) {
+    return vma.source_offset + (page_floor(addr) - vma.start);
+  }
+  static uint64_t shared_index(const Vma& vma, VirtAddr addr) { return source_offset_of(vma, addr) >> kPageShift; }
   // Whether the page at `addr` of a FilePrivate `vma` comes from the file's page cache: it
   // has one, and the page lies wholly within the file bytes (a partial last page is zeroed
   // past them, so it is a private copy).
-  // The page of `vma.shared` that `addr` maps.
-  static uint64_t shared_index(const Vma& vma, VirtAddr addr) {
-    return (vma.source_offset + (page_floor(addr) - vma.start)) >> kPageShift;
-  }
   static bool from_page_cache(const Vma& vma, VirtAddr addr) {
     if (vma.kind != VmaKind::FilePrivate || !vma.shared) return false;
-    const uint64_t off = vma.source_offset + (page_floor(addr) - vma.start);
+    const uint64_t off = source_offset_of(vma, addr);
     return off < vma.source_end && vma.source_end - off >= kPageSize;
   }
   FrameNumber new_page_frame(VcpuId v, VirtAddr addr, const Vma& vma, const Slot& slot);

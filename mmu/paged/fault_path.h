@@ -244,7 +244,8 @@ inline auto PagedAddressSpace<F, S>::handle_leaf(VcpuId v, VirtAddr addr, Access
       if (permits(e, access)) return Leaf::Retry;  // fixed meanwhile; the fast path takes it
       // The VMA allows more than the entry (mprotect upgraded it): upgrade in place. No
       // flush: cached copies are only less permissive. Never W for the zero page or a page
-      // fork left counted twice (a partly failed mprotect can leave such a pte behind).
+      // fork left counted twice (a partly failed mprotect can leave such a pte behind), nor
+      // for a shared-memory frame not yet writable: its first write goes to write_protected.
       const bool shared = keeps_write_protect(e);
       const Pte want = Pte::page(e.address(), writable && !shared, exec, true, (write && !shared) || e.is_dirty());
       return install(v, addr, slot, e, want, kNoFrame, stats, out, MmuCounter::FaultWriteUpgrade);
@@ -338,7 +339,7 @@ inline auto PagedAddressSpace<F, S>::new_page_frame(VcpuId v, VirtAddr addr, con
   if (f == kNoFrame) return f;
   if (from_file) {
     uint8_t* dst = pool_.frame_ptr(f);
-    const uint64_t off = vma.source_offset + (page_floor(addr) - vma.start);
+    const uint64_t off = source_offset_of(vma, addr);
     size_t got = 0;
     if (off < vma.source_end) got = vma.source->read(off, dst, std::min<uint64_t>(kPageSize, vma.source_end - off));
     std::memset(dst + got, 0, kPageSize - got);
