@@ -20,7 +20,8 @@ AddressSpace::AddressSpace(FramePool& pool, const AddressSpaceConfig& config, Vi
       tlbs_(config.tlbs ? config.tlbs : &no_tlbs_),
       mmap_lock_(pool.vcpu_slots()),
       counters_(pool.vcpu_slots()),
-      rss_split_(new RssSlot[pool.vcpu_slots()]) {}
+      rss_split_(new RssSlot[pool.vcpu_slots()]),
+      family_(config.id) {}
 
 AddressSpace::~AddressSpace() = default;
 
@@ -218,6 +219,7 @@ std::unique_ptr<AddressSpace> AddressSpace::fork_once(VcpuId v, const AddressSpa
   if (!child) return nullptr;
   {
     AddressSpace& copy = *child;  // one name for the lock and what it guards (thread-safety analysis)
+    copy.family_ = family_;
     // The parent's batch finishes after its lock is released: its writable translations
     // are gone before fork returns, so no write lands in a page the child now shares.
     auto batch = make_batch(v);

@@ -102,6 +102,32 @@ class AddressSpace {
   // references after the flush.
   virtual void unmap_shared_pages(VcpuId v, std::span<RmapTarget> targets) = 0;
 
+  // The reverse map of pages fork left counted in several spaces (mmu/cow_reclaim.h). Spaces
+  // forked from one another form a family (what Linux's anon_vma chains); such a page is found
+  // at the same address in each member. The reclaimer holds the mmap lock of every member for
+  // read while their ptes are in transition, so no fork copies one; it only tries, since it
+  // holds several at once.
+  uint32_t family() const { return family_; }
+  bool try_lock_for_rmap(VcpuId v) EMU_TRY_ACQUIRE_SHARED(true, mmap_lock_) { return mmap_lock_.try_lock_shared(v); }
+  void unlock_for_rmap(VcpuId v) EMU_RELEASE_SHARED(mmap_lock_) { mmap_lock_.unlock_shared(v); }
+  struct CowTarget {
+    VirtAddr va = 0;
+    FrameNumber frame = kNoFrame;
+    bool taken = false;   // out: the pte at `va` mapped the frame and is in transition now
+    PhysAddr pte = 0;     // out: where that pte is (guest-physical)
+    uint64_t before = 0;  // out: what it held
+    bool dirty = false;   // out: ... with its dirty bit set
+  };
+  // Takes the pte at each targets[i].va that maps targets[i].frame and was not accessed since
+  // the reclaimer aged it into transition (a table fork shared is unshared first), then
+  // flushes this space's TLBs once for all of them.
+  virtual void take_cow_ptes(VcpuId v, std::span<CowTarget> targets) EMU_REQUIRES_SHARED(mmap_lock_) = 0;
+  // Ends what take_cow_ptes began for one target: the pte becomes a swap entry for `slot`
+  // (whose reference it takes over), or gets back what it held when `slot` is kNoSwapSlot.
+  virtual void settle_cow_pte(VcpuId v, const CowTarget& t, SwapSlot slot) EMU_REQUIRES_SHARED(mmap_lock_) = 0;
+  // The slots a swap entry of this paging format can name (a 2-level i386 pte has 20 bits).
+  virtual uint64_t swap_slot_limit() const = 0;
+
   // fork(): a child with the same mappings, each private page copy-on-write. With
   // ForkTables::Share the pte tables themselves are shared (seed 004): counted, made
   // read-only in the parent and the child, and copied by whichever space first changes an
@@ -185,6 +211,7 @@ class AddressSpace {
   std::unique_ptr<RssSlot[]> rss_split_;
   VirtAddr brk_base_ EMU_GUARDED_BY(mmap_lock_) = 0;
   VirtAddr brk_end_ EMU_GUARDED_BY(mmap_lock_) = 0;
+  uint32_t family_;  // the id of the first space, forked ever since; set before the space is used
   std::atomic<int64_t> ctor_fail_skip_{0};
   std::atomic<int64_t> ctor_fail_count_{0};
   NoTlbs no_tlbs_;

@@ -47,6 +47,23 @@ class EMU_CAPABILITY("mmap_lock") MmapLock {
     }
   }
 
+  // Never waits: false when a writer holds it or is waiting for it. For a thread that already
+  // holds another space's mmap lock (the reclaimer walking a family of forked spaces), where
+  // waiting could close a cycle.
+  bool try_lock_shared(VcpuId v) EMU_TRY_ACQUIRE_SHARED(true) {
+    auto& flag = readers_[v].active;
+    if (writer_.load(std::memory_order_acquire) != 0) return false;
+    if (asymmetric_fence_) {
+      flag.store(1, std::memory_order_relaxed);
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+    } else {
+      flag.store(1, std::memory_order_seq_cst);
+    }
+    if (writer_.load(std::memory_order_seq_cst) == 0) return true;
+    flag.store(0, std::memory_order_release);
+    return false;
+  }
+
   void unlock_shared(VcpuId v) EMU_RELEASE_SHARED() {
     readers_[v].active.store(0, std::memory_order_release);
   }

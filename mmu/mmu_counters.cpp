@@ -16,7 +16,7 @@ std::string_view counter_name(MmuCounter c) {
       "code_invalidations",  "forks",              "fork_tables_shared",  "fork_tables_copied",
       "unshares_copied",     "unshares_exclusive", "shared_tables_dropped", "fault_cow_copy",
       "fault_cow_reuse",     "fault_shared_fill",  "fault_shared_hit",
-      "rmap_walks",          "shared_unmapped",
+      "rmap_walks",          "shared_unmapped",      "cow_swapped_out",      "cow_kept",
   };
   static_assert(std::size(kNames) == static_cast<size_t>(MmuCounter::kCount));
   return kNames[static_cast<size_t>(c)];

@@ -60,6 +60,9 @@ enum class MmuCounter : uint16_t {
   FaultSharedHit,       // page found in its object (mapped by another process or mapping)
   RmapWalks,            // ptes of shared pages looked up for the reclaimer (mmu/paged/shared_rmap.h)
   SharedUnmapped,       // ... and cleared, so that the page could leave memory
+  // pages fork left counted in several spaces (mmu/cow_reclaim.h), in the owner's counters
+  CowSwappedOut,        // sent to swap once, every pte of the family pointed at the slot
+  CowKept,              // taken into transition, but a reference was not found: put back
   kCount
 };
 

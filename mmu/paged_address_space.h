@@ -11,6 +11,7 @@
 //   fork_sharing.h   fork's copy or share of tables, unshare, deferred frees (seed 004)
 //   unmap_protect.h  zap and protection change under the mmap lock held for write
 //   shared_rmap.h    the ptes of shared-memory pages, found through their object's mappers
+//   cow_rmap.h       the ptes of pages fork left shared, for the family walk of mmu/cow_reclaim.h
 #pragma once
 
 #include "mmu/address_space.h"
@@ -49,6 +50,10 @@ class PagedAddressSpace final : public AddressSpace {
   // The reverse map of shared memory (mmu/paged/shared_rmap.h).
   bool clear_accessed_if_maps(VcpuId v, VirtAddr va, FrameNumber f) override;
   void unmap_shared_pages(VcpuId v, std::span<RmapTarget> targets) override;
+  // The reverse map of pages fork shares (mmu/paged/cow_rmap.h).
+  void take_cow_ptes(VcpuId v, std::span<CowTarget> targets) override EMU_REQUIRES_SHARED(mmap_lock_);
+  void settle_cow_pte(VcpuId v, const CowTarget& t, SwapSlot slot) override EMU_REQUIRES_SHARED(mmap_lock_);
+  uint64_t swap_slot_limit() const override { return Pte::kMaxSwapSlot + 1; }
 
  private:
   enum class Step : uint8_t { Done, GrowStack };
@@ -181,3 +186,4 @@ class PagedAddressSpace final : public AddressSpace {
 #include "mmu/paged/fork_sharing.h"
 #include "mmu/paged/unmap_protect.h"
 #include "mmu/paged/shared_rmap.h"
+#include "mmu/paged/cow_rmap.h"

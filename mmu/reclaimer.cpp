@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "mmu/address_space.h"
+#include "mmu/cow_reclaim.h"
 #include "mmu/shared_reclaim.h"
 
 namespace mmu {
@@ -141,16 +142,22 @@ uint64_t Reclaimer::sweep(uint64_t target) {
     spaces = spaces_;
   }
   if (spaces.empty()) return 0;
-  // One batch per address space for private pages, and one (the last) for shared memory.
-  std::vector<std::vector<FrameNumber>> batches(spaces.size() + 1);
+  // One batch per address space for private pages, one for shared memory and one for the
+  // private pages fork left shared (the last two).
+  std::vector<std::vector<FrameNumber>> batches(spaces.size() + 2);
   const size_t shared_batch = spaces.size();
+  const size_t cow_batch = spaces.size() + 1;
   uint64_t freed = 0;
+  auto reclaim_batch = [&](size_t i) {
+    if (i == shared_batch) return reclaim_shared_frames(*shared_, config_.slot, batches[i], spaces);
+    if (i == cow_batch) return reclaim_cow_frames(pool_, *swap_, config_.slot, batches[i], spaces);
+    return spaces[i]->reclaim_frames(config_.slot, batches[i]);
+  };
   auto flush = [&](size_t i) {
     if (batches[i].empty()) return;
     ReclaimBatchReport report;
     if (observer_) report.start_ns = steady_ns();
-    const ReclaimOutcome r = i == shared_batch ? reclaim_shared_frames(*shared_, config_.slot, batches[i], spaces)
-                                               : spaces[i]->reclaim_frames(config_.slot, batches[i]);
+    const ReclaimOutcome r = reclaim_batch(i);
     if (observer_) {
       report.end_ns = steady_ns();
       report.frames = static_cast<uint32_t>(batches[i].size());
@@ -177,6 +184,11 @@ uint64_t Reclaimer::sweep(uint64_t target) {
       continue;
     }
     if (state != FrameState::Anon) continue;
+    if (shared_by_fork(pool_, f)) {
+      batches[cow_batch].push_back(f);
+      if (batches[cow_batch].size() >= config_.batch) flush(cow_batch);
+      continue;
+    }
     const uint32_t owner = d.owner.load(std::memory_order_relaxed);
     for (size_t i = 0; i < spaces.size(); ++i) {
       if (spaces[i]->id() != owner) continue;

@@ -5,7 +5,8 @@
 // frames to the address space owning them, which ages them by their accessed bits and writes
 // the cold ones to swap under its own locking scheme. Frames of shared memory and the page
 // cache go through their object's reverse map instead (mmu/shared_reclaim.h), once a registry
-// is set. It stops at the high watermark.
+// is set, and private pages fork left in several spaces through the spaces' family
+// (mmu/cow_reclaim.h). It stops at the high watermark.
 //
 // A fault that finds the pool empty does not reclaim by itself: it would have to evict pages
 // its own TLB may cache, from inside the TLB-fill hook. It drops its locks and waits for this

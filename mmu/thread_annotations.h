@@ -21,6 +21,7 @@
 #define EMU_RELEASE_SHARED(...) EMU_TSA(release_shared_capability(__VA_ARGS__))
 #define EMU_RELEASE_GENERIC(...) EMU_TSA(release_generic_capability(__VA_ARGS__))
 #define EMU_TRY_ACQUIRE(...) EMU_TSA(try_acquire_capability(__VA_ARGS__))
+#define EMU_TRY_ACQUIRE_SHARED(...) EMU_TSA(try_acquire_shared_capability(__VA_ARGS__))
 #define EMU_EXCLUDES(...) EMU_TSA(locks_excluded(__VA_ARGS__))
 #define EMU_ASSERT_CAPABILITY(x) EMU_TSA(assert_capability(x))
 #define EMU_RETURN_CAPABILITY(x) EMU_TSA(lock_returned(x))

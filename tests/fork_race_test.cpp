@@ -176,12 +176,13 @@ TEST_P(ForkRaceTest, SharedTablesAndPagesSurviveForkingWritingAndReclaim) {
   EXPECT_EQ(failed.load(), 0u);
   EXPECT_EQ(grandchildren.load(), kProcesses * ((kRounds + 1) / 2));
   std::vector<AddressSpace*> all;
-  uint64_t unshared = 0, cow = 0, reclaimed = 0;
+  uint64_t unshared = 0, cow = 0, reclaimed = 0, cow_swapped = 0;
   for (auto& s : spaces) {
     all.push_back(s.get());
     unshared += s->counters().total(MmuCounter::UnsharesCopied) + s->counters().total(MmuCounter::UnsharesExclusive);
     cow += s->counters().total(MmuCounter::FaultCowCopy) + s->counters().total(MmuCounter::FaultCowReuse);
     reclaimed += s->counters().total(MmuCounter::Reclaimed);
+    cow_swapped += s->counters().total(MmuCounter::CowSwappedOut);
   }
   if (GetParam().tables == ForkTables::Share) {
     EXPECT_GT(unshared, 0u);
@@ -190,6 +191,7 @@ TEST_P(ForkRaceTest, SharedTablesAndPagesSurviveForkingWritingAndReclaim) {
   }
   EXPECT_GT(cow, 0u);
   EXPECT_GT(reclaimed, 0u) << "the reclaimer must have been at work";
+  EXPECT_GT(cow_swapped, 0u) << "pages fork left shared must have gone to swap too (mmu/cow_reclaim.h)";
   check_fork_invariants(*pool, all, swap.get());
   for (auto& s : spaces) reclaimer.detach(*s);
   spaces.clear();

@@ -1,12 +1,14 @@
 // fork() of an address space, both ways (tables copied, tables shared as seed 004 has it), for
 // every paging format and locking scheme: each side sees only its own writes, unmap and
-// mprotect in one side leave the other alone, swapped pages are shared by slot, running out
+// mprotect in one side leave the other alone, swapped pages are shared by slot, pages fork
+// shares are reclaimed once for the whole family, running out
 // of frames leaves nothing behind, and every count adds up afterwards.
 #include <gtest/gtest.h>
 
 #include <cstring>
 
 #include "fork_test_support.h"
+#include "mmu/cow_reclaim.h"
 
 namespace mmu::testing {
 namespace {
@@ -194,6 +196,85 @@ TEST_P(ForkTest, SwappedPagesAreSharedBySlotAndReadBackByBoth) {
   child.reset();
   parent.reset();
   EXPECT_EQ(swap->slots_used(), 0u);
+}
+
+// The reverse map of pages fork shares (mmu/cow_reclaim.h): a page counted in three spaces
+// goes to one swap slot referenced by all three ptes, a page one of them touched since the
+// aging pass stays, and each space reads back (and writes) what it should.
+TEST_P(ForkTest, PagesForkSharedGoToSwapOnceForTheWholeFamily) {
+  auto swap = make_swap(uint64_t{32} << 20);
+  swap_ = swap.get();
+  auto parent = space(swap.get());
+  const VirtAddr base = map(*parent);
+  constexpr uint64_t kUsed = 600;
+  std::vector<FrameNumber> frames;
+  for (uint64_t i = 0; i < kUsed; ++i) {
+    const VirtAddr p = base + i * kPageSize;
+    write(*parent, p, tag(p, 1));
+    frames.push_back(static_cast<FrameNumber>(parent->translate(0, p, Access::Read).page >> kPageShift));
+  }
+  auto child = fork(*parent, 2);
+  ASSERT_TRUE(child);
+  auto grandchild = fork(*child, 3);
+  ASSERT_TRUE(grandchild);
+  std::vector<AddressSpace*> family{parent.get(), child.get(), grandchild.get()};
+  EXPECT_EQ(reclaim_cow_frames(*pool_, *swap, 0, frames, family).freed, 0u) << "every page was accessed: aged only";
+  EXPECT_EQ(read(*child, base), tag(base, 1));  // accessed again: stays for the next pass
+  const ReclaimOutcome out = reclaim_cow_frames(*pool_, *swap, 0, frames, family);
+  EXPECT_EQ(out.freed, kUsed - 1);
+  EXPECT_FALSE(out.swap_full || out.io_error);
+  uint64_t swapped = 0, kept = 0;
+  for (AddressSpace* s : family) {
+    swapped += total(*s, MmuCounter::CowSwappedOut);
+    kept += total(*s, MmuCounter::CowKept);
+    EXPECT_EQ(s->rss_pages(), 1) << "only the page read between the passes is still mapped";
+  }
+  EXPECT_EQ(swapped, kUsed - 1);
+  EXPECT_EQ(kept, 0u);
+  EXPECT_EQ(swap->slots_used(), kUsed - 1) << "one slot per page, however many spaces map it";
+  check_fork_invariants(*pool_, family, swap.get());
+  for (uint64_t i = 0; i < kUsed; i += 3) write(*child, base + i * kPageSize, tag(base + i * kPageSize, 2));
+  for (uint64_t i = 0; i < kUsed; ++i) {
+    const VirtAddr p = base + i * kPageSize;
+    ASSERT_EQ(read(*parent, p), tag(p, 1)) << i;
+    ASSERT_EQ(read(*grandchild, p), tag(p, 1)) << i;
+    ASSERT_EQ(read(*child, p), i % 3 == 0 ? tag(p, 2) : tag(p, 1)) << i;
+  }
+  check_fork_invariants(*pool_, family, swap.get());
+  grandchild.reset();
+  child.reset();
+  parent.reset();
+  EXPECT_EQ(swap->slots_used(), 0u);
+}
+
+// A space the reclaimer was not given (not attached yet, or outside the family) still
+// counts in the page: its pte is not found, so every pte taken goes back as it was.
+TEST_P(ForkTest, APageMappedWhereTheReclaimerCannotSeeStaysResident) {
+  auto swap = make_swap(uint64_t{32} << 20);
+  swap_ = swap.get();
+  auto parent = space(swap.get());
+  const VirtAddr base = map(*parent);
+  constexpr uint64_t kUsed = 300;
+  std::vector<FrameNumber> frames;
+  for (uint64_t i = 0; i < kUsed; ++i) {
+    const VirtAddr p = base + i * kPageSize;
+    write(*parent, p, tag(p, 1));
+    frames.push_back(static_cast<FrameNumber>(parent->translate(0, p, Access::Read).page >> kPageShift));
+  }
+  auto child = fork(*parent, 2);
+  ASSERT_TRUE(child);
+  std::vector<AddressSpace*> seen{parent.get()};
+  (void)reclaim_cow_frames(*pool_, *swap, 0, frames, seen);
+  const ReclaimOutcome out = reclaim_cow_frames(*pool_, *swap, 0, frames, seen);
+  EXPECT_EQ(out.freed, 0u);
+  EXPECT_EQ(total(*parent, MmuCounter::CowKept), kUsed);
+  EXPECT_EQ(swap->slots_used(), 0u);
+  check_fork_invariants(*pool_, {parent.get(), child.get()}, swap.get());
+  for (uint64_t i = 0; i < kUsed; ++i) {
+    const VirtAddr p = base + i * kPageSize;
+    ASSERT_EQ(read(*parent, p), tag(p, 1)) << i;
+    ASSERT_EQ(read(*child, p), tag(p, 1)) << i;
+  }
 }
 
 TEST_P(ForkTest, RunningOutOfFramesLeavesNothingBehind) {

@@ -5,7 +5,8 @@
 //
 // Only the mmap lock for read and the scheme's locks are held, as in reclaim_frames. A pte
 // table reached through a read-only PMD entry is shared by fork (seed 004) and is not ours to
-// change: aging leaves it alone, and unmapping unshares it first (as a write fault would).
+// change: aging only clears accessed bits there (as the walker sets them), and unmapping
+// unshares it first (as a write fault would).
 //
 // Part of mmu/paged_address_space.h, which includes it at its end: include that file.
 #pragma once
@@ -21,9 +22,9 @@ inline auto PagedAddressSpace<F, S>::clear_accessed_if_maps(VcpuId v, VirtAddr v
   counters_.slot(v).add(MmuCounter::RmapWalks);
   const auto pmd = pmd_slot(va);
   if (!pmd) return false;
-  const Pte p = pmd->load().without_lock();
-  if (!p.is_writable()) return false;
-  const Slot slot = slot_at(p.frame(), 1, va);
+  // Through a table fork shares too: the walker sets accessed bits there as everywhere, and
+  // clearing one is as harmless to a copy made meanwhile.
+  const Slot slot = slot_at(pmd->load().without_lock().frame(), 1, va);
   const Pte e = slot.load().without_lock();
   if (!e.is_present() || e.frame() != f || !e.is_accessed()) return false;
   // Test-and-clear without a flush, as reclaim_frames ages private pages.
