@@ -160,6 +160,34 @@ static void files(const char *dir) {
   munmap(priv, 4096);
   munmap(map, 4096);
 
+  /* A write() into a page a mapping stored into (not yet written back) keeps that store. */
+  map = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  memcpy(map + 300, "mapped", 6);
+  if (pwrite(fd, "by fd", 5, 320) != 5) die_errno("shared_memory", "pwrite", errno);
+  check(memcmp(map + 300, "mapped", 6) == 0 && memcmp(map + 320, "by fd", 5) == 0,
+        "file shared: a write() to a page keeps the mapping's store beside it");
+  memset(buf, 0, sizeof buf);
+  check(pread(fd, buf, 25, 300) == 25 && memcmp(buf, "mapped", 6) == 0 && memcmp(buf + 20, "by fd", 5) == 0,
+        "file shared: ... and the file has both");
+
+  /* Cut the file and let it grow again: the bytes cut off are zeros in the mapping made
+   * before, by ftruncate, by truncate and by open(O_TRUNC). */
+  memcpy(map + 4096 + 50, "cut off", 7);
+  if (ftruncate(fd, 4096 + 52) != 0 || ftruncate(fd, 3 * 4096) != 0) die_errno("shared_memory", "ftruncate", errno);
+  check(memcmp(map + 4096 + 50, "cu\0\0\0\0\0", 7) == 0, "file shared: ftruncate's cut reads as zeros in the mapping");
+  memset(buf, 1, sizeof buf);
+  check(pread(fd, buf, 7, 4096 + 50) == 7 && memcmp(buf, "cu\0\0\0\0\0", 7) == 0,
+        "file shared: ... and in the file");
+  memcpy(map + 2 * 4096 + 8, "truncated", 9);
+  if (truncate(path, 2 * 4096) != 0 || truncate(path, 3 * 4096) != 0) die_errno("shared_memory", "truncate", errno);
+  check(memcmp(map + 2 * 4096 + 8, "\0\0\0\0\0\0\0\0\0", 9) == 0, "file shared: truncate's cut reads as zeros");
+  int tfd = open(path, O_RDWR | O_TRUNC);
+  if (tfd < 0 || ftruncate(tfd, 3 * 4096) != 0) die_errno("shared_memory", "open O_TRUNC", errno);
+  check(map[300] == 0 && map[4096 + 50] == 0, "file shared: open(O_TRUNC)'s cut reads as zeros");
+  close(tfd);
+  if (pwrite(fd, "written", 7, 100) != 7 || pwrite(fd, "synced", 6, 200) != 6) die_errno("shared_memory", "pwrite", errno);
+  munmap(map, 3 * 4096);
+
   /* Past the end of the file: SIGBUS, as on Linux. */
   map = mmap(NULL, 5 * 4096, PROT_READ, MAP_SHARED, fd, 0);
   signal(SIGBUS, on_bus);

@@ -110,15 +110,27 @@ bool SharedMemory::writeback() {
   return ok;
 }
 
-void SharedMemory::refresh(uint64_t offset, uint64_t len) {
+void SharedMemory::store(uint64_t offset, const uint8_t* src, uint64_t len) {
   if (!backing_ || len == 0) return;
   MutexGuard g(lock_);
-  const uint64_t first = offset / kPageSize, last = (offset + len - 1) / kPageSize;
-  for (auto it = pages_.lower_bound(first); it != pages_.end() && it->first <= last; ++it) {
+  const uint64_t end = offset + len;
+  for (auto it = pages_.lower_bound(offset / kPageSize); it != pages_.end() && it->first * kPageSize < end; ++it) {
     if (it->second.frame == kNoFrame) continue;
-    uint8_t* dst = pool_.frame_ptr(it->second.frame);
-    const size_t got = backing_->read(it->first * kPageSize, dst, kPageSize);
-    std::memset(dst + got, 0, kPageSize - got);
+    const uint64_t page = it->first * kPageSize;
+    const uint64_t from = std::max(offset, page), to = std::min(end, page + kPageSize);
+    std::memcpy(pool_.frame_ptr(it->second.frame) + (from - page), src + (from - offset), to - from);
+    count(stats_, &SharedMemoryStats::refreshes);
+  }
+}
+
+void SharedMemory::truncate(uint64_t new_size) {
+  if (!backing_) return;
+  MutexGuard g(lock_);
+  for (auto it = pages_.lower_bound(new_size / kPageSize); it != pages_.end(); ++it) {
+    if (it->second.frame == kNoFrame) continue;
+    const uint64_t page = it->first * kPageSize;
+    const uint64_t keep = new_size > page ? new_size - page : 0;
+    std::memset(pool_.frame_ptr(it->second.frame) + keep, 0, kPageSize - keep);
     count(stats_, &SharedMemoryStats::refreshes);
   }
 }

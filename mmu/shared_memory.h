@@ -48,7 +48,7 @@ struct SharedMemoryStats {
   std::atomic<uint64_t> hits{0};        // page found in the object
   std::atomic<uint64_t> misses{0};      // page allocated (zeroed or read from the file)
   std::atomic<uint64_t> writebacks{0};  // pages written back to their file
-  std::atomic<uint64_t> refreshes{0};   // pages read again after a write() to the file
+  std::atomic<uint64_t> refreshes{0};   // cached pages changed by a write() or a truncate of the file
   // Reclaim (mmu/shared_reclaim.h).
   std::atomic<uint64_t> rmap_walks{0};     // ptes looked up through a mapper list
   std::atomic<uint64_t> swapped_out{0};    // anonymous shared pages written to swap
@@ -86,9 +86,14 @@ class SharedMemory {
   // Writes back every page that was mapped writable, within the file's size. Returns false
   // if a write failed (the pages stay, and are written again next time).
   bool writeback();
-  // The file changed under its pages at [offset, offset+len) (a write() through an fd):
-  // pages cached there are read again.
-  void refresh(uint64_t offset, uint64_t len);
+  // A write() through an fd put `len` bytes from `src` at `offset` in the file: the cached
+  // pages there get the same bytes (only those: a store through a mapping elsewhere in the
+  // page, not yet written back, stays).
+  void store(uint64_t offset, const uint8_t* src, uint64_t len);
+  // The file was cut to `new_size` (ftruncate, truncate, O_TRUNC): cached bytes from there on
+  // become zeros, as Linux's truncate_pagecache leaves them for a file that grows again.
+  // Ptes that map the pages stay (see the README: no SIGBUS for them yet).
+  void truncate(uint64_t new_size);
   bool file_backed() const { return backing_ != nullptr; }
   const std::string& name() const { return name_; }
   size_t resident_pages() const;

@@ -33,7 +33,7 @@ void sync_before_read(Machine& machine, int host_fd) {
   if (auto object = mapped_file(machine, host_fd)) (void)object->writeback();
 }
 
-void refresh_after_write(Machine& machine, int host_fd, int64_t at, int64_t n) {
+void store_after_write(Machine& machine, int host_fd, int64_t at, const uint8_t* data, int64_t n) {
   if (n <= 0) return;
   auto object = mapped_file(machine, host_fd);
   if (!object) return;
@@ -42,7 +42,11 @@ void refresh_after_write(Machine& machine, int host_fd, int64_t at, int64_t n) {
     if (end < 0) return;
     at = end - n;
   }
-  object->refresh(static_cast<uint64_t>(at), static_cast<uint64_t>(n));
+  object->store(static_cast<uint64_t>(at), data, static_cast<uint64_t>(n));
+}
+
+void truncate_cached(Machine& machine, int host_fd, uint64_t size) {
+  if (auto object = mapped_file(machine, host_fd)) object->truncate(size);
 }
 
 }  // namespace emu

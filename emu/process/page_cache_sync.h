@@ -1,6 +1,7 @@
 // Keeping read()/write() on a file coherent with its MAP_SHARED mappings. The mappings' pages
 // live in emu's page cache (mmu::SharedMemory), the file's bytes on the host: a read of a
-// mapped file writes the cache back first, and a write refreshes the cached pages it covered.
+// mapped file writes the cache back first, a write stores its bytes in the cached pages it
+// covered, and a truncate zeroes what it cut off.
 #pragma once
 
 #include <cstdint>
@@ -24,7 +25,11 @@ std::shared_ptr<mmu::SharedMemory> mapped_file(Machine& machine, int host_fd);
 
 // Before a read (or fsync) of `host_fd`: the file gets what the mappings wrote.
 void sync_before_read(Machine& machine, int host_fd);
-// After a write of `n` bytes ending at the fd's offset (`at` < 0) or at `at` + n (pwrite).
-void refresh_after_write(Machine& machine, int host_fd, int64_t at, int64_t n);
+// After a write of the `n` bytes at `data`, ending at the fd's offset (`at` < 0) or at
+// `at` + n (pwrite): the cached pages get them.
+void store_after_write(Machine& machine, int host_fd, int64_t at, const uint8_t* data, int64_t n);
+// After the file behind `host_fd` was cut to `size` (ftruncate, O_TRUNC): cached bytes past
+// it are zeros from now on.
+void truncate_cached(Machine& machine, int host_fd, uint64_t size);
 
 }  // namespace emu

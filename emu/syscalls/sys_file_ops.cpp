@@ -18,6 +18,7 @@
 #include <string>
 
 #include "emu/process/guest_process.h"
+#include "emu/process/page_cache_sync.h"
 #include "emu/syscalls/sys_handlers.h"
 #include "emu/syscalls/sys_paths.h"
 
@@ -171,7 +172,17 @@ int64_t utimensat(Call& c, int dirfd, uint64_t path, uint64_t times, int flags, 
 int64_t truncate(Call& c, uint64_t path, int64_t length) {
   const HostArg p = at_path(c, AT_FDCWD, path);
   const std::string host = plain_host_path(p);
-  return host_result(::syscall(SYS_truncate, p.state == HostArg::State::Ok ? host.c_str() : p.c_str(), length));
+  const char* at = p.state == HostArg::State::Ok ? host.c_str() : p.c_str();
+  const int64_t r = host_result(::syscall(SYS_truncate, at, length));
+  if (r == 0) {
+    // The page cache is keyed by the file, not the name: find it through a descriptor.
+    const int fd = ::open(at, O_PATH | O_CLOEXEC);
+    if (fd >= 0) {
+      truncate_cached(c.proc.machine(), fd, static_cast<uint64_t>(length));
+      ::close(fd);
+    }
+  }
+  return r;
 }
 
 int64_t fallocate(Call& c, int fd, int mode, int64_t offset, int64_t len) {

@@ -100,7 +100,9 @@ int64_t fd_call(Call& c, long host_nr, int fd, uint64_t a1, uint64_t a2) {
   if (!f) return -EBADF;
   // What shared mappings of the file wrote reaches it before it is synced.
   if (host_nr == SYS_fsync || host_nr == SYS_fdatasync) sync_before_read(c.proc.machine(), f->fd());
-  return host_result(::syscall(host_nr, f->fd(), a1, a2));
+  const int64_t r = host_result(::syscall(host_nr, f->fd(), a1, a2));
+  if (host_nr == SYS_ftruncate && r == 0) truncate_cached(c.proc.machine(), f->fd(), a1);
+  return r;
 }
 
 namespace {
@@ -174,7 +176,7 @@ int64_t write(Call& c, int fd, uint64_t buf, uint64_t n) {
   if (!c.mem.read(c.v, buf, tmp.data(), tmp.size())) return -EFAULT;
   if (const int64_t r = wait_ready(c, *f, POLLOUT); r < 0) return r;
   const int64_t r = host_result(::write(f->fd(), tmp.data(), tmp.size()));
-  refresh_after_write(c.proc.machine(), f->fd(), -1, r);
+  store_after_write(c.proc.machine(), f->fd(), -1, tmp.data(), r);
   return r;
 }
 
@@ -194,7 +196,7 @@ int64_t pwrite(Call& c, int fd, uint64_t buf, uint64_t n, int64_t off) {
   std::vector<uint8_t> tmp(std::min<uint64_t>(n, kMaxChunk));
   if (!c.mem.read(c.v, buf, tmp.data(), tmp.size())) return -EFAULT;
   const int64_t r = host_result(::pwrite(f->fd(), tmp.data(), tmp.size(), off));
-  refresh_after_write(c.proc.machine(), f->fd(), off, r);
+  store_after_write(c.proc.machine(), f->fd(), off, tmp.data(), r);
   return r;
 }
 
@@ -231,7 +233,7 @@ int64_t writev(Call& c, int fd, uint64_t iov, uint64_t count) {
     if (n && !c.mem.read(c.v, p, tmp.data() + at, n)) return -EFAULT;
   }
   const int64_t r = host_result(::write(f->fd(), tmp.data(), tmp.size()));
-  refresh_after_write(c.proc.machine(), f->fd(), -1, r);
+  store_after_write(c.proc.machine(), f->fd(), -1, tmp.data(), r);
   return r;
 }
 
@@ -242,6 +244,7 @@ int64_t openat(Call& c, int dirfd, uint64_t path, int flags, int mode) {
   // Close-on-exec on the host whatever the guest asked: the guest's flag is kept in the table.
   const int host_fd = ::openat(hp.dirfd, hp.path.c_str(), flags | O_CLOEXEC, mode);
   if (host_fd < 0) return -errno;
+  if ((flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY) truncate_cached(c.proc.machine(), host_fd, 0);
   return c.proc.files().install(std::make_shared<HostFile>(host_fd), (flags & O_CLOEXEC) != 0);
 }
 
