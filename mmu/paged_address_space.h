@@ -128,6 +128,8 @@ class PagedAddressSpace final : public AddressSpace {
   UpdateResult<F> reclaim_begin(SchemeEnv& env_, const Slot& slot, Change&& change);
   void reclaim_end(SchemeEnv& env_, const Slot& slot, Pte final);
   bool mapping_slot(FrameNumber f, Slot& out) const;
+  // mmu/paged/shared_rmap.h: the reverse maps' way to a pte they may change.
+  std::optional<Slot> own_pte_slot(VcpuId v, VirtAddr va, MmuCounters::Slot& stats);
   bool claim_exclusive_table(VcpuId v, FrameNumber f, MmuCounters::Slot& stats);
 
   // A page taken into transition by reclaim_frames().

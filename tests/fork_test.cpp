@@ -72,6 +72,16 @@ class ForkTest : public ::testing::TestWithParam<ForkCase> {
     return m.value;
   }
   uint64_t total(AddressSpace& as, MmuCounter c) { return as.counters().total(c); }
+  // Writes tag(page, 1) into the first `pages` pages at `base`; returns their frames.
+  std::vector<FrameNumber> write_tagged(AddressSpace& as, VirtAddr base, uint64_t pages) {
+    std::vector<FrameNumber> frames;
+    for (uint64_t i = 0; i < pages; ++i) {
+      const VirtAddr p = base + i * kPageSize;
+      write(as, p, tag(p, 1));
+      frames.push_back(static_cast<FrameNumber>(as.translate(0, p, Access::Read).page >> kPageShift));
+    }
+    return frames;
+  }
 
   std::unique_ptr<FramePool> pool_;
   SwapDevice* swap_ = nullptr;
@@ -207,12 +217,7 @@ TEST_P(ForkTest, PagesForkSharedGoToSwapOnceForTheWholeFamily) {
   auto parent = space(swap.get());
   const VirtAddr base = map(*parent);
   constexpr uint64_t kUsed = 600;
-  std::vector<FrameNumber> frames;
-  for (uint64_t i = 0; i < kUsed; ++i) {
-    const VirtAddr p = base + i * kPageSize;
-    write(*parent, p, tag(p, 1));
-    frames.push_back(static_cast<FrameNumber>(parent->translate(0, p, Access::Read).page >> kPageShift));
-  }
+  const std::vector<FrameNumber> frames = write_tagged(*parent, base, kUsed);
   auto child = fork(*parent, 2);
   ASSERT_TRUE(child);
   auto grandchild = fork(*child, 3);
@@ -255,12 +260,7 @@ TEST_P(ForkTest, APageMappedWhereTheReclaimerCannotSeeStaysResident) {
   auto parent = space(swap.get());
   const VirtAddr base = map(*parent);
   constexpr uint64_t kUsed = 300;
-  std::vector<FrameNumber> frames;
-  for (uint64_t i = 0; i < kUsed; ++i) {
-    const VirtAddr p = base + i * kPageSize;
-    write(*parent, p, tag(p, 1));
-    frames.push_back(static_cast<FrameNumber>(parent->translate(0, p, Access::Read).page >> kPageShift));
-  }
+  const std::vector<FrameNumber> frames = write_tagged(*parent, base, kUsed);
   auto child = fork(*parent, 2);
   ASSERT_TRUE(child);
   std::vector<AddressSpace*> seen{parent.get()};

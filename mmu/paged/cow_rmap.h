@@ -24,21 +24,9 @@ inline auto PagedAddressSpace<F, S>::take_cow_ptes(VcpuId v, std::span<CowTarget
     auto batch = make_batch(v);
     for (CowTarget& t : targets) {
       t.taken = false;
-      if (t.va >= F::kVirtLimit) continue;
-      stats.add(MmuCounter::RmapWalks);
-      auto pmd = pmd_slot(t.va);
-      if (!pmd) continue;
-      Pte p = pmd->load().without_lock();
-      if (!p.is_writable()) {
-        // A table fork shares is changed by nobody (its copies are made from it without
-        // locks): take it back or copy it first, as a write fault would.
-        if (!unshare_table(v, *pmd, p, t.va, stats)) continue;
-        pmd = pmd_slot(t.va);
-        if (!pmd) continue;
-        p = pmd->load().without_lock();
-        if (!p.is_writable()) continue;
-      }
-      const Slot slot = slot_at(p.frame(), 1, t.va);
+      const auto found = own_pte_slot(v, t.va, stats);
+      if (!found) continue;
+      const Slot slot = *found;
       const auto r = reclaim_begin(env_, slot, [&](Pte cur) -> std::optional<Pte> {
         if (!cur.is_present() || cur.frame() != t.frame || cur.is_accessed()) return std::nullopt;
         return Pte::transition(t.frame);

@@ -33,6 +33,28 @@ inline auto PagedAddressSpace<F, S>::clear_accessed_if_maps(VcpuId v, VirtAddr v
   return true;
 }
 
+// The pte slot for `va` in a table of this space's own, for a change to it: a table fork
+// shares is changed by nobody (its copies are made from it without locks), so it is copied
+// first, or taken back at count 1, as a write fault would. nullopt: no table maps `va`, or no
+// frame for the copy. Counts one rmap walk.
+template <class F, class S>
+inline auto PagedAddressSpace<F, S>::own_pte_slot(VcpuId v, VirtAddr va, MmuCounters::Slot& stats)
+    -> std::optional<Slot> {
+  if (va >= F::kVirtLimit) return std::nullopt;
+  stats.add(MmuCounter::RmapWalks);
+  auto pmd = pmd_slot(va);
+  if (!pmd) return std::nullopt;
+  Pte p = pmd->load().without_lock();
+  if (!p.is_writable()) {
+    if (!unshare_table(v, *pmd, p, va, stats)) return std::nullopt;
+    pmd = pmd_slot(va);
+    if (!pmd) return std::nullopt;
+    p = pmd->load().without_lock();
+    if (!p.is_writable()) return std::nullopt;
+  }
+  return slot_at(p.frame(), 1, va);
+}
+
 template <class F, class S>
 inline auto PagedAddressSpace<F, S>::unmap_shared_pages(VcpuId v, std::span<RmapTarget> targets) -> void {
   auto& stats = counters_.slot(v);
@@ -42,20 +64,9 @@ inline auto PagedAddressSpace<F, S>::unmap_shared_pages(VcpuId v, std::span<Rmap
   {
     auto batch = make_batch(v);
     for (RmapTarget& t : targets) {
-      if (t.va >= F::kVirtLimit) continue;
-      stats.add(MmuCounter::RmapWalks);
-      auto pmd = pmd_slot(t.va);
-      if (!pmd) continue;
-      Pte p = pmd->load().without_lock();
-      if (!p.is_writable()) {
-        // Shared by fork: copy it (or take it back at count 1) before changing an entry.
-        if (!unshare_table(v, *pmd, p, t.va, stats)) continue;
-        pmd = pmd_slot(t.va);
-        if (!pmd) continue;
-        p = pmd->load().without_lock();
-        if (!p.is_writable()) continue;
-      }
-      const Slot slot = slot_at(p.frame(), 1, t.va);
+      const auto found = own_pte_slot(v, t.va, stats);
+      if (!found) continue;
+      const Slot slot = *found;
       // Straight to empty, not through transition: the object marks the page busy, and a fault
       // meeting the empty pte asks the object and waits (SharedPageResult::Busy).
       const auto r = S::update(env_, slot, [&](Pte cur) -> std::optional<Pte> {
