@@ -1,6 +1,6 @@
 /* The event-loop system calls, good and bad input: select, pselect6, ppoll, epoll, eventfd,
  * timerfd, signalfd, inotify, memfd_create, timers, queued real-time signals, process groups
- * clone3, madvise and sendmmsg/recvmmsg. Raw syscall() where glibc's wrapper would hide the kernel's answer. Each line
+ * clone3, madvise, sendmmsg/recvmmsg and the credentials a socket reports of its peer. Raw syscall() where glibc's wrapper would hide the kernel's answer. Each line
  * is "what: result" with errno names, so a run under emu is compared line by line with a
  * native one; nothing printed depends on pids or timing. */
 #define _GNU_SOURCE
@@ -15,7 +15,10 @@
 #include <sys/mman.h>
 #include <sys/select.h>
 #include <sys/signalfd.h>
+#include <stddef.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -42,6 +45,8 @@ static const char *err_name(int e) {
     case ECHILD: return "ECHILD";
     case ENOMEM: return "ENOMEM";
     case ENOTSOCK: return "ENOTSOCK";
+    case ENOPROTOOPT: return "ENOPROTOOPT";
+    case ENODATA: return "ENODATA";
     default: return "E?";
   }
 }
@@ -607,6 +612,148 @@ static void test_mmsg(void) {
   close(sv[1]);
 }
 
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
+/* "right" when a socket's SO_PEERCRED names `expect` and our own ids (the pid as a word, so
+ * that the output does not depend on pids). */
+static void format_peer(char *out, size_t size, const char *what, int fd, pid_t expect) {
+  struct ucred c;
+  socklen_t len = sizeof c;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c, &len) != 0)
+    snprintf(out, size, "%s: -1 %s\n", what, err_name(errno));
+  else
+    snprintf(out, size, "%s: pid %s (%d for %d), ids %s\n", what, c.pid == expect ? "right" : "WRONG",
+             c.pid == expect ? 0 : (int)c.pid, c.pid == expect ? 0 : (int)expect,
+             c.uid == getuid() && c.gid == getgid() ? "right" : "WRONG");
+}
+
+static void show_peer(const char *what, int fd, pid_t expect) {
+  char line[160];
+  format_peer(line, sizeof line, what, fd, expect);
+  fputs(line, stdout);
+}
+
+/* One byte, with SCM_CREDENTIALS naming `pid` when pid > 0. */
+static long send_byte(int fd, char byte, pid_t pid) {
+  char cbuf[CMSG_SPACE(sizeof(struct ucred))];
+  struct iovec one = {&byte, 1};
+  struct msghdr m;
+  memset(&m, 0, sizeof m);
+  memset(cbuf, 0, sizeof cbuf);
+  m.msg_iov = &one;
+  m.msg_iovlen = 1;
+  if (pid > 0) {
+    m.msg_control = cbuf;
+    m.msg_controllen = sizeof cbuf;
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_CREDENTIALS;
+    h->cmsg_len = CMSG_LEN(sizeof(struct ucred));
+    struct ucred cred = {pid, getuid(), getgid()};
+    memcpy(CMSG_DATA(h), &cred, sizeof cred);
+  }
+  return sendmsg(fd, &m, 0);
+}
+
+/* Receives one byte and the pid of its SCM_CREDENTIALS (0: none came). */
+static pid_t receive_sender(int fd) {
+  char byte, cbuf[CMSG_SPACE(sizeof(struct ucred))];
+  struct iovec one = {&byte, 1};
+  struct msghdr m;
+  memset(&m, 0, sizeof m);
+  m.msg_iov = &one;
+  m.msg_iovlen = 1;
+  m.msg_control = cbuf;
+  m.msg_controllen = sizeof cbuf;
+  if (recvmsg(fd, &m, 0) != 1) return -1;
+  for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h))
+    if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_CREDENTIALS) {
+      struct ucred cred;
+      memcpy(&cred, CMSG_DATA(h), sizeof cred);
+      return cred.pid;
+    }
+  return 0;
+}
+
+/* SO_PEERCRED, SO_PEERPIDFD and SCM_CREDENTIALS name the guest process at the other end, as
+ * Linux takes them: a socketpair's creator; for an accepted socket the connector; for the
+ * connector the listener, before the accept and after; for a message its sender. The child
+ * prints as it goes; the parent keeps its lines until the child has ended. */
+static void test_peer_credentials(void) {
+  const pid_t me = getpid();
+  int sv[2];
+  socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+  show_peer("socketpair peer", sv[0], me);
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  snprintf(addr.sun_path + 1, sizeof addr.sun_path - 1, "emu-peer-credentials-%d", (int)me);
+  const socklen_t alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(addr.sun_path + 1));
+  int listener = socket(AF_UNIX, SOCK_STREAM, 0);
+  show("bind abstract", bind(listener, (struct sockaddr *)&addr, alen));
+  show("listen", listen(listener, 4));
+  int go[2];
+  if (pipe(go) != 0) return;
+  pid_t child = fork();
+  if (child == 0) {
+    show_peer("child: socketpair made by its parent", sv[1], me);
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    show("child: connect", connect(s, (struct sockaddr *)&addr, alen));
+    show_peer("child: listener seen before the accept", s, me);
+    show("child: send with its pid", send_byte(s, 'a', getpid()));
+    /* One message at a time: emu names the last guest process that sent on a socket, which
+     * is the right one unless a reader is behind messages of two senders. */
+    char b;
+    if (read(go[0], &b, 1) != 1) _exit(1);
+    /* Allowed with CAP_SYS_ADMIN only; without, the child's own pid goes instead. */
+    if (send_byte(s, 'x', me) != 1) send_byte(s, 'x', getpid());
+    if (read(go[0], &b, 1) != 1) _exit(1);
+    show_peer("child: listener seen after the accept", s, me);
+    show("child: send plain", send_byte(s, 'b', 0));
+    _exit(0);
+  }
+  char lines[7][160];
+  int conn = accept(listener, NULL, NULL);
+  format_peer(lines[0], sizeof lines[0], "accepted socket's peer is the connector", conn, child);
+  int one = 1;
+  setsockopt(conn, SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+  pid_t first = receive_sender(conn);
+  snprintf(lines[1], sizeof lines[1], "credentials sent with the child's pid: %s\n", first == child ? "right" : "WRONG");
+  if (write(go[1], "g", 1) != 1) return;
+  pid_t named = receive_sender(conn);
+  snprintf(lines[5], sizeof lines[5], "credentials sent with the parent's pid (root) or the child's: %s\n",
+           named == (geteuid() == 0 ? me : child) ? "right" : "WRONG");
+  if (write(go[1], "g", 1) != 1) return;
+  pid_t second = receive_sender(conn);
+  snprintf(lines[2], sizeof lines[2], "credentials the kernel attached: %s\n", second == child ? "right" : "WRONG");
+  int pidfd = -1;
+  socklen_t len = sizeof pidfd;
+  long r = getsockopt(conn, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len);
+  if (r != 0)
+    snprintf(lines[3], sizeof lines[3], "SO_PEERPIDFD: -1 %s\n", err_name(errno));
+  else
+    snprintf(lines[3], sizeof lines[3], "SO_PEERPIDFD: a pidfd %d\n", pidfd >= 0 && len == sizeof pidfd);
+  int st = 0;
+  waitpid(child, &st, 0);
+  snprintf(lines[4], sizeof lines[4], "child exit: %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+  lines[6][0] = 0;
+  if (r == 0) {
+    struct pollfd p = {pidfd, POLLIN, 0};
+    snprintf(lines[6], sizeof lines[6], "peer pidfd readable once the child ended: %d\n",
+             poll(&p, 1, 5000) == 1 && (p.revents & POLLIN) != 0);
+    close(pidfd);
+  }
+  for (int i = 0; i < 7; ++i) fputs(lines[i], stdout);
+  close(conn);
+  close(listener);
+  close(go[0]);
+  close(go[1]);
+  close(sv[0]);
+  close(sv[1]);
+}
+
 /* madvise: DONTNEED zeroes private anonymous pages, hints are accepted, Linux's errors. */
 static void test_madvise(void) {
   char *p = mmap(NULL, 4 * GUEST_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -658,5 +805,6 @@ int main(void) {
   test_madvise();
   test_mmsg();
   test_pidfd();
+  test_peer_credentials();
   return 0;
 }

@@ -18,6 +18,7 @@
 #include "emu/process/file_locks.h"
 #include "emu/process/futex_table.h"
 #include "emu/process/guest_timers.h"
+#include "emu/process/unix_socket_owners.h"
 #include "emu/observe/tracer.h"
 #include "mmu/address_space.h"
 #include "mmu/frame_pool.h"
@@ -81,6 +82,8 @@ class Machine {
   // Futexes on shared memory (not FUTEX_PRIVATE_FLAG), keyed by where the word lives, so
   // that processes mapping it at different addresses meet (Linux's shared futex keys).
   FutexTable& shared_futexes() { return shared_futexes_; }
+  // The guest process behind each AF_UNIX socket (SO_PEERCRED, SCM_CREDENTIALS).
+  UnixSocketOwners& unix_sockets() { return unix_sockets_; }
 
   // A free vCPU slot, or nullopt when all --max-vcpus are in use (EAGAIN to the guest).
   std::optional<mmu::VcpuId> take_slot();
@@ -139,6 +142,7 @@ class Machine {
   // After the pool: goes before it (only weak references; objects die with their mappings).
   std::unique_ptr<mmu::SharedMemoryRegistry> shared_memory_;
   FutexTable shared_futexes_;
+  UnixSocketOwners unix_sockets_;
   std::unique_ptr<Tracer> tracer_;
   std::unique_ptr<mmu::SwapDevice> swap_;
   std::unique_ptr<mmu::Reclaimer> reclaimer_;

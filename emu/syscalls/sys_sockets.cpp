@@ -3,6 +3,9 @@
 // buffers, option values (i386's timeval options are 32-bit), and for sendmsg/recvmsg the
 // ABI's msghdr, iovec and cmsghdr with SCM_RIGHTS descriptors translated between the guest's
 // fd table and the host's. Blocking calls wait interruptibly (wait_ready), as reads do.
+// Credentials (SO_PEERCRED, SO_PEERPIDFD, SCM_CREDENTIALS) name guest processes: the host
+// names emu for all of them, so socketpair, connect, listen, accept and the sends tell the
+// run's UnixSocketOwners who is behind each AF_UNIX socket.
 #include <fcntl.h>
 #include <linux/net.h>
 #include <poll.h>
@@ -14,10 +17,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "emu/process/guest_process.h"
 #include "emu/process/machine.h"
+#include "emu/process/unix_diag.h"
 #include "emu/syscalls/sys_handlers.h"
 
 namespace emu::sys {
@@ -30,7 +35,8 @@ constexpr size_t kMaxIov = 1024;               // UIO_MAXIOV
 
 // The guest fd's file, which must be a socket: Linux answers ENOTSOCK for any other before
 // it could block (a blocking recv on an epoll fd waited forever; found by fuzz/syscalls).
-std::shared_ptr<HostFile> socket_of(Call& c, int fd, int64_t& err) {
+// `ino`, when asked for, is the socket's inode (what UnixSocketOwners and sock_diag name it by).
+std::shared_ptr<HostFile> socket_of(Call& c, int fd, int64_t& err, ino_t* ino = nullptr) {
   auto f = c.proc.files().get(fd);
   err = f ? 0 : -EBADF;
   struct stat st {};
@@ -38,7 +44,37 @@ std::shared_ptr<HostFile> socket_of(Call& c, int fd, int64_t& err) {
     err = -ENOTSOCK;
     return nullptr;
   }
+  if (ino) *ino = st.st_ino;
   return f;
+}
+
+ino_t inode_of(int host_fd) {
+  struct stat st {};
+  return ::fstat(host_fd, &st) == 0 ? st.st_ino : 0;
+}
+
+bool is_unix_socket(int host_fd) {
+  int domain = 0;
+  socklen_t len = sizeof domain;
+  return ::getsockopt(host_fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == AF_UNIX;
+}
+
+// The host reports emu's own pid for a peer (or sender) in any guest process of the run:
+// that pid becomes the guest's whom `ino`'s peer belongs to. Other pids (host processes
+// outside emu) pass as they are, as under qemu-user.
+void to_guest_pid(Call& c, ino_t ino, int32_t& pid, bool sender) {
+  if (pid != ::getpid() || !ino) return;
+  UnixSocketOwners& owners = c.proc.machine().unix_sockets();
+  if (const auto guest = sender ? owners.peer_sender(ino) : owners.peer_credentials(ino)) pid = *guest;
+}
+
+// A socket's address as the kernel keeps it (getsockname, or getpeername with `peer`).
+std::string address_of(int host_fd, bool peer) {
+  sockaddr_storage sa{};
+  socklen_t len = sizeof sa;
+  const int r = peer ? ::getpeername(host_fd, reinterpret_cast<sockaddr*>(&sa), &len)
+                     : ::getsockname(host_fd, reinterpret_cast<sockaddr*>(&sa), &len);
+  return r == 0 ? std::string(reinterpret_cast<const char*>(&sa), len) : std::string();
 }
 
 // A guest socket address (len bytes) into `out`; Linux's EINVAL for a bad length.
@@ -121,9 +157,10 @@ size_t cmsg_align(bool i386, size_t n) { return i386 ? (n + 3) & ~size_t{3} : (n
 size_t cmsg_header(bool i386) { return i386 ? 12 : 16; }
 
 // Guest control messages to host ones: SCM_RIGHTS names guest fds, which become host fds
-// (kept open by `keep` until the call is over); other messages are copied as they are.
+// (kept open by `keep` until the call is over); SCM_CREDENTIALS's guest pid, which the host
+// must see as emu's, is kept in `sender`; other messages are copied as they are.
 int64_t control_to_host(Call& c, const std::vector<uint8_t>& guest, std::vector<uint8_t>& host,
-                        std::vector<std::shared_ptr<HostFile>>& keep) {
+                        std::vector<std::shared_ptr<HostFile>>& keep, int& sender) {
   size_t at = 0;
   const size_t gh = cmsg_header(c.i386);
   while (at + gh <= guest.size()) {
@@ -158,7 +195,10 @@ int64_t control_to_host(Call& c, const std::vector<uint8_t>& guest, std::vector<
       std::memcpy(&cred, data, sizeof cred);
       const bool ours = cred.pid == c.proc.pid() || (::geteuid() == 0 && c.proc.machine().find_process(cred.pid));
       if (!ours && ::geteuid() != 0) return -EPERM;
-      if (ours) cred.pid = ::getpid();
+      if (ours) {
+        sender = cred.pid;
+        cred.pid = ::getpid();
+      }
       std::memcpy(payload.data(), &cred, sizeof cred);
     }
     const size_t start = host.size();
@@ -176,7 +216,8 @@ int64_t control_to_host(Call& c, const std::vector<uint8_t>& guest, std::vector<
 // Host control messages back to the guest's layout: received host fds are installed in the
 // guest's table. What does not fit the guest's buffer sets MSG_CTRUNC (and the fds that did
 // not fit are closed, as Linux's scm_detach_fds does).
-void control_to_guest(Call& c, msghdr& hm, std::vector<uint8_t>& out, size_t room, int flags, int& msg_flags) {
+// `ino`: the receiving socket, whose peer sent what carries credentials.
+void control_to_guest(Call& c, msghdr& hm, ino_t ino, std::vector<uint8_t>& out, size_t room, int flags, int& msg_flags) {
   const size_t gh = cmsg_header(c.i386);
   for (cmsghdr* h = CMSG_FIRSTHDR(&hm); h; h = CMSG_NXTHDR(&hm, h)) {
     const size_t data_len = h->cmsg_len - CMSG_LEN(0);
@@ -197,6 +238,12 @@ void control_to_guest(Call& c, msghdr& hm, std::vector<uint8_t>& out, size_t roo
       }
       payload.resize(fit * sizeof(int));
     }
+    if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_CREDENTIALS && data_len >= sizeof(ucred)) {
+      ucred cred;
+      std::memcpy(&cred, payload.data(), sizeof cred);
+      to_guest_pid(c, ino, cred.pid, true);
+      std::memcpy(payload.data(), &cred, sizeof cred);
+    }
     const size_t len = gh + payload.size();
     if (out.size() + len > room) {
       msg_flags |= MSG_CTRUNC;
@@ -212,6 +259,8 @@ void control_to_guest(Call& c, msghdr& hm, std::vector<uint8_t>& out, size_t roo
     std::memcpy(out.data() + start + gh, payload.data(), payload.size());
   }
 }
+
+constexpr int kSoPeerPidfd = 77;  // SO_PEERPIDFD (Linux 6.5), not in every libc's headers
 
 bool timeval_option(int level, int name) {
   return level == SOL_SOCKET && (name == SO_RCVTIMEO_OLD || name == SO_SNDTIMEO_OLD);
@@ -229,6 +278,7 @@ int64_t socketpair(Call& c, int domain, int type, int protocol, uint64_t sv) {
   auto a = std::make_shared<HostFile>(host[0]);
   auto b = std::make_shared<HostFile>(host[1]);
   const bool cloexec = (type & SOCK_CLOEXEC) != 0;
+  if (domain == AF_UNIX) c.proc.machine().unix_sockets().record_pair(inode_of(host[0]), inode_of(host[1]), c.proc.pid());
   const int guest[2] = {c.proc.files().install(a, cloexec), c.proc.files().install(b, cloexec)};
   if (guest[0] < 0 || guest[1] < 0 || !c.mem.write(c.v, sv, guest, sizeof guest)) {
     for (const int g : guest)
@@ -255,26 +305,41 @@ int64_t bind(Call& c, int fd, uint64_t addr, uint64_t len) { return with_address
 
 int64_t connect(Call& c, int fd, uint64_t addr, uint64_t len) {
   // A blocking connect waits in the host; on a non-blocking socket EINPROGRESS comes back.
-  return with_address(c, fd, addr, len, ::connect);
+  // The connector is known before the connection exists: the listener's side may accept
+  // and ask for its peer before connect returns here.
+  const auto f = c.proc.files().get(fd);
+  const bool unix_socket = f && is_unix_socket(f->fd());
+  if (unix_socket) c.proc.machine().unix_sockets().record_connector(inode_of(f->fd()), c.proc.pid());
+  const int64_t r = with_address(c, fd, addr, len, ::connect);
+  if (r == 0 && unix_socket) c.proc.machine().unix_sockets().connected(inode_of(f->fd()), address_of(f->fd(), true));
+  return r;
 }
 
 int64_t listen(Call& c, int fd, int backlog) {
   int64_t err = 0;
-  const auto f = socket_of(c, fd, err);
+  ino_t ino = 0;
+  const auto f = socket_of(c, fd, err, &ino);
   if (!f) return err;
+  // Linux takes the listener's credentials here; its connections' peers see them.
+  if (is_unix_socket(f->fd())) c.proc.machine().unix_sockets().record_listener(ino, c.proc.pid(), address_of(f->fd(), false));
   return ::listen(f->fd(), backlog) == 0 ? 0 : -errno;
 }
 
 int64_t accept4(Call& c, int fd, uint64_t addr, uint64_t lenp, int flags) {
   if (flags & ~(SOCK_CLOEXEC | SOCK_NONBLOCK)) return -EINVAL;
   int64_t err = 0;
-  const auto f = socket_of(c, fd, err);
+  ino_t ino = 0;
+  const auto f = socket_of(c, fd, err, &ino);
   if (!f) return err;
   if (const int64_t r = wait_ready(c, *f, POLLIN); r < 0) return r;
   sockaddr_storage sa{};
   socklen_t len = sizeof sa;
   const int host = ::accept4(f->fd(), reinterpret_cast<sockaddr*>(&sa), &len, flags | SOCK_CLOEXEC);
   if (host < 0) return -errno;
+  if (is_unix_socket(host)) {
+    const ino_t accepted = inode_of(host);
+    c.proc.machine().unix_sockets().accepted(ino, accepted, unix_peer_inode(accepted).value_or(0));
+  }
   const int64_t gfd = install_socket(c, host, flags);
   if (gfd < 0) return gfd;
   if (const int64_t r = write_addr(c, sa, len, addr, lenp); r < 0) {
@@ -299,7 +364,8 @@ int64_t sockname(Call& c, int fd, uint64_t addr, uint64_t lenp, bool peer) {
 
 int64_t sendto(Call& c, int fd, uint64_t buf, uint64_t len, int flags, uint64_t addr, uint64_t alen) {
   int64_t err = 0;
-  const auto f = socket_of(c, fd, err);
+  ino_t ino = 0;
+  const auto f = socket_of(c, fd, err, &ino);
   if (!f) return err;
   std::vector<uint8_t> data(std::min<uint64_t>(len, kMaxData));
   if (!data.empty() && !c.mem.read(c.v, buf, data.data(), data.size())) return -EFAULT;
@@ -308,6 +374,7 @@ int64_t sendto(Call& c, int fd, uint64_t buf, uint64_t len, int flags, uint64_t 
     if (const int64_t r = read_addr(c, addr, alen, sa)) return r;
   if (!(flags & MSG_DONTWAIT))
     if (const int64_t r = wait_ready(c, *f, POLLOUT); r < 0) return r;
+  c.proc.machine().unix_sockets().sent(ino, c.proc.pid());
   const ssize_t n = ::sendto(f->fd(), data.data(), data.size(), flags | MSG_NOSIGNAL,
                              addr ? reinterpret_cast<sockaddr*>(&sa) : nullptr, addr ? static_cast<socklen_t>(alen) : 0);
   if (flags & MSG_NOSIGNAL) c.no_sigpipe = true;  // EPIPE without the signal, as asked
@@ -338,7 +405,8 @@ int64_t recvfrom(Call& c, int fd, uint64_t buf, uint64_t len, int flags, uint64_
 
 int64_t sendmsg(Call& c, int fd, uint64_t msg, int flags) {
   int64_t err = 0;
-  const auto f = socket_of(c, fd, err);
+  ino_t ino = 0;
+  const auto f = socket_of(c, fd, err, &ino);
   if (!f) return err;
   GuestMsg m;
   std::vector<std::pair<uint64_t, uint64_t>> iov;
@@ -357,7 +425,8 @@ int64_t sendmsg(Call& c, int fd, uint64_t msg, int flags) {
   std::vector<uint8_t> guest_control(m.controllen), host_control;
   if (m.controllen && !c.mem.read(c.v, m.control, guest_control.data(), guest_control.size())) return -EFAULT;
   std::vector<std::shared_ptr<HostFile>> keep;
-  if (const int64_t r = control_to_host(c, guest_control, host_control, keep)) return r;
+  int sender = c.proc.pid();
+  if (const int64_t r = control_to_host(c, guest_control, host_control, keep, sender)) return r;
   iovec one{data.data(), data.size()};
   msghdr hm{};
   hm.msg_name = m.name ? &sa : nullptr;
@@ -368,6 +437,7 @@ int64_t sendmsg(Call& c, int fd, uint64_t msg, int flags) {
   hm.msg_controllen = host_control.size();
   if (!(flags & MSG_DONTWAIT))
     if (const int64_t r = wait_ready(c, *f, POLLOUT); r < 0) return r;
+  c.proc.machine().unix_sockets().sent(ino, sender);
   const ssize_t n = ::sendmsg(f->fd(), &hm, flags | MSG_NOSIGNAL);
   if (flags & MSG_NOSIGNAL) c.no_sigpipe = true;  // EPIPE without the signal, as asked
   return n < 0 ? -errno : n;
@@ -375,7 +445,8 @@ int64_t sendmsg(Call& c, int fd, uint64_t msg, int flags) {
 
 int64_t recvmsg(Call& c, int fd, uint64_t msg, int flags) {
   int64_t err = 0;
-  const auto f = socket_of(c, fd, err);
+  ino_t ino = 0;
+  const auto f = socket_of(c, fd, err, &ino);
   if (!f) return err;
   GuestMsg m;
   std::vector<std::pair<uint64_t, uint64_t>> iov;
@@ -408,7 +479,7 @@ int64_t recvmsg(Call& c, int fd, uint64_t msg, int flags) {
   }
   int msg_flags = hm.msg_flags;
   std::vector<uint8_t> guest_control;
-  if (m.controllen) control_to_guest(c, hm, guest_control, m.controllen, flags, msg_flags);
+  if (m.controllen) control_to_guest(c, hm, ino, guest_control, m.controllen, flags, msg_flags);
   const MsgOffsets off = msg_offsets(c.i386);
   if (!guest_control.empty() && !c.mem.write(c.v, m.control, guest_control.data(), guest_control.size())) return -EFAULT;
   const uint64_t controllen = guest_control.size();
@@ -450,7 +521,8 @@ int64_t setsockopt(Call& c, int fd, int level, int name, uint64_t val, uint64_t 
 
 int64_t getsockopt(Call& c, int fd, int level, int name, uint64_t val, uint64_t lenp) {
   int64_t err = 0;
-  const auto f = socket_of(c, fd, err);
+  ino_t ino = 0;
+  const auto f = socket_of(c, fd, err, &ino);
   if (!f) return err;
   int32_t room = 0;
   if (!c.mem.read_value(c.v, lenp, room)) return -EFAULT;
@@ -458,6 +530,35 @@ int64_t getsockopt(Call& c, int fd, int level, int name, uint64_t val, uint64_t 
   std::vector<uint8_t> v(4096);
   socklen_t len = static_cast<socklen_t>(v.size());
   if (::getsockopt(f->fd(), level, name, v.data(), &len) != 0) return -errno;
+  if (level == SOL_SOCKET && name == SO_PEERCRED && len >= sizeof(ucred)) {
+    ucred cred;
+    std::memcpy(&cred, v.data(), sizeof cred);
+    to_guest_pid(c, ino, cred.pid, false);
+    std::memcpy(v.data(), &cred, sizeof cred);
+  }
+  if (level == SOL_SOCKET && name == kSoPeerPidfd && len == sizeof(int)) {
+    // The host made a pidfd (of emu, or of a host process outside): the guest gets one of
+    // its own, for the guest process when the peer is one.
+    int host_pidfd = -1;
+    std::memcpy(&host_pidfd, v.data(), sizeof host_pidfd);
+    int32_t pid = 0;
+    {
+      ucred cred{};
+      socklen_t clen = sizeof cred;
+      if (::getsockopt(f->fd(), SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) pid = cred.pid;
+    }
+    int64_t gfd;
+    if (pid == ::getpid()) {
+      ::close(host_pidfd);
+      to_guest_pid(c, ino, pid, false);
+      gfd = pidfd_open(c, pid, 0);
+    } else {
+      gfd = c.proc.files().install(std::make_shared<HostFile>(host_pidfd), true);
+    }
+    if (gfd < 0) return gfd;
+    const int32_t g = static_cast<int32_t>(gfd);
+    std::memcpy(v.data(), &g, sizeof g);
+  }
   if (c.i386 && timeval_option(level, name) && len == sizeof(timeval)) {
     timeval tv;
     std::memcpy(&tv, v.data(), sizeof tv);

@@ -1,0 +1,96 @@
+#include "emu/process/unix_diag.h"
+
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace emu {
+
+namespace {
+
+// One sock_diag request for AF_UNIX sockets (`ino` 0 with `dump` for all of them); `each`
+// sees every answering socket's message and its attributes. False when the kernel did not
+// answer (no sock_diag, or unix_diag not built in).
+template <typename Each>
+bool ask(ino_t ino, uint32_t show, bool dump, Each each) {
+  const int s = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (s < 0) return false;
+  struct {
+    nlmsghdr h;
+    unix_diag_req r;
+  } req{};
+  req.h.nlmsg_len = sizeof req;
+  req.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  req.h.nlmsg_flags = NLM_F_REQUEST | (dump ? NLM_F_DUMP : 0);
+  req.r.sdiag_family = AF_UNIX;
+  req.r.udiag_states = ~0u;
+  req.r.udiag_ino = static_cast<uint32_t>(ino);
+  req.r.udiag_show = show;
+  req.r.udiag_cookie[0] = req.r.udiag_cookie[1] = ~0u;  // INET_DIAG_NOCOOKIE
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  bool answered = false;
+  // emu kicks its own threads with host signals: an interrupted call is asked again.
+  ssize_t sent;
+  do sent = ::sendto(s, &req, sizeof req, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel);
+  while (sent < 0 && errno == EINTR);
+  if (sent == sizeof req) {
+    alignas(nlmsghdr) char buf[32768];
+    for (bool more = true; more;) {
+      ssize_t n;
+      do n = ::recv(s, buf, sizeof buf, 0);
+      while (n < 0 && errno == EINTR);
+      if (n <= 0) break;
+      more = dump;
+      int left = static_cast<int>(n);
+      for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+        if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+          more = false;
+          break;
+        }
+        if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY) continue;
+        const auto* msg = static_cast<const unix_diag_msg*>(NLMSG_DATA(h));
+        answered = true;
+        int attr_left = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof *msg));
+        std::vector<const rtattr*> attrs;
+        for (auto* a = reinterpret_cast<const rtattr*>(msg + 1); RTA_OK(a, attr_left); a = RTA_NEXT(a, attr_left))
+          attrs.push_back(a);
+        each(*msg, attrs);
+      }
+    }
+  }
+  ::close(s);
+  return answered;
+}
+
+}  // namespace
+
+std::optional<ino_t> unix_peer_inode(ino_t ino) {
+  std::optional<ino_t> peer;
+  ask(ino, UDIAG_SHOW_PEER, false, [&](const unix_diag_msg&, const std::vector<const rtattr*>& attrs) {
+    for (const rtattr* a : attrs)
+      if (a->rta_type == UNIX_DIAG_PEER && RTA_PAYLOAD(a) >= sizeof(uint32_t)) {
+        uint32_t v = 0;
+        std::memcpy(&v, RTA_DATA(a), sizeof v);
+        if (v) peer = v;
+      }
+  });
+  return peer;
+}
+
+std::optional<std::unordered_set<ino_t>> unix_socket_inodes() {
+  std::unordered_set<ino_t> all;
+  if (!ask(0, 0, true, [&](const unix_diag_msg& m, const std::vector<const rtattr*>&) { all.insert(m.udiag_ino); }))
+    return std::nullopt;
+  return all;
+}
+
+}  // namespace emu
