@@ -21,6 +21,10 @@ void add_cli_options(CLI::App& app, CliOptions& opt) {
   app.add_option("--swap-file", opt.swap_file,
                  "where the swap goes: a file, or a directory for a temporary one (default: a temporary file in "
                  "$TMPDIR; files emu creates are removed at exit, also when the guest crashes)");
+  app.add_option("--inject-swap-errors", opt.inject_swap_errors,
+                 "make swap I/O fail as a failing disk would, for testing the error paths: write:SKIP:COUNT and/or "
+                 "read:SKIP:COUNT (comma list), the COUNT writes (reads) after the first SKIP fail")
+      ->type_name("SPEC");
   app.add_option("--rss", opt.rss, "RSS counter: shared atomic or per-vCPU")
       ->check(CLI::IsMember({"shared", "per-vcpu"}))
       ->capture_default_str();
@@ -104,6 +108,26 @@ bool resolve_cli_options(const CliOptions& opt, EmulatorConfig& config, std::str
     return false;
   }
   config.swap_file = opt.swap_file;
+  if (!opt.inject_swap_errors.empty()) {
+    if (!*swap) {
+      *error = "--inject-swap-errors needs --swap SIZE";
+      return false;
+    }
+    for (size_t start = 0; start < opt.inject_swap_errors.size();) {
+      const size_t comma = std::min(opt.inject_swap_errors.find(',', start), opt.inject_swap_errors.size());
+      const std::string part = opt.inject_swap_errors.substr(start, comma - start);
+      const size_t c1 = part.find(':'), c2 = c1 == std::string::npos ? c1 : part.find(':', c1 + 1);
+      const std::string kind = part.substr(0, c1);
+      const auto skip = c2 == std::string::npos ? std::nullopt : parse_size(part.substr(c1 + 1, c2 - c1 - 1));
+      const auto count = c2 == std::string::npos ? std::nullopt : parse_size(part.substr(c2 + 1));
+      if ((kind != "write" && kind != "read") || !skip || !count) {
+        *error = "--inject-swap-errors " + opt.inject_swap_errors + ": expected write:SKIP:COUNT or read:SKIP:COUNT, like write:500:10";
+        return false;
+      }
+      (kind == "write" ? config.swap_write_errors : config.swap_read_errors) = {*skip, *count};
+      start = comma + 1;
+    }
+  }
   const bool trace_output = !opt.trace_file.empty() || !opt.trace_json.empty() || !opt.trace_addr.empty() ||
                             !opt.trace_vcpus.empty();
   if (opt.trace.empty() && trace_output) {

@@ -17,6 +17,7 @@ struct CliOptions {
   std::string mem = "1G";
   std::string swap = "0";
   std::string swap_file;
+  std::string inject_swap_errors;
   std::string trace;
   std::string trace_file;
   std::string trace_json;

@@ -52,6 +52,12 @@ struct EmulatorConfig {
   uint64_t swap_bytes = 0;
   // Where the swap goes: a file or a directory; empty: a temporary file under $TMPDIR.
   std::string swap_file;
+  // --inject-swap-errors: the swap's writes (reads) after the first `skip` fail, `count` of
+  // them, as a failing disk's would (soak tests and the study of the error paths).
+  struct SwapErrors {
+    uint64_t skip = 0, count = 0;
+  };
+  SwapErrors swap_write_errors, swap_read_errors;
   // --trace: no events bit set means no tracer at all.
   TraceConfig trace;
   // -L / EMU_LD_PREFIX: the root the guest's absolute paths are looked up in first.

@@ -28,6 +28,8 @@ std::unique_ptr<Machine> Machine::create(const EmulatorConfig& config, std::stri
     m->swap_ = config.swap_file.empty() ? mmu::SwapDevice::open_temporary(config.swap_bytes, error)
                                         : mmu::SwapDevice::open(config.swap_file, config.swap_bytes, error);
     if (!m->swap_) return nullptr;
+    if (config.swap_write_errors.count) m->swap_->inject_write_failures(config.swap_write_errors.skip, config.swap_write_errors.count);
+    if (config.swap_read_errors.count) m->swap_->inject_read_failures(config.swap_read_errors.skip, config.swap_read_errors.count);
   }
   // The page cache and shared memory: anonymous shared pages go to the same swap.
   m->shared_memory_ = std::make_unique<mmu::SharedMemoryRegistry>(*m->pool_, m->swap_.get());

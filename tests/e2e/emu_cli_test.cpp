@@ -92,7 +92,8 @@ TEST(EmuCli, DirectoryIs126) {
 TEST(EmuCli, BadOptionsAreUsageErrors) {
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{"--scheme", "bogus", "x"}, {"--mem", "lots", "x"}, {"--mem", "1M", "x"},
-        {"--paging", "nine", "x"}, {"--no-such-option"}, {}}) {
+        {"--paging", "nine", "x"}, {"--no-such-option"}, {"--swap", "8M", "--inject-swap-errors", "write:1", "x"},
+        {"--swap", "8M", "--inject-swap-errors", "disk:1:1", "x"}, {"--inject-swap-errors", "write:1:1", "x"}, {}}) {
     auto argv = args;
     argv.insert(argv.begin(), EMU_BINARY);
     const auto r = run_process(argv);

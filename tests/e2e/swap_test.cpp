@@ -81,6 +81,19 @@ TEST_P(Swap, FailingSwapWriteIs135WithOneLine) {
   EXPECT_EQ(count_lines(r.err), 1) << r.err;
 }
 
+// --inject-swap-errors: a write failing after 300 good ones, and the fourth read, end the guest
+// as a real disk error does: SIGBUS, one line naming the swap, nothing leaked.
+TEST_P(Swap, InjectedSwapErrorsAreSigbusWithOneLine) {
+  for (const char* spec : {"write:300:1", "read:3:1"}) {
+    const auto r = run_process({EMU_BINARY, "--mem", "16M", "--swap", "64M", "--inject-swap-errors", spec,
+                                guest(GetParam(), "swap_stress"), "-m", "40", "-p", "2"});
+    EXPECT_EQ(r.status, 135) << spec << r.err;
+    const std::string what = spec[0] == 'w' ? "swap write failed" : "swap read failed";
+    EXPECT_NE(r.err.find(what), std::string::npos) << spec << r.err;
+    EXPECT_EQ(count_lines(r.err), 1) << spec << r.err;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(BothArches, Swap, testing::Values("x86_64", "i386"));
 
 TEST(SwapFile, TemporaryFileInADirectoryIsGoneAfterTheRun) {
