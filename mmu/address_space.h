@@ -100,7 +100,8 @@ class AddressSpace {
   // Clears every pte at targets[i].va that maps targets[i].frame (a table fork shared is
   // unshared first), flushes this space's TLBs once for all of them and drops the ptes'
   // references after the flush.
-  virtual void unmap_shared_pages(VcpuId v, std::span<RmapTarget> targets) = 0;
+  // False, and nothing done, when the mmap lock could not be taken for read at once.
+  virtual bool unmap_shared_pages(VcpuId v, std::span<RmapTarget> targets) = 0;
 
   // The reverse map of pages fork left counted in several spaces (mmu/cow_reclaim.h). Spaces
   // forked from one another form a family (what Linux's anon_vma chains); such a page is found

@@ -49,7 +49,7 @@ class PagedAddressSpace final : public AddressSpace {
   ReclaimOutcome reclaim_frames(VcpuId v, std::span<const FrameNumber> frames) override;
   // The reverse map of shared memory (mmu/paged/shared_rmap.h).
   bool clear_accessed_if_maps(VcpuId v, VirtAddr va, FrameNumber f) override;
-  void unmap_shared_pages(VcpuId v, std::span<RmapTarget> targets) override;
+  bool unmap_shared_pages(VcpuId v, std::span<RmapTarget> targets) override;
   // The reverse map of pages fork shares (mmu/paged/cow_rmap.h).
   void take_cow_ptes(VcpuId v, std::span<CowTarget> targets) override EMU_REQUIRES_SHARED(mmap_lock_);
   void settle_cow_pte(VcpuId v, const CowTarget& t, SwapSlot slot) override EMU_REQUIRES_SHARED(mmap_lock_);

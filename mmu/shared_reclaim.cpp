@@ -35,6 +35,15 @@ ReclaimOutcome reclaim_shared_frames(SharedMemoryRegistry& registry, VcpuId v, s
   std::map<AddressSpace*, std::vector<AddressSpace::RmapTarget>> targets;
   std::map<AddressSpace*, std::vector<size_t>> owners;
 
+  // 1. Age, every page of the batch before any is made busy: aging waits for each space's
+  // mmap lock, and nothing may wait for one while a page is busy (below).
+  struct Cold {
+    FrameNumber frame;
+    uint64_t index;
+    std::shared_ptr<SharedMemory> object;
+    std::vector<SharedMemory::Mapper> mappers;
+  };
+  std::vector<Cold> cold;
   for (const FrameNumber f : frames) {
     const FrameDescriptor& d = pool.descriptor(f);
     if (d.state.load(std::memory_order_acquire) != FrameState::Shared) continue;
@@ -42,8 +51,8 @@ ReclaimOutcome reclaim_shared_frames(SharedMemoryRegistry& registry, VcpuId v, s
     const uint64_t index = d.vaddr.load(std::memory_order_relaxed);
     auto object = id ? registry.by_id(id) : nullptr;
     if (!object) continue;
-    const auto mappers = object->mappers();
-    // 1. Age. Every mapper's bit is cleared, whatever the others say.
+    auto mappers = object->mappers();
+    // Every mapper's bit is cleared, whatever the others say.
     bool hot = object->test_and_clear_referenced(index);
     for (const auto& m : mappers) {
       AddressSpace* space = attached(spaces, m.space);
@@ -51,7 +60,14 @@ ReclaimOutcome reclaim_shared_frames(SharedMemoryRegistry& registry, VcpuId v, s
       stats.rmap_walks.fetch_add(1, std::memory_order_relaxed);
       hot |= space->clear_accessed_if_maps(v, page_address(m, index), f);
     }
-    if (hot) continue;
+    if (!hot) cold.push_back({f, index, std::move(object), std::move(mappers)});
+  }
+
+  for (Cold& c : cold) {
+    const FrameNumber f = c.frame;
+    const uint64_t index = c.index;
+    const auto& mappers = c.mappers;
+    auto& object = c.object;
     // 2. Busy from here on (false: the page moved or went meanwhile).
     SharedEviction eviction;
     if (!object->begin_evict(index, f, &eviction)) continue;
@@ -65,9 +81,13 @@ ReclaimOutcome reclaim_shared_frames(SharedMemoryRegistry& registry, VcpuId v, s
     }
   }
 
-  // 3. One pass (and one shootdown) per address space.
+  // 3. One pass (and one shootdown) per address space. A fault on a busy page waits for it
+  // holding its space's mmap lock for read, and a writer queued on that lock (munmap, say)
+  // keeps new readers out: were the reclaimer to wait for the lock here, all three would
+  // wait for ever (found by tools/soak.py). So a space whose lock is not free at once is
+  // passed over; its ptes keep their frames, and finish_evict keeps those pages.
   for (auto& [space, list] : targets) {
-    space->unmap_shared_pages(v, list);
+    if (!space->unmap_shared_pages(v, list)) continue;
     const auto& who = owners[space];
     for (size_t i = 0; i < list.size(); ++i)
       if (list[i].dirty) candidates[who[i]].eviction.dirty = true;

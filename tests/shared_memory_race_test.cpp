@@ -9,8 +9,11 @@
 // until a thread writes one (then that space's private copy, swapped like any private page),
 // and the reclaimer's reverse map takes the cached ones out of those mappings too. Afterwards: no lost add
 // (every space reads the same totals), the file gets them on write-back, private data intact,
-// and every frame and swap slot accounted for once the spaces and objects go. Every scheme,
-// 2-level and 4-level tables; the ThreadSanitizer stage runs it.
+// and every frame and swap slot accounted for once the spaces and objects go. A churn thread
+// per space maps and unmaps a small region all along, so the mmap lock is also taken for
+// write while faults wait for pages the reclaimer has made busy (the reclaimer must never
+// wait for that lock then: tools/soak.py found it deadlocked). Every scheme, 2-level and
+// 4-level tables; the ThreadSanitizer stage runs it.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -29,6 +32,8 @@ constexpr unsigned kSpaces = 3;
 constexpr unsigned kThreadsPerSpace = 2;
 constexpr unsigned kThreads = kSpaces * kThreadsPerSpace;
 constexpr VcpuId kReclaimerSlot = kThreads;
+constexpr VcpuId kFirstChurnSlot = kThreads + 1;  // one per space
+constexpr unsigned kSlots = kThreads + 1 + kSpaces;
 constexpr uint64_t kPoolBytes = uint64_t{8} << 20;
 // The shared pages alone (1700 + 500) are more than the pool's 2048 frames: the reclaimer
 // cannot keep up by taking private pages only.
@@ -45,9 +50,9 @@ uint64_t pattern(unsigned space, uint64_t page, unsigned round) {
 class SharedMemoryRaceTest : public ::testing::TestWithParam<Combo> {};
 
 TEST_P(SharedMemoryRaceTest, AddsFromEverySpaceAddUpWhileTheReclaimerRuns) {
-  auto pool = make_pool(kPoolBytes, kThreads + 1);
+  auto pool = make_pool(kPoolBytes, kSlots);
   auto swap = make_swap(uint64_t{64} << 20);
-  SimulatedVcpus vcpus(kThreads + 1);
+  SimulatedVcpus vcpus(kSlots);
   Reclaimer reclaimer(*pool, swap.get(), stress_reclaimer_config(kReclaimerSlot));
   SharedMemoryRegistry registry(*pool, swap.get());
   reclaimer.set_shared_memory(&registry);
@@ -173,7 +178,30 @@ TEST_P(SharedMemoryRaceTest, AddsFromEverySpaceAddUpWhileTheReclaimerRuns) {
       vcpus.deactivate(t);
     });
   }
+  std::atomic<bool> workers_done{false};
+  std::atomic<uint64_t> churns{0};
+  std::vector<std::thread> churners;
+  for (unsigned s = 0; s < kSpaces; ++s) {
+    churners.emplace_back([&, s] {
+      const VcpuId v = kFirstChurnSlot + s;
+      vcpus.activate(v);
+      AddressSpace& as = *spaces[s].as;
+      while (!workers_done.load(std::memory_order_acquire)) {
+        MapRequest r;
+        r.length = 4 * kPageSize;
+        const VirtAddr va = as.map(v, r).value;
+        if (!va) continue;
+        if (!vcpus.access(as, v, va, Access::Write)) ++failed;
+        (void)as.unmap(v, va, r.length);
+        ++churns;
+      }
+      vcpus.deactivate(v);
+    });
+  }
   for (auto& th : threads) th.join();
+  workers_done.store(true, std::memory_order_release);
+  for (auto& th : churners) th.join();
+  EXPECT_GT(churns.load(), 0u);
 
   EXPECT_EQ(failed.load(), 0u);
   EXPECT_EQ(mismatches.load(), 0u)

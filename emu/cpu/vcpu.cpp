@@ -12,6 +12,7 @@
 #include "emu/observe/fault_report.h"
 #include "emu/observe/fault_trace.h"
 #include "emu/process/guest_process.h"
+#include "emu/process/machine.h"
 #include "emu/signals/signal_frame.h"
 #include "emu/syscalls/syscalls.h"
 
@@ -200,11 +201,17 @@ void Vcpu::run(const VcpuStart& start) {
     // A fault or CPU exception: the guest's handler for it runs at the faulting instruction
     // (the engine stopped precisely there), else the process dies with one line on stderr.
     if (fault_) {
+      // No frame because a swap write failed (the reclaimer stopped, and is ending every
+      // process with SIGBUS): this fault ends the same way, for the same reason, not as an
+      // out-of-memory kill that a race with that ending would otherwise report.
+      const bool swap_failed = fault_->outcome == mmu::FaultOutcome::OutOfMemory && process_.machine().reclaimer() &&
+                               process_.machine().reclaimer()->failed();
+      if (swap_failed) fault_->outcome = mmu::FaultOutcome::SigBus;
       const int sig = fault_signal(fault_->outcome);
       const int32_t code = fault_->outcome == mmu::FaultOutcome::SegvAccessError ? kSegvAccErr
                            : fault_->outcome == mmu::FaultOutcome::SigBus        ? kBusAdrErr
                                                                                  : kSegvMapErr;
-      if (sig != SIGKILL && raise_for_handler(sig, code, exact_fault_address(*this, fault_->address))) {
+      if (sig != SIGKILL && !swap_failed && raise_for_handler(sig, code, exact_fault_address(*this, fault_->address))) {
         fault_.reset();
         continue;
       }

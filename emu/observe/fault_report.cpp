@@ -182,9 +182,10 @@ std::string describe_fault(Vcpu& vcpu, const GuestFault& fault) {
     why += fmt::format(": --mem {} MiB, {}", process.pool().bytes() >> 20,
                        swap ? fmt::format("swap of {} MiB full", swap->slot_count() * mmu::kPageSize >> 20)
                             : std::string("no --swap"));
-  } else if (fault.outcome == mmu::FaultOutcome::SigBus && process.swap() && process.swap()->read_errors()) {
-    why = fmt::format("swap read failed on {}: {}", process.swap()->description(),
-                      std::strerror(process.swap()->last_error()));
+  } else if (fault.outcome == mmu::FaultOutcome::SigBus && process.swap() &&
+             (process.swap()->read_errors() || process.swap()->write_errors())) {
+    why = fmt::format("swap {} failed on {}: {}", process.swap()->read_errors() ? "read" : "write",
+                      process.swap()->description(), std::strerror(process.swap()->last_error()));
   }
   const uint64_t sp = vcpu.reg(vcpu.arch() == GuestArch::I386 ? UC_X86_REG_ESP : UC_X86_REG_RSP);
   return fmt::format("guest killed by SIG{}: {} 0x{:x} ({}) at ip 0x{:x}{} (sp 0x{:x}) in thread {}: {}",

@@ -56,10 +56,11 @@ inline auto PagedAddressSpace<F, S>::own_pte_slot(VcpuId v, VirtAddr va, MmuCoun
 }
 
 template <class F, class S>
-inline auto PagedAddressSpace<F, S>::unmap_shared_pages(VcpuId v, std::span<RmapTarget> targets) -> void {
+inline auto PagedAddressSpace<F, S>::unmap_shared_pages(VcpuId v, std::span<RmapTarget> targets) -> bool {
   auto& stats = counters_.slot(v);
   auto env_ = env(stats);
-  MmapReadGuard guard(mmap_lock_, v);
+  // Only trying: the caller has pages busy that a fault holding this lock may wait for.
+  if (!mmap_lock_.try_lock_shared(v)) return false;
   bool code = false;
   {
     auto batch = make_batch(v);
@@ -91,6 +92,8 @@ inline auto PagedAddressSpace<F, S>::unmap_shared_pages(VcpuId v, std::span<Rmap
     tlbs_->invalidate_code(*this);
     stats.add(MmuCounter::CodeInvalidations);
   }
+  mmap_lock_.unlock_shared(v);
+  return true;
 }
 
 }  // namespace mmu
