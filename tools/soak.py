@@ -50,7 +50,7 @@ def parse_args():
     p.add_argument("--schemes", nargs="+", default=SCHEMES, choices=SCHEMES)
     p.add_argument("--scenarios", nargs="+", default=SCENARIOS, choices=SCENARIOS)
     p.add_argument("--hang-dir", default=os.path.join(ROOT, "results", "soak"),
-                   help="where a hung round's thread stacks go (gdb), default results/soak/")
+                   help="where a failed round's output and a hung one's thread stacks (gdb) go, default results/soak/")
     p.add_argument("--seed", type=int, default=None, help="random seed for the injected faults (default: time)")
     p.add_argument("--round-timeout", type=float, default=300.0, help="seconds before a round counts as hung")
     p.add_argument("--json", help="write the rounds and totals here")
@@ -194,7 +194,15 @@ def main():
             swap = (stats or {}).get("swap") or {}
             fired = swap.get("write_errors", 0) + swap.get("read_errors", 0)
             guests_started = ((stats or {}).get("processes") or {}).get("forks", 0) + 1
-            rounds.append({"round": n + 1, "scheme": scheme, "arch": arch, "scenario": scenario, "injected": injected,
+            log = None
+            if problems:
+                # What the guests and emu said, for whoever looks into it.
+                os.makedirs(args.hang_dir, exist_ok=True)
+                log = os.path.join(args.hang_dir, "round-%d-%d.txt" % (n + 1, proc.pid))
+                with open(log, "w") as f:
+                    f.write("command: %s\nstatus: %d\nproblems: %s\n--- stdout\n%s\n--- stderr\n%s\n" %
+                            (" ".join(cmd), rc, "; ".join(problems), out, err))
+            rounds.append({"round": n + 1, "log": log, "scheme": scheme, "arch": arch, "scenario": scenario, "injected": injected,
                            "faults_fired": fired, "status": rc, "seconds": round(seconds, 2), "guests": guests_started,
                            "pages_verified": pages, "mismatches": mismatches, "checks_lost_to_faults": lost,
                            "problems": problems,
