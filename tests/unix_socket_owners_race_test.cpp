@@ -110,6 +110,9 @@ TEST(UnixSocketOwnersRace, ConnectorsAndAcceptedSocketsNameEachOther) {
         owners.record_connector(ino, pid);
         ASSERT_EQ(::connect(s, reinterpret_cast<sockaddr*>(&addr), alen), 0);
         owners.connected(ino, name_of(s, true));
+        // A second connect of a connected socket (EISCONN) changes nothing.
+        owners.record_connector(ino, pid + 100000);
+        owners.connected(ino, name_of(s, true));
         // Before or after the accept, the connector sees the listener.
         if (owners.peer_credentials(ino) != kListenerPid) wrong++;
         owners.sent(ino, pid);

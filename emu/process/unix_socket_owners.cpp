@@ -22,7 +22,9 @@ void UnixSocketOwners::record_pair(ino_t a, ino_t b, int pid) {
 
 void UnixSocketOwners::record_connector(ino_t ino, int pid) {
   std::lock_guard g(lock_);
-  entry(ino) = Entry{std::make_shared<Speaker>(pid), nullptr};
+  Entry& e = entry(ino);
+  // A socket already connected keeps what it has (its connect fails with EISCONN).
+  if (!e.peer) e = Entry{std::make_shared<Speaker>(pid), nullptr};
 }
 
 void UnixSocketOwners::connected(ino_t ino, const std::string& address) {

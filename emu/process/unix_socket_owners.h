@@ -34,7 +34,8 @@ class UnixSocketOwners {
   // `pid` made both ends of a socketpair.
   void record_pair(ino_t a, ino_t b, int pid);
   // `pid` connects socket `ino`; called before the connection exists, since the listener's
-  // side may accept and ask before connect returns.
+  // side may accept and ask before connect returns. A socket connected already is left as
+  // it is.
   void record_connector(ino_t ino, int pid);
   // Socket `ino` is connected to `address` (its getpeername's bytes): its peer is the
   // listener there.
