@@ -546,72 +546,6 @@ static void test_pidfd(void) {
   close(fd);
 }
 
-/* sendmmsg and recvmmsg on a datagram socketpair. */
-static void test_mmsg(void) {
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) != 0) die_errno("event_fds", "socketpair", errno);
-  char bufs[3][16] = {"one", "two!", "three"};
-  struct iovec iov[3];
-  struct mmsghdr msgs[3];
-  memset(msgs, 0, sizeof msgs);
-  for (int i = 0; i < 3; ++i) {
-    iov[i].iov_base = bufs[i];
-    iov[i].iov_len = strlen(bufs[i]);
-    msgs[i].msg_hdr.msg_iov = &iov[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
-  }
-  show("sendmmsg", syscall(SYS_sendmmsg, sv[0], msgs, (long)3, (long)0));
-  printf("sendmmsg lens: %u %u %u\n", msgs[0].msg_len, msgs[1].msg_len, msgs[2].msg_len);
-  char in[4][16];
-  struct iovec riov[4];
-  struct mmsghdr r[4];
-  memset(r, 0, sizeof r);
-  memset(in, 0, sizeof in);
-  for (int i = 0; i < 4; ++i) {
-    riov[i].iov_base = in[i];
-    riov[i].iov_len = sizeof in[i];
-    r[i].msg_hdr.msg_iov = &riov[i];
-    r[i].msg_hdr.msg_iovlen = 1;
-  }
-  show("recvmmsg waitforone", syscall(SYS_recvmmsg, sv[1], r, (long)4, (long)MSG_WAITFORONE, NULL));
-  printf("recvmmsg got: %s/%u %s/%u %s/%u\n", in[0], r[0].msg_len, in[1], r[1].msg_len, in[2], r[2].msg_len);
-  show("recvmmsg empty nonblocking", syscall(SYS_recvmmsg, sv[1], r, (long)4, (long)MSG_DONTWAIT, NULL));
-  show("sendmmsg bad vec", syscall(SYS_sendmmsg, sv[0], hole, (long)2, (long)0));
-  show("recvmmsg bad timeout", syscall(SYS_recvmmsg, sv[1], r, (long)1, (long)0, hole));
-  show("sendmmsg bad fd", syscall(SYS_sendmmsg, 250, msgs, (long)1, (long)0));
-  show("sendmmsg not socket", syscall(SYS_sendmmsg, 1, msgs, (long)1, (long)0));
-  show("sendmmsg none", syscall(SYS_sendmmsg, sv[0], msgs, (long)0, (long)0));
-  /* SCM_CREDENTIALS from a child, with its own pid (Linux checks it), and with another. */
-  pid_t child = fork();
-  if (child == 0) {
-    char cbuf[CMSG_SPACE(sizeof(struct ucred))];
-    struct iovec one = {"c", 1};
-    struct msghdr m;
-    memset(&m, 0, sizeof m);
-    memset(cbuf, 0, sizeof cbuf);
-    m.msg_iov = &one;
-    m.msg_iovlen = 1;
-    m.msg_control = cbuf;
-    m.msg_controllen = sizeof cbuf;
-    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-    h->cmsg_level = SOL_SOCKET;
-    h->cmsg_type = SCM_CREDENTIALS;
-    h->cmsg_len = CMSG_LEN(sizeof(struct ucred));
-    struct ucred cred = {getpid(), getuid(), getgid()};
-    memcpy(CMSG_DATA(h), &cred, sizeof cred);
-    long r = sendmsg(sv[0], &m, 0);
-    printf("child sendmsg SCM_CREDENTIALS with its pid: %ld\n", r);
-    fflush(stdout);
-    _exit(0);
-  }
-  int st = 0;
-  waitpid(child, &st, 0);
-  char got[4];
-  show("recv the child's message", recv(sv[1], got, sizeof got, MSG_DONTWAIT));
-  close(sv[0]);
-  close(sv[1]);
-}
-
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77
 #endif
@@ -675,6 +609,57 @@ static pid_t receive_sender(int fd) {
       return cred.pid;
     }
   return 0;
+}
+
+/* sendmmsg and recvmmsg on a datagram socketpair. */
+static void test_mmsg(void) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) != 0) die_errno("event_fds", "socketpair", errno);
+  char bufs[3][16] = {"one", "two!", "three"};
+  struct iovec iov[3];
+  struct mmsghdr msgs[3];
+  memset(msgs, 0, sizeof msgs);
+  for (int i = 0; i < 3; ++i) {
+    iov[i].iov_base = bufs[i];
+    iov[i].iov_len = strlen(bufs[i]);
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  show("sendmmsg", syscall(SYS_sendmmsg, sv[0], msgs, (long)3, (long)0));
+  printf("sendmmsg lens: %u %u %u\n", msgs[0].msg_len, msgs[1].msg_len, msgs[2].msg_len);
+  char in[4][16];
+  struct iovec riov[4];
+  struct mmsghdr r[4];
+  memset(r, 0, sizeof r);
+  memset(in, 0, sizeof in);
+  for (int i = 0; i < 4; ++i) {
+    riov[i].iov_base = in[i];
+    riov[i].iov_len = sizeof in[i];
+    r[i].msg_hdr.msg_iov = &riov[i];
+    r[i].msg_hdr.msg_iovlen = 1;
+  }
+  show("recvmmsg waitforone", syscall(SYS_recvmmsg, sv[1], r, (long)4, (long)MSG_WAITFORONE, NULL));
+  printf("recvmmsg got: %s/%u %s/%u %s/%u\n", in[0], r[0].msg_len, in[1], r[1].msg_len, in[2], r[2].msg_len);
+  show("recvmmsg empty nonblocking", syscall(SYS_recvmmsg, sv[1], r, (long)4, (long)MSG_DONTWAIT, NULL));
+  show("sendmmsg bad vec", syscall(SYS_sendmmsg, sv[0], hole, (long)2, (long)0));
+  show("recvmmsg bad timeout", syscall(SYS_recvmmsg, sv[1], r, (long)1, (long)0, hole));
+  show("sendmmsg bad fd", syscall(SYS_sendmmsg, 250, msgs, (long)1, (long)0));
+  show("sendmmsg not socket", syscall(SYS_sendmmsg, 1, msgs, (long)1, (long)0));
+  show("sendmmsg none", syscall(SYS_sendmmsg, sv[0], msgs, (long)0, (long)0));
+  /* SCM_CREDENTIALS from a child, with its own pid (Linux checks it), and with another. */
+  pid_t child = fork();
+  if (child == 0) {
+    long r = send_byte(sv[0], 'c', getpid());
+    printf("child sendmsg SCM_CREDENTIALS with its pid: %ld\n", r);
+    fflush(stdout);
+    _exit(0);
+  }
+  int st = 0;
+  waitpid(child, &st, 0);
+  char got[4];
+  show("recv the child's message", recv(sv[1], got, sizeof got, MSG_DONTWAIT));
+  close(sv[0]);
+  close(sv[1]);
 }
 
 /* SO_PEERCRED, SO_PEERPIDFD and SCM_CREDENTIALS name the guest process at the other end, as

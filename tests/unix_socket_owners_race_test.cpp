@@ -26,14 +26,6 @@ ino_t inode(int fd) {
   return ::fstat(fd, &st) == 0 ? st.st_ino : 0;
 }
 
-std::string name_of(int fd, bool peer) {
-  sockaddr_storage sa{};
-  socklen_t len = sizeof sa;
-  const int r = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&sa), &len)
-                     : ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-  return r == 0 ? std::string(reinterpret_cast<const char*>(&sa), len) : std::string();
-}
-
 TEST(UnixSocketOwnersRace, SocketpairsNameTheirCreatorAndLastSender) {
   if (!emu::unix_socket_inodes()) GTEST_SKIP() << "sock_diag for AF_UNIX is not available on this host";
   constexpr int kThreads = 6, kRounds = 700;  // 8400 records: pruned several times
@@ -76,7 +68,7 @@ TEST(UnixSocketOwnersRace, ConnectorsAndAcceptedSocketsNameEachOther) {
   std::memcpy(addr.sun_path + 1, name.data(), name.size());
   const auto alen = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
   ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), alen), 0);
-  owners.record_listener(inode(listener), kListenerPid, name_of(listener, false));
+  owners.record_listener(inode(listener), kListenerPid, emu::socket_address(listener, false));
   ASSERT_EQ(::listen(listener, 64), 0);
   std::atomic<int> wrong{0}, accepted_count{0};
   // The server: accepts, checks its peer is the connector (whose pid it reads from the
@@ -109,10 +101,10 @@ TEST(UnixSocketOwnersRace, ConnectorsAndAcceptedSocketsNameEachOther) {
         const ino_t ino = inode(s);
         owners.record_connector(ino, pid);
         ASSERT_EQ(::connect(s, reinterpret_cast<sockaddr*>(&addr), alen), 0);
-        owners.connected(ino, name_of(s, true));
+        owners.connected(ino, emu::socket_address(s, true));
         // A second connect of a connected socket (EISCONN) changes nothing.
         owners.record_connector(ino, pid + 100000);
-        owners.connected(ino, name_of(s, true));
+        owners.connected(ino, emu::socket_address(s, true));
         // Before or after the accept, the connector sees the listener.
         if (owners.peer_credentials(ino) != kListenerPid) wrong++;
         owners.sent(ino, pid);

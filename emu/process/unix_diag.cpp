@@ -86,6 +86,14 @@ std::optional<ino_t> unix_peer_inode(ino_t ino) {
   return peer;
 }
 
+std::string socket_address(int fd, bool peer) {
+  sockaddr_storage sa{};
+  socklen_t len = sizeof sa;
+  const int r = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&sa), &len)
+                     : ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+  return r == 0 ? std::string(reinterpret_cast<const char*>(&sa), len) : std::string();
+}
+
 std::optional<std::unordered_set<ino_t>> unix_socket_inodes() {
   std::unordered_set<ino_t> all;
   if (!ask(0, 0, true, [&](const unix_diag_msg& m, const std::vector<const rtattr*>&) { all.insert(m.udiag_ino); }))

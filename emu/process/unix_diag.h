@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <optional>
+#include <string>
 #include <unordered_set>
 
 namespace emu {
@@ -19,5 +20,9 @@ std::optional<ino_t> unix_peer_inode(ino_t ino);
 
 // Every AF_UNIX socket's inode in emu's network namespace; nullopt where unanswerable.
 std::optional<std::unordered_set<ino_t>> unix_socket_inodes();
+
+// A socket's address as the kernel keeps it, as bytes (getsockname, or getpeername with
+// `peer`); empty when the call fails. What UnixSocketOwners finds listeners by.
+std::string socket_address(int fd, bool peer);
 
 }  // namespace emu

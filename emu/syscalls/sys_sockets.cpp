@@ -68,14 +68,6 @@ void to_guest_pid(Call& c, ino_t ino, int32_t& pid, bool sender) {
   if (const auto guest = sender ? owners.peer_sender(ino) : owners.peer_credentials(ino)) pid = *guest;
 }
 
-// A socket's address as the kernel keeps it (getsockname, or getpeername with `peer`).
-std::string address_of(int host_fd, bool peer) {
-  sockaddr_storage sa{};
-  socklen_t len = sizeof sa;
-  const int r = peer ? ::getpeername(host_fd, reinterpret_cast<sockaddr*>(&sa), &len)
-                     : ::getsockname(host_fd, reinterpret_cast<sockaddr*>(&sa), &len);
-  return r == 0 ? std::string(reinterpret_cast<const char*>(&sa), len) : std::string();
-}
 
 // A guest socket address (len bytes) into `out`; Linux's EINVAL for a bad length.
 int64_t read_addr(Call& c, uint64_t addr, uint64_t len, sockaddr_storage& out) {
@@ -311,7 +303,7 @@ int64_t connect(Call& c, int fd, uint64_t addr, uint64_t len) {
   const bool unix_socket = f && is_unix_socket(f->fd());
   if (unix_socket) c.proc.machine().unix_sockets().record_connector(inode_of(f->fd()), c.proc.pid());
   const int64_t r = with_address(c, fd, addr, len, ::connect);
-  if (r == 0 && unix_socket) c.proc.machine().unix_sockets().connected(inode_of(f->fd()), address_of(f->fd(), true));
+  if (r == 0 && unix_socket) c.proc.machine().unix_sockets().connected(inode_of(f->fd()), socket_address(f->fd(), true));
   return r;
 }
 
@@ -321,7 +313,7 @@ int64_t listen(Call& c, int fd, int backlog) {
   const auto f = socket_of(c, fd, err, &ino);
   if (!f) return err;
   // Linux takes the listener's credentials here; its connections' peers see them.
-  if (is_unix_socket(f->fd())) c.proc.machine().unix_sockets().record_listener(ino, c.proc.pid(), address_of(f->fd(), false));
+  if (is_unix_socket(f->fd())) c.proc.machine().unix_sockets().record_listener(ino, c.proc.pid(), socket_address(f->fd(), false));
   return ::listen(f->fd(), backlog) == 0 ? 0 : -errno;
 }
 
