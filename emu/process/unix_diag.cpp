@@ -50,19 +50,27 @@ bool ask(ino_t ino, uint32_t show, bool dump, Each each) {
       while (n < 0 && errno == EINTR);
       if (n <= 0) break;
       more = dump;
-      int left = static_cast<int>(n);
-      for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+      // The NLMSG_OK/RTA_OK macros compare signed with unsigned; walked by hand instead.
+      const size_t total = static_cast<size_t>(n);
+      for (size_t at = 0; at + sizeof(nlmsghdr) <= total;) {
+        const auto* h = reinterpret_cast<const nlmsghdr*>(buf + at);
+        const size_t len = h->nlmsg_len;
+        if (len < sizeof(nlmsghdr) || at + len > total) break;
+        at += NLMSG_ALIGN(len);
         if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
           more = false;
           break;
         }
-        if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY) continue;
+        if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || len < NLMSG_LENGTH(sizeof(unix_diag_msg))) continue;
         const auto* msg = static_cast<const unix_diag_msg*>(NLMSG_DATA(h));
         answered = true;
-        int attr_left = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof *msg));
         std::vector<const rtattr*> attrs;
-        for (auto* a = reinterpret_cast<const rtattr*>(msg + 1); RTA_OK(a, attr_left); a = RTA_NEXT(a, attr_left))
+        for (size_t pos = NLMSG_LENGTH(sizeof *msg); pos + sizeof(rtattr) <= len;) {
+          const auto* a = reinterpret_cast<const rtattr*>(reinterpret_cast<const char*>(h) + pos);
+          if (a->rta_len < sizeof(rtattr) || pos + a->rta_len > len) break;
           attrs.push_back(a);
+          pos += RTA_ALIGN(a->rta_len);
+        }
         each(*msg, attrs);
       }
     }
