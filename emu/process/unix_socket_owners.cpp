@@ -14,21 +14,21 @@ UnixSocketOwners::Entry& UnixSocketOwners::entry(ino_t ino) {
 }
 
 void UnixSocketOwners::record_pair(ino_t a, ino_t b, int pid) {
-  std::lock_guard g(lock_);
+  mmu::MutexGuard g(lock_);
   auto sa = std::make_shared<Speaker>(pid), sb = std::make_shared<Speaker>(pid);
   entry(a) = Entry{sa, sb};
   entry(b) = Entry{sb, sa};
 }
 
 void UnixSocketOwners::record_connector(ino_t ino, int pid) {
-  std::lock_guard g(lock_);
+  mmu::MutexGuard g(lock_);
   Entry& e = entry(ino);
   // A socket already connected keeps what it has (its connect fails with EISCONN).
   if (!e.peer) e = Entry{std::make_shared<Speaker>(pid), nullptr};
 }
 
 void UnixSocketOwners::connected(ino_t ino, const std::string& address) {
-  std::lock_guard g(lock_);
+  mmu::MutexGuard g(lock_);
   Entry& e = entry(ino);
   if (e.peer) return;  // accept came first and linked it
   if (const auto l = listeners_.find(address); l != listeners_.end())
@@ -36,7 +36,7 @@ void UnixSocketOwners::connected(ino_t ino, const std::string& address) {
 }
 
 void UnixSocketOwners::record_listener(ino_t ino, int pid, const std::string& address) {
-  std::lock_guard g(lock_);
+  mmu::MutexGuard g(lock_);
   auto speaker = std::make_shared<Speaker>(pid);
   entry(ino) = Entry{speaker, nullptr};
   // An unnamed listener cannot be connected to: nothing to find it by.
@@ -44,7 +44,7 @@ void UnixSocketOwners::record_listener(ino_t ino, int pid, const std::string& ad
 }
 
 void UnixSocketOwners::accepted(ino_t listener, ino_t ino, ino_t connector) {
-  std::lock_guard g(lock_);
+  mmu::MutexGuard g(lock_);
   const auto l = sockets_.find(listener);
   if (l == sockets_.end()) return;
   const auto c = connector ? sockets_.find(connector) : sockets_.end();
@@ -61,20 +61,20 @@ void UnixSocketOwners::accepted(ino_t listener, ino_t ino, ino_t connector) {
 }
 
 void UnixSocketOwners::sent(ino_t ino, int pid) {
-  std::lock_guard g(lock_);
+  mmu::MutexGuard g(lock_);
   const auto it = sockets_.find(ino);
   if (it != sockets_.end() && it->second.self) it->second.self->last_sender.store(pid, std::memory_order_relaxed);
 }
 
 std::optional<int> UnixSocketOwners::peer_credentials(ino_t ino) {
-  std::lock_guard g(lock_);
+  mmu::MutexGuard g(lock_);
   const auto it = sockets_.find(ino);
   if (it == sockets_.end() || !it->second.peer) return std::nullopt;
   return it->second.peer->pid;
 }
 
 std::optional<int> UnixSocketOwners::peer_sender(ino_t ino) {
-  std::lock_guard g(lock_);
+  mmu::MutexGuard g(lock_);
   const auto it = sockets_.find(ino);
   if (it == sockets_.end() || !it->second.peer) return std::nullopt;
   const int last = it->second.peer->last_sender.load(std::memory_order_relaxed);
@@ -82,7 +82,7 @@ std::optional<int> UnixSocketOwners::peer_sender(ino_t ino) {
 }
 
 size_t UnixSocketOwners::size() {
-  std::lock_guard g(lock_);
+  mmu::MutexGuard g(lock_);
   return sockets_.size();
 }
 
@@ -93,7 +93,8 @@ void UnixSocketOwners::prune_if_grown() {
   // (under the lock: rare, and nothing here waits for a guest).
   if (const auto alive = unix_socket_inodes()) {
     std::erase_if(sockets_, [&](const auto& e) { return !alive->contains(e.first); });
-    std::erase_if(listeners_, [&](const auto& e) { return !sockets_.contains(e.second.ino); });
+    for (auto it = listeners_.begin(); it != listeners_.end();)
+      it = sockets_.contains(it->second.ino) ? std::next(it) : listeners_.erase(it);
   }
   prune_at_ = std::max<size_t>(1024, sockets_.size() * 2);
 }

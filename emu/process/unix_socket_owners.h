@@ -22,10 +22,12 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
+
+#include "mmu/spin_lock.h"
+#include "mmu/thread_annotations.h"
 
 namespace emu {
 
@@ -66,18 +68,18 @@ class UnixSocketOwners {
     std::shared_ptr<Speaker> self;
     std::shared_ptr<Speaker> peer;  // kept after the peer's socket is gone, as Linux keeps it
   };
-  Entry& entry(ino_t ino);  // lock_ held
+  Entry& entry(ino_t ino) EMU_REQUIRES(lock_);
   // Drops the records of sockets that no longer exist, once the table has doubled.
-  void prune_if_grown();  // lock_ held
+  void prune_if_grown() EMU_REQUIRES(lock_);
 
-  std::mutex lock_;
-  std::unordered_map<ino_t, Entry> sockets_;
+  mmu::Mutex lock_;
+  std::unordered_map<ino_t, Entry> sockets_ EMU_GUARDED_BY(lock_);
   struct Listener {
     ino_t ino;
     std::shared_ptr<Speaker> speaker;
   };
-  std::unordered_map<std::string, Listener> listeners_;  // by address, the latest to listen there
-  size_t prune_at_ = 1024;
+  std::unordered_map<std::string, Listener> listeners_ EMU_GUARDED_BY(lock_);  // by address, the latest to listen there
+  size_t prune_at_ EMU_GUARDED_BY(lock_) = 1024;
 };
 
 }  // namespace emu
