@@ -280,31 +280,30 @@ int64_t socketpair(Call& c, int domain, int type, int protocol, uint64_t sv) {
   return 0;
 }
 
-namespace {
-// bind and connect: a guest socket and a guest address, handed to the host call `op`.
-template <typename Op>
-int64_t with_address(Call& c, int fd, uint64_t addr, uint64_t len, Op op) {
+int64_t bind(Call& c, int fd, uint64_t addr, uint64_t len) {
   int64_t err = 0;
   const auto f = socket_of(c, fd, err);
   if (!f) return err;
   sockaddr_storage sa;
   if (const int64_t r = read_addr(c, addr, len, sa)) return r;
-  return op(f->fd(), reinterpret_cast<sockaddr*>(&sa), static_cast<socklen_t>(len)) == 0 ? 0 : -errno;
+  return ::bind(f->fd(), reinterpret_cast<sockaddr*>(&sa), static_cast<socklen_t>(len)) == 0 ? 0 : -errno;
 }
-}  // namespace
-
-int64_t bind(Call& c, int fd, uint64_t addr, uint64_t len) { return with_address(c, fd, addr, len, ::bind); }
 
 int64_t connect(Call& c, int fd, uint64_t addr, uint64_t len) {
-  // A blocking connect waits in the host; on a non-blocking socket EINPROGRESS comes back.
+  int64_t err = 0;
+  ino_t ino = 0;
+  const auto f = socket_of(c, fd, err, &ino);
+  if (!f) return err;
+  sockaddr_storage sa;
+  if (const int64_t r = read_addr(c, addr, len, sa)) return r;
   // The connector is known before the connection exists: the listener's side may accept
   // and ask for its peer before connect returns here.
-  const auto f = c.proc.files().get(fd);
-  const bool unix_socket = f && is_unix_socket(f->fd());
-  if (unix_socket) c.proc.machine().unix_sockets().record_connector(inode_of(f->fd()), c.proc.pid());
-  const int64_t r = with_address(c, fd, addr, len, ::connect);
-  if (r == 0 && unix_socket) c.proc.machine().unix_sockets().connected(inode_of(f->fd()), socket_address(f->fd(), true));
-  return r;
+  const bool unix_socket = is_unix_socket(f->fd());
+  if (unix_socket) c.proc.machine().unix_sockets().record_connector(ino, c.proc.pid());
+  // A blocking connect waits in the host; on a non-blocking socket EINPROGRESS comes back.
+  if (::connect(f->fd(), reinterpret_cast<sockaddr*>(&sa), static_cast<socklen_t>(len)) != 0) return -errno;
+  if (unix_socket) c.proc.machine().unix_sockets().connected(ino, socket_address(f->fd(), true));
+  return 0;
 }
 
 int64_t listen(Call& c, int fd, int backlog) {
