@@ -10,6 +10,9 @@
  *                         small --mem and no swap it must be killed (status 137)
  *   hostile nested DEPTH  a SA_NODEFER handler that raises its own signal again, DEPTH deep;
  *                         prints the deepest level reached and that every level returned
+ *   hostile unmap         munmap and MAP_FIXED mmap of ranges reaching past the top of user
+ *                         space (munmap(NULL, ~0UL) as stress-ng calls it): each fails, with
+ *                         Linux's errno, and the program's own memory is still there
  *
  * Counts stop at 4096 so that run natively it ends too. */
 #include <errno.h>
@@ -27,6 +30,7 @@ static const char *errno_name(int e) {
   switch (e) {
     case EAGAIN: return "EAGAIN";
     case ENOMEM: return "ENOMEM";
+    case EINVAL: return "EINVAL";
     default: return "other";
   }
 }
@@ -123,6 +127,24 @@ static int hog(void) {
   return 0;
 }
 
+static void report(const char *what, long result) {
+  printf("%s: %ld %s\n", what, result, result < 0 ? errno_name(errno) : "");
+  errno = 0;
+}
+
+static int unmap(void) {
+  const unsigned long pg = 4096;
+  static volatile char mine[4096] = {1};
+  report("munmap(NULL, ~0UL)", munmap(NULL, ~0UL));
+  report("munmap(top page, 4096)", munmap((void *)-pg, pg));
+  report("munmap(4096, -4096)", munmap((void *)pg, -pg));
+  report("mmap(MAP_FIXED, 2 pages below the top)",
+         mmap((void *)(-2 * pg), pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED ? -1 : 0);
+  mine[100] = 2;
+  printf("still running: %d %d\n", mine[0], mine[100]);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc == 2 && strcmp(argv[1], "forkbomb") == 0) return forkbomb();
@@ -130,6 +152,7 @@ int main(int argc, char **argv) {
   if (argc == 2 && strcmp(argv[1], "stack") == 0) return recurse(0);
   if (argc == 2 && strcmp(argv[1], "hog") == 0) return hog();
   if (argc == 3 && strcmp(argv[1], "nested") == 0) return nested(atoi(argv[2]));
+  if (argc == 2 && strcmp(argv[1], "unmap") == 0) return unmap();
   fprintf(stderr, "usage: hostile forkbomb|threadbomb|stack|hog|nested DEPTH\n");
   return 2;
 }

@@ -1,7 +1,8 @@
 /* Processes, checked from inside: fork with copy-on-write (parent and child write the same
  * pages and each must see only its own writes, three generations deep), pipes and dup2,
  * exit statuses and deaths by signal as wait4/waitpid/waitid report them, vfork, and
- * execve of this same program.
+ * execve of this same program, and prctl (thread names, no_new_privs, dumpable, timer slack,
+ * a child subreaper, the parent-death signal).
  *
  * usage: processes [MIB]      (MiB written before each fork; default 8)
  *        processes exec-child STATUS   (what the execve test runs)
@@ -10,6 +11,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -219,6 +221,111 @@ static void test_vfork_and_exec(const char* self) {
   check(execve(bad[0], bad, bad + 1) == -1 && errno == ENOENT, "execve of a missing file: ENOENT");
 }
 
+/* prctl: the settings a process keeps for itself (thread name, no_new_privs, dumpable,
+ * timer slack), what a fork child inherits, and the two that act on the process tree: a
+ * child subreaper gets its orphaned grandchildren (getppid names it, wait4 reaps them), and a
+ * parent-death signal reaches a child when its parent ends. */
+static int prctl_get_int(int option) {
+  int v = -1;
+  return prctl(option, &v, 0, 0, 0) == 0 ? v : -2;
+}
+
+static void test_prctl(void) {
+  char name[16] = {0};
+  check(prctl(PR_GET_NAME, name, 0, 0, 0) == 0 && strcmp(name, "processes") == 0,
+        "prctl PR_GET_NAME: the program's file name");
+  check(prctl(PR_SET_NAME, "a-name-longer-than-fifteen", 0, 0, 0) == 0 && prctl(PR_GET_NAME, name, 0, 0, 0) == 0 &&
+            strcmp(name, "a-name-longer-t") == 0,
+        "prctl PR_SET_NAME: cut to 15 bytes");
+  char comm[32] = {0};
+  int fd = open("/proc/self/comm", O_RDONLY);
+  check(fd >= 0 && read(fd, comm, sizeof comm - 1) > 0 && strcmp(comm, "a-name-longer-t\n") == 0,
+        "prctl PR_SET_NAME: /proc/self/comm shows it");
+  if (fd >= 0) close(fd);
+  errno = 0;
+  check(prctl(PR_SET_NAME, (char*)8, 0, 0, 0) == -1 && errno == EFAULT, "prctl PR_SET_NAME of a bad pointer: EFAULT");
+
+  check(prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 0, "prctl no_new_privs: off at first");
+  errno = 0;
+  check(prctl(PR_SET_NO_NEW_PRIVS, 2, 0, 0, 0) == -1 && errno == EINVAL, "prctl PR_SET_NO_NEW_PRIVS 2: EINVAL");
+  check(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 && prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1,
+        "prctl no_new_privs: set");
+  check(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1, "prctl dumpable: on at first");
+  errno = 0;
+  check(prctl(PR_SET_DUMPABLE, 2, 0, 0, 0) == -1 && errno == EINVAL, "prctl PR_SET_DUMPABLE 2: EINVAL");
+  check(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0 && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0 &&
+            prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) == 0,
+        "prctl dumpable: off and on again");
+  const int slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+  check(prctl(PR_SET_TIMERSLACK, 123456, 0, 0, 0) == 0 && prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0) == 123456 &&
+            prctl(PR_SET_TIMERSLACK, 0, 0, 0, 0) == 0 && prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0) == slack,
+        "prctl timer slack: set, and 0 brings back the one the process started with");
+  errno = 0;
+  check(prctl(PR_SET_PDEATHSIG, 65, 0, 0, 0) == -1 && errno == EINVAL, "prctl PR_SET_PDEATHSIG 65: EINVAL");
+  check(prctl(PR_SET_PDEATHSIG, SIGUSR2, 0, 0, 0) == 0 && prctl_get_int(PR_GET_PDEATHSIG) == SIGUSR2,
+        "prctl parent-death signal: set");
+  errno = 0;
+  check(prctl(0x7fff, 0, 0, 0, 0) == -1 && errno == EINVAL, "prctl of an unknown option: EINVAL");
+
+  /* A fork child: the name and no_new_privs carry over, the parent-death signal does not. */
+  int pipefd[2];
+  if (pipe(pipefd) != 0) return;
+  pid_t child = fork();
+  if (child == 0) {
+    char n[16] = {0};
+    const int ok = prctl(PR_GET_NAME, n, 0, 0, 0) == 0 && strcmp(n, "a-name-longer-t") == 0 &&
+                   prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1 && prctl_get_int(PR_GET_PDEATHSIG) == 0 &&
+                   prctl_get_int(PR_GET_CHILD_SUBREAPER) == 0;
+    _exit(ok ? 0 : 1);
+  }
+  int status = wait_status(child);
+  check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "prctl: a fork child keeps the name and no_new_privs, not the rest");
+  (void)prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+
+  /* A subreaper: the grandchild of a child that ended is ours to see and to reap. The
+   * grandchild also asked for SIGTERM when its parent ends. */
+  check(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 && prctl_get_int(PR_GET_CHILD_SUBREAPER) == 1,
+        "prctl child subreaper: set");
+  const pid_t me = getpid();
+  child = fork();
+  if (child == 0) {
+    pid_t grandchild = fork();
+    if (grandchild == 0) {
+      /* The first grandchild waits to be reparented, then says who its parent is now. */
+      for (int i = 0; i < 5000 && getppid() != me; i++) usleep(1000);
+      const char ok = getppid() == me ? 'y' : 'n';
+      (void)write(pipefd[1], &ok, 1);
+      _exit(7);
+    }
+    grandchild = fork();
+    if (grandchild == 0) {
+      /* The second one asks for SIGTERM when its parent ends, then waits for it. */
+      if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) != 0) _exit(2);
+      (void)write(pipefd[1], "r", 1);
+      for (;;) pause();
+    }
+    char r;
+    (void)read(pipefd[0], &r, 1);  /* the second grandchild is ready */
+    _exit(0);
+  }
+  status = wait_status(child);
+  check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "subreaper: the child ended");
+  char seen = 0;
+  check(read(pipefd[0], &seen, 1) == 1 && seen == 'y', "subreaper: an orphaned grandchild's getppid names the subreaper");
+  int reaped = 0, exited7 = 0, termed = 0;
+  pid_t who;
+  while ((who = waitpid(-1, &status, 0)) > 0) {
+    reaped++;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 7) exited7++;
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) termed++;
+  }
+  check(reaped == 2 && exited7 == 1, "subreaper: waitpid reaps the orphaned grandchildren");
+  check(termed == 1, "prctl PR_SET_PDEATHSIG: the grandchild got SIGTERM when its parent ended");
+  (void)prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+  close(pipefd[0]);
+  close(pipefd[1]);
+}
+
 int main(int argc, char** argv) {
   if (argc == 3 && strcmp(argv[1], "exec-child") == 0) {
     const char* env = getenv("PROCESSES_TEST");
@@ -231,6 +338,7 @@ int main(int argc, char** argv) {
   test_pipes();
   test_statuses();
   test_vfork_and_exec(argv[0]);
+  test_prctl();
   printf("%s\n", failures ? "FAILED" : "all passed");
   return failures ? 1 : 0;
 }

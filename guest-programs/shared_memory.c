@@ -1,7 +1,7 @@
 /* MAP_SHARED end to end: anonymous shared memory across fork (atomics, a process-shared
  * mutex and semaphore), file mappings shared between processes and coherent with read() and
  * write(), stores surviving munmap, private mappings staying private, memfd, SIGBUS past the
- * end of the file, Linux's errors for bad requests, and shared mappings larger than a small
+ * end of the file (also for pages mapped before the file shrank), Linux's errors for bad requests, and shared mappings larger than a small
  * --mem (the reclaimer must take shared pages out and bring them back intact).
  *
  * Usage: shared_memory DIR [CHILDREN [ITERATIONS]]  (DIR: where its scratch file goes)
@@ -221,6 +221,67 @@ static void files(const char *dir) {
   unlink(path);
 }
 
+/* Whether reading `p` is SIGBUS (1), or what it reads plus 2. */
+static int read_or_bus(const volatile char *p) {
+  signal(SIGBUS, on_bus);
+  int got = sigsetjmp(bus_jump, 1);
+  int result = got == SIGBUS ? 1 : 2 + (got == 0 ? (unsigned char)*p : 0);
+  signal(SIGBUS, SIG_DFL);
+  return result;
+}
+
+/* Shrinking a file takes its pages past the new end out of every mapping that had them
+ * mapped already, private copies included (Linux's truncate_pagecache): the next touch is
+ * SIGBUS, and once the file grows again the page reads the file's zeros. stress-ng's memfd
+ * stressor checks the private case. */
+static void truncated(const char *dir) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/shared_memory_cut.%d", dir, (int)getpid());
+  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0 || ftruncate(fd, 3 * 4096) != 0) die_errno("shared_memory", "open cut file", errno);
+  char *map = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  char *priv = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  if (map == MAP_FAILED || priv == MAP_FAILED) die_errno("shared_memory", "mmap cut file", errno);
+  for (int i = 0; i < 3; i++) map[i * 4096 + 7] = (char)('a' + i);
+  for (int i = 0; i < 3; i++) priv[i * 4096 + 9] = (char)('A' + i);  /* private copies */
+
+  /* A child with the pages mapped (inherited, and touched) sees the cut too. */
+  int to_child[2], to_parent[2];
+  if (pipe(to_child) != 0 || pipe(to_parent) != 0) die_errno("shared_memory", "pipe", errno);
+  pid_t pid = fork();
+  if (pid == 0) {
+    char c = map[2 * 4096 + 7];
+    if (write(to_parent[1], &c, 1) != 1 || read(to_child[0], &c, 1) != 1) _exit(3);
+    _exit(read_or_bus(map + 2 * 4096 + 7) == 1 ? 0 : 1);
+  }
+  char c = 0;
+  if (read(to_parent[0], &c, 1) != 1) die_errno("shared_memory", "read pipe", errno);
+  check(c == 'c', "cut file: the child reads the page before the cut");
+  if (ftruncate(fd, 4096 + 100) != 0) die_errno("shared_memory", "ftruncate cut file", errno);
+  if (write(to_child[1], &c, 1) != 1) die_errno("shared_memory", "write pipe", errno);
+  wait_all(1);
+  check(failures == 0, "cut file: a page the child had mapped is SIGBUS in the child after the cut");
+  check(read_or_bus(map + 2 * 4096 + 7) == 1, "cut file: a shared page mapped before the cut is SIGBUS");
+  check(read_or_bus(priv + 2 * 4096 + 9) == 1, "cut file: a private copy past the new end is SIGBUS");
+  check(read_or_bus(map + 4096 + 7) == 2 + 'b', "cut file: the partial last page keeps its bytes");
+  check(read_or_bus(map + 4096 + 200) == 2, "cut file: ... and reads zeros past the end within it");
+  check(read_or_bus(priv + 9) == 2 + 'A' && read_or_bus(priv + 4096 + 9) == 2 + 'B',
+        "cut file: private copies before the new end stay");
+
+  /* Grown again: the cut page reads zeros through both mappings. */
+  if (ftruncate(fd, 3 * 4096) != 0) die_errno("shared_memory", "ftruncate cut file", errno);
+  check(read_or_bus(map + 2 * 4096 + 7) == 2, "cut file: grown again, the shared page reads zeros");
+  check(read_or_bus(priv + 2 * 4096 + 9) == 2, "cut file: grown again, the private page reads the file's zeros");
+  munmap(map, 3 * 4096);
+  munmap(priv, 3 * 4096);
+  close(to_child[0]);
+  close(to_child[1]);
+  close(to_parent[0]);
+  close(to_parent[1]);
+  close(fd);
+  unlink(path);
+}
+
 static void memfd(void) {
   int fd = (int)syscall(SYS_memfd_create, "emu-test", 0);
   if (fd < 0) die_errno("shared_memory", "memfd_create", errno);
@@ -290,6 +351,7 @@ int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IONBF, 0);
   anonymous(children, iterations);
   files(argv[1]);
+  truncated(argv[1]);
   memfd();
   large(argv[1]);
   printf("%s\n", failures ? "FAILED" : "all ok");

@@ -1485,6 +1485,16 @@ static void section_memory(void) {
   T(syscall(SYS_munlockall));
   T(syscall(SYS_mlockall, MCL_FUTURE | MCL_ONFAULT));
   T(syscall(SYS_munlockall));
+  /* Lengths and addresses past the top of user space (TASK_SIZE): nothing there is unmapped
+   * (stress-ng's mmap stressor calls munmap(NULL, ~0UL); on i386 emu used to unmap it all). */
+  T(syscall(SYS_munmap, 0, ~0UL));
+  T(syscall(SYS_munmap, 0, 0));
+  T(syscall(SYS_munmap, -4 * pg, pg));
+  T(syscall(SYS_munmap, m, -pg));
+  T(mmap((void *)(-2 * pg), pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED);
+  T(mmap((void *)(16 * pg), ~0UL - pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) == MAP_FAILED);
+  m[0] = 2;
+  T(m[0]);
   munmap(m, 6 * pg);
 }
 

@@ -154,6 +154,28 @@ MmResult AddressSpace::unmap(VcpuId v, VirtAddr addr, uint64_t length) {
   return MmResult::success(0);
 }
 
+AddressSpace::ObjectZap AddressSpace::zap_object_pages(VcpuId v, const SharedMemory& object, uint64_t from) {
+  ObjectZap result;
+  auto batch = make_batch(v);
+  MmapWriteGuard g(mmap_lock_, v);
+  std::vector<std::pair<VirtAddr, VirtAddr>> ranges;
+  vmas_.for_each([&](const Vma& vma) {
+    if (vma.shared.get() != &object) return;
+    // vma.source_offset is the file offset of vma.start, for both kinds that map an object.
+    const uint64_t skip = from > vma.source_offset ? from - vma.source_offset : 0;
+    if (skip >= vma.length()) return;
+    ranges.emplace_back(vma.start + skip, vma.end);
+    if (vma.prot & kProtExec) result.code = true;
+  });
+  for (const auto& [start, end] : ranges) {
+    if (!zap_range_locked(batch, v, start, end)) {
+      result.ok = false;
+      break;
+    }
+  }
+  return result;
+}
+
 MmResult AddressSpace::protect(VcpuId v, VirtAddr addr, uint64_t length, uint8_t prot) {
   if (!is_page_aligned(addr) || (prot & ~(kProtRead | kProtWrite | kProtExec)))
     return MmResult::failure(MmError::InvalidArgument);

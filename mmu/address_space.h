@@ -62,6 +62,17 @@ class AddressSpace {
   MmResult map(VcpuId v, const MapRequest& request) EMU_EXCLUDES(mmap_lock_);
   MmResult unmap(VcpuId v, VirtAddr addr, uint64_t length) EMU_EXCLUDES(mmap_lock_);
   MmResult protect(VcpuId v, VirtAddr addr, uint64_t length, uint8_t prot) EMU_EXCLUDES(mmap_lock_);
+  // `object` (a file's page cache, or shared memory) was cut to `from` bytes: every pte that
+  // maps it at a file offset of `from` or beyond goes, private copies of its pages included
+  // (Linux's unmap_mapping_range with even_cows, as truncate_pagecache calls it). The VMAs
+  // stay, so the next touch faults again: SIGBUS past the end of the file, the cache's zeros
+  // once the file grew back. `from` is page aligned.
+  struct ObjectZap {
+    bool ok = true;     // false: a table fork shared could not be copied (no frame); nothing
+                        // from that range on was zapped
+    bool code = false;  // an executable range lost pages: its translated blocks must go
+  };
+  ObjectZap zap_object_pages(VcpuId v, const SharedMemory& object, uint64_t from) EMU_EXCLUDES(mmap_lock_);
   // The heap: set_brk_base once (the loader, at the end of the data segment), then brk()
   // like the syscall: returns the new break, or the old one if it could not move.
   void set_brk_base(VcpuId v, VirtAddr base) EMU_EXCLUDES(mmap_lock_);

@@ -92,7 +92,7 @@ class SharedMemory {
   void store(uint64_t offset, const uint8_t* src, uint64_t len);
   // The file was cut to `new_size` (ftruncate, truncate, O_TRUNC): cached bytes from there on
   // become zeros, as Linux's truncate_pagecache leaves them for a file that grows again.
-  // Ptes that map the pages stay (see the README: no SIGBUS for them yet).
+  // Ptes that map the pages are the address spaces' (AddressSpace::zap_object_pages).
   void truncate(uint64_t new_size);
   bool file_backed() const { return backing_ != nullptr; }
   const std::string& name() const { return name_; }

@@ -3,7 +3,9 @@
 // first write to a page gives that space a private copy and leaves the cache, the file and
 // every other space alone, whichever way the pte became writable (a write fault, mprotect,
 // fork). A partial last page stays a private copy. MAP_SHARED mappings made writable by
-// mprotect are written back. Every paging format and scheme; nothing leaks afterwards.
+// mprotect are written back. A truncate's zap (zap_object_pages) takes cached pages and private
+// copies past the cut out of every mapping. Every paging format and scheme; nothing leaks
+// afterwards.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -184,6 +186,48 @@ TEST_P(PageCacheTest, SharedMappingMadeWritableByMprotectIsWrittenBack) {
   EXPECT_TRUE(cache_frame(p)) << "MAP_SHARED writes the cache itself";
   ASSERT_TRUE(object->writeback());
   EXPECT_EQ(file->word(0), 0xABCDu) << "the page written after mprotect must reach the file";
+}
+
+TEST_P(PageCacheTest, ZapFromAnOffsetTakesCachedPagesAndPrivateCopiesOutOfEveryMapping) {
+  // a maps the file privately and writes page 3 (a private copy), b maps it shared, at a
+  // different file offset (page 1 of the file at b's start).
+  const VirtAddr va = map_private(*a, kProtRead | kProtWrite);
+  MapRequest r;
+  r.length = 3 * kPageSize;
+  r.kind = VmaKind::Shared;
+  r.shared = object;
+  r.source_offset = kPageSize;
+  const VirtAddr vb = b->map(0, r).value;
+  ASSERT_NE(vb, 0u);
+  for (uint64_t p = 0; p < kFilePages; ++p) EXPECT_EQ(word(*a, va + p * kPageSize + 8), p);
+  for (uint64_t p = 0; p < 3; ++p) EXPECT_EQ(word(*b, vb + p * kPageSize + 8), p + 1);
+  const PhysAddr copy = write_word(*a, va + 3 * kPageSize, 99);
+  EXPECT_FALSE(cache_frame(copy));
+  const uint64_t anon_before = pool->count_by_state()[size_t(FrameState::Anon)];
+
+  // Everything from file page 2 on goes (the file was cut to 2 pages); pages 0 and 1 stay.
+  for (AddressSpace* as : {a.get(), b.get()}) {
+    const auto zap = as->zap_object_pages(0, *object, 2 * kPageSize);
+    EXPECT_TRUE(zap.ok);
+    EXPECT_FALSE(zap.code);
+  }
+  EXPECT_TRUE(a->peek(0, va));
+  EXPECT_TRUE(a->peek(0, va + kPageSize));
+  EXPECT_FALSE(a->peek(0, va + 2 * kPageSize));
+  EXPECT_FALSE(a->peek(0, va + 3 * kPageSize)) << "a private copy of a page past the cut stayed mapped";
+  EXPECT_TRUE(b->peek(0, vb)) << "file page 1, at b's start";
+  EXPECT_FALSE(b->peek(0, vb + kPageSize));
+  EXPECT_FALSE(b->peek(0, vb + 2 * kPageSize));
+  EXPECT_EQ(pool->count_by_state()[size_t(FrameState::Anon)], anon_before - 1) << "the private copy's frame was not freed";
+  // The VMAs stay: the next touch faults the file's page in again (the file kept its size here).
+  EXPECT_EQ(word(*a, va + 3 * kPageSize), 0u) << "the private copy came back";
+  EXPECT_EQ(word(*a, va + 3 * kPageSize + 8), 3u);
+  EXPECT_EQ(word(*b, vb + 2 * kPageSize + 8), 3u);
+  // Executable mappings say so: their translated code must go.
+  const VirtAddr vx = map_private(*a, kProtRead | kProtExec);
+  EXPECT_EQ(word(*a, vx + 8), 0u);
+  EXPECT_TRUE(a->zap_object_pages(0, *object, 0).code);
+  EXPECT_FALSE(a->peek(0, vx));
 }
 
 INSTANTIATE_TEST_SUITE_P(AllCombos, PageCacheTest, ::testing::ValuesIn(all_combos()), combo_name);

@@ -12,8 +12,11 @@
 // and every frame and swap slot accounted for once the spaces and objects go. A churn thread
 // per space maps and unmaps a small region all along, so the mmap lock is also taken for
 // write while faults wait for pages the reclaimer has made busy (the reclaimer must never
-// wait for that lock then: tools/soak.py found it deadlocked). Every scheme, 2-level and
-// 4-level tables; the ThreadSanitizer stage runs it.
+// wait for that lock then: tools/soak.py found it deadlocked). A zapper thread takes the
+// writable file's ptes out of every space from a moving offset on, as a truncate of the file
+// does (AddressSpace::zap_object_pages; the file keeps its size, so the next touch maps the
+// cached page again and no add may be lost). Every scheme, 2-level and 4-level tables; the
+// ThreadSanitizer stage runs it.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -33,7 +36,8 @@ constexpr unsigned kThreadsPerSpace = 2;
 constexpr unsigned kThreads = kSpaces * kThreadsPerSpace;
 constexpr VcpuId kReclaimerSlot = kThreads;
 constexpr VcpuId kFirstChurnSlot = kThreads + 1;  // one per space
-constexpr unsigned kSlots = kThreads + 1 + kSpaces;
+constexpr VcpuId kZapperSlot = kThreads + 1 + kSpaces;
+constexpr unsigned kSlots = kThreads + 1 + kSpaces + 1;
 constexpr uint64_t kPoolBytes = uint64_t{8} << 20;
 // The shared pages alone (1700 + 500) are more than the pool's 2048 frames: the reclaimer
 // cannot keep up by taking private pages only.
@@ -113,6 +117,7 @@ TEST_P(SharedMemoryRaceTest, AddsFromEverySpaceAddUpWhileTheReclaimerRuns) {
   }
   // The objects live on in the mappings only, as a guest's MAP_SHARED object does.
   const std::weak_ptr<SharedMemory> anon_alive = anon, cached_alive = cached, ro_alive = ro;
+  const SharedMemory* const cached_object = cached.get();  // alive while the spaces map it
   anon.reset();
   cached.reset();
   ro.reset();
@@ -198,10 +203,23 @@ TEST_P(SharedMemoryRaceTest, AddsFromEverySpaceAddUpWhileTheReclaimerRuns) {
       vcpus.deactivate(v);
     });
   }
+  std::atomic<uint64_t> zaps{0};
+  std::thread zapper([&] {
+    vcpus.activate(kZapperSlot);
+    for (uint64_t n = 0; !workers_done.load(std::memory_order_acquire); ++n) {
+      AddressSpace& as = *spaces[n % kSpaces].as;
+      const uint64_t from = (n * 37 % kFilePages) * kPageSize;
+      if (as.zap_object_pages(kZapperSlot, *cached_object, from).ok) ++zaps;
+      std::this_thread::yield();
+    }
+    vcpus.deactivate(kZapperSlot);
+  });
   for (auto& th : threads) th.join();
   workers_done.store(true, std::memory_order_release);
   for (auto& th : churners) th.join();
+  zapper.join();
   EXPECT_GT(churns.load(), 0u);
+  EXPECT_GT(zaps.load(), 0u);
 
   EXPECT_EQ(failed.load(), 0u);
   EXPECT_EQ(mismatches.load(), 0u)

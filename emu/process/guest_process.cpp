@@ -125,6 +125,7 @@ void GuestProcess::adopt_space(std::unique_ptr<mmu::AddressSpace> space) {
   memory_ = GuestMemory(*space_, this);
   serve_flushes_while_waiting(*space_);  // a forked space comes without the hook
   if (mmu::Reclaimer* r = machine_.reclaimer()) r->attach(*space_);
+  machine_.spaces().add(*space_, *this);
 }
 
 void GuestProcess::drop_space(mmu::VcpuId slot) {
@@ -151,6 +152,7 @@ void GuestProcess::drop_space(mmu::VcpuId slot) {
 }
 
 void GuestProcess::destroy_space(std::unique_ptr<mmu::AddressSpace> space, mmu::VcpuId slot) {
+  machine_.spaces().remove(*space);
   if (mmu::Reclaimer* r = machine_.reclaimer()) r->detach(*space);
   machine_.retire(*space);
   last_space_ = {space->paging_mode(), space->scheme(), space->rss_mode(), space->rss_pages()};
@@ -325,6 +327,7 @@ int GuestProcess::fork(Vcpu& parent, const VcpuStart& start, bool vfork,
   child->argv_ = argv_;
   child->auxv_ = auxv_;
   child->signals_.copy_actions_from(signals_);
+  child->controls_.inherit(controls_, parent.tid(), pid);
   child->pgid_.store(pgid(), std::memory_order_release);
   child->sid_.store(sid(), std::memory_order_release);
   child->persona_.store(persona_.load());
@@ -431,6 +434,7 @@ int GuestProcess::exec(Vcpu& vcpu, const Program& program, const std::vector<std
   // Handlers are code of the old image: back to the default action (ignored stays ignored;
   // the mask and pending signals stay, as on Linux).
   signals_.reset_handlers();
+  controls_.exec();
   arch_ = image.arch();
   execed_.store(true, std::memory_order_release);
   // POSIX timers are the old image's (Linux deletes them); ITIMER_REAL and alarm stay.
@@ -581,6 +585,7 @@ void GuestProcess::thread_finished(Vcpu& vcpu, int exit_code) {
   usage_.thread_ended(calling_thread_usage());
   if (has_space()) usage_.note_rss_kb(space().rss_pages() * 4);
   signals_.thread_gone(vcpu.signals());  // its own real-time signals no longer count
+  controls_.forget_thread(vcpu.tid());
   bool last = false;
   std::shared_ptr<GuestProcess> lender;  // read before the last thread's end() may drop it
   {
@@ -703,8 +708,7 @@ void GuestProcess::with_gdt_entry(mmu::VcpuId v, uint32_t entry, const std::arra
 }
 
 void GuestProcess::note_unknown_syscall(uint64_t nr) {
-  std::lock_guard lk(unknown_lock_);
-  if (unknown_logged_.insert(nr).second)
+  if (machine_.first_unknown_syscall(arch_, nr))
     spdlog::warn("unsupported {} syscall {} answered ENOSYS (logged once)", to_string(arch_), nr);
 }
 

@@ -12,7 +12,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,6 +26,7 @@
 #include "emu/signals/guest_signals.h"
 #include "emu/observe/tracer.h"
 #include "emu/process/guest_memory.h"
+#include "emu/process/process_controls.h"
 #include "emu/process/process_usage.h"
 #include "emu/cpu/vcpu.h"
 #include "mmu/address_space.h"
@@ -126,7 +126,8 @@ class GuestProcess final : public mmu::TlbShootdown,
   EmuCounters& counters();
   const EmulatorConfig& config() const;
   int pid() const { return pid_; }
-  int ppid() const { return ppid_; }
+  // The parent's pid; once the parent ended, the reaper's (a subreaper, else 1), as on Linux.
+  int ppid() const { return ppid_.load(std::memory_order_acquire); }
   // Process group and session, in guest pids (setpgid, setsid). The first process is in
   // emu's own; a child starts in its parent's.
   int pgid() const { return pgid_.load(std::memory_order_acquire); }
@@ -158,6 +159,9 @@ class GuestProcess final : public mmu::TlbShootdown,
   // process may change that memory while this one's only vCPU runs.
   bool shares_memory() const { return shares_memory_.load(std::memory_order_relaxed); }
   void note_shared_memory() { shares_memory_.store(true, std::memory_order_relaxed); }
+  // What prctl sets (the parent-death signal, no_new_privs, thread names, ...).
+  ProcessControls& controls() { return controls_; }
+  const ProcessControls& controls() const { return controls_; }
   // Guest atomics must be real atomics: another vCPU, of this process or of another process
   // sharing memory with it, may touch the same word at the same time.
   bool atomics_needed() const { return multi_vcpu() || shares_memory(); }
@@ -269,7 +273,7 @@ class GuestProcess final : public mmu::TlbShootdown,
   // holding it, so the vCPU loads its own descriptor, not another thread's.
   void with_gdt_entry(mmu::VcpuId v, uint32_t entry, const std::array<uint32_t, 2>& descriptor,
                       const std::function<void()>& load);
-  // Logs an unknown syscall once per number.
+  // Logs an unknown syscall once per number and ABI for the whole run (Machine).
   void note_unknown_syscall(uint64_t nr);
 
   // mmu::TlbShootdown
@@ -334,7 +338,7 @@ class GuestProcess final : public mmu::TlbShootdown,
   std::atomic<bool> shares_memory_{false};
   ExclusiveGate gate_;
   const int pid_;
-  const int ppid_;
+  std::atomic<int> ppid_;
   std::atomic<int> pgid_;
   std::atomic<int> sid_;
   std::atomic<bool> execed_{false};
@@ -375,8 +379,7 @@ class GuestProcess final : public mmu::TlbShootdown,
   bool vfork_pending_ = false;
 
   std::mutex gdt_lock_;
-  std::mutex unknown_lock_;
-  std::set<uint64_t> unknown_logged_;
+  ProcessControls controls_;
 };
 
 }  // namespace emu

@@ -211,6 +211,11 @@ int Machine::foreground_pgrp(int host_tty_fd) {
   return set ? set : static_cast<int>(::tcgetpgrp(host_tty_fd));
 }
 
+bool Machine::first_unknown_syscall(GuestArch arch, uint64_t nr) {
+  mmu::MutexGuard lk(unknown_lock_);
+  return unknown_syscalls_.insert({arch, nr}).second;
+}
+
 void Machine::retire(const mmu::AddressSpace& space) {
   const auto sum = space.counters().sum();
   mmu::MutexGuard lk(stats_lock_);
@@ -268,16 +273,44 @@ void Machine::watch_exit(GuestProcess& p, const std::shared_ptr<HostFile>& pidfd
 
 void Machine::process_ended(GuestProcess& p) {
   std::shared_ptr<GuestProcess> notify;
+  std::vector<std::shared_ptr<GuestProcess>> reapers_to_wake;
+  std::vector<std::pair<std::shared_ptr<GuestProcess>, int>> death_signals;  // PR_SET_PDEATHSIG
   std::vector<std::weak_ptr<HostFile>> pidfds;
   {
     std::lock_guard lk(tree_lock);
     p.ended_.store(true, std::memory_order_release);
     pidfds.swap(p.exit_watchers_);
-    // Orphans: nobody will wait for them; those already ended go now, the others when
-    // they end.
+    // Orphans go to the nearest live ancestor that made itself a child subreaper
+    // (PR_SET_CHILD_SUBREAPER), which then waits for them; without one nobody will (Linux's
+    // init would): those already ended go now, the others when they end.
+    std::shared_ptr<GuestProcess> reaper;
+    for (auto a = p.parent_.lock(); a && !reaper; a = a->parent_.lock())
+      if (!a->ended() && a->controls().child_subreaper.load()) reaper = a;
     for (auto& child : p.children_) {
-      child->parent_.reset();
-      if (child->ended()) remove_process(child->pid());
+      if (const int sig = child->controls().pdeath_signal.load(); sig && !child->ended())
+        death_signals.emplace_back(child, sig);
+      if (!reaper) {
+        child->parent_.reset();
+        child->ppid_.store(1, std::memory_order_release);
+        if (child->ended()) remove_process(child->pid());
+        continue;
+      }
+      child->parent_ = reaper;
+      child->ppid_.store(reaper->pid(), std::memory_order_release);
+      if (!child->ended()) {
+        reaper->children_.push_back(child);
+        continue;
+      }
+      // A zombie handed over is announced to its new parent, as Linux's reparent_leader
+      // does, or released at once when that parent does not wait.
+      const SigAction on_child = reaper->signals().action(SIGCHLD);
+      if (on_child.handler == kSigIgnore || (on_child.flags & kSaNoCldWait)) {
+        remove_process(child->pid());
+        continue;
+      }
+      reaper->children_.push_back(child);
+      if (reaper->generate_signal(SIGCHLD, child_siginfo(child->pid(), child->exit_info()), nullptr))
+        reapers_to_wake.push_back(reaper);
     }
     p.children_.clear();
     // A parent that ignores SIGCHLD (or is gone) does not wait: no zombie is kept.
@@ -299,6 +332,15 @@ void Machine::process_ended(GuestProcess& p) {
   for (const auto& w : pidfds)
     if (const auto f = w.lock()) tell_pidfd(*f);
   if (notify) notify->wake_taker(SIGCHLD, nullptr);  // outside the tree lock: waking takes it
+  for (auto& r : reapers_to_wake) r->wake_taker(SIGCHLD, nullptr);
+  // The parent-death signals, outside the tree lock (their default action may end a child).
+  for (auto& [child, sig] : death_signals) {
+    SigInfo info;
+    info.signo = sig;
+    info.code = kSiUser;
+    info.pid = p.pid();
+    child->send_signal(sig, info, nullptr);
+  }
   if (&p == first_.get()) {
     std::lock_guard lk(end_lock_);
     first_ended_ = true;

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "emu/observe/emu_counters.h"
 #include "emu/process/file_locks.h"
 #include "emu/process/futex_table.h"
+#include "emu/process/space_directory.h"
 #include "emu/process/guest_timers.h"
 #include "emu/process/unix_socket_owners.h"
 #include "emu/observe/tracer.h"
@@ -84,6 +86,11 @@ class Machine {
   FutexTable& shared_futexes() { return shared_futexes_; }
   // The guest process behind each AF_UNIX socket (SO_PEERCRED, SCM_CREDENTIALS).
   UnixSocketOwners& unix_sockets() { return unix_sockets_; }
+  // True the first time this run meets syscall `nr` of `arch` that emu does not know (it is
+  // logged once, however many processes call it).
+  bool first_unknown_syscall(GuestArch arch, uint64_t nr);
+  // Every live address space and its process (a truncated file leaves all of them).
+  SpaceDirectory& spaces() { return spaces_; }
 
   // A free vCPU slot, or nullopt when all --max-vcpus are in use (EAGAIN to the guest).
   std::optional<mmu::VcpuId> take_slot();
@@ -143,6 +150,9 @@ class Machine {
   std::unique_ptr<mmu::SharedMemoryRegistry> shared_memory_;
   FutexTable shared_futexes_;
   UnixSocketOwners unix_sockets_;
+  SpaceDirectory spaces_;
+  mmu::Mutex unknown_lock_;
+  std::set<std::pair<GuestArch, uint64_t>> unknown_syscalls_ EMU_GUARDED_BY(unknown_lock_);
   std::unique_ptr<Tracer> tracer_;
   std::unique_ptr<mmu::SwapDevice> swap_;
   std::unique_ptr<mmu::Reclaimer> reclaimer_;

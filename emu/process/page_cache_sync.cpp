@@ -3,8 +3,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
+#include <spdlog/spdlog.h>
 
+#include <cerrno>
+#include <vector>
+
+#include "emu/process/guest_process.h"
 #include "emu/process/machine.h"
 #include "emu/process/shared_file_backing.h"
 
@@ -45,8 +49,23 @@ void store_after_write(Machine& machine, int host_fd, int64_t at, const uint8_t*
   object->store(static_cast<uint64_t>(at), data, static_cast<uint64_t>(n));
 }
 
-void truncate_cached(Machine& machine, int host_fd, uint64_t size) {
-  if (auto object = mapped_file(machine, host_fd)) object->truncate(size);
+void truncate_cached(Machine& machine, mmu::VcpuId v, int host_fd, uint64_t size) {
+  auto object = mapped_file(machine, host_fd);
+  if (!object) return;
+  // The ptes go first: from then on a fault past the end is SIGBUS (the host file is cut
+  // already), so nothing can store into the cached bytes the truncate below zeroes.
+  const uint64_t from = (size + mmu::kPageSize - 1) & ~(mmu::kPageSize - 1);
+  std::vector<uint32_t> ids;
+  for (const auto& m : object->mappers()) ids.push_back(m.space);
+  machine.spaces().for_each_of(ids, [&](mmu::AddressSpace& space, GuestProcess& owner) {
+    const auto zap = space.zap_object_pages(v, *object, from);
+    // Blocks translated from the pages must not run once the frames hold something else.
+    if (zap.code) owner.flush_code();
+    // Not zapped (a table fork shared could not be copied for want of a frame): those ptes
+    // keep showing the zeros the cache now holds there, as before truncation reached ptes.
+    if (!zap.ok) spdlog::debug("truncate of {}: ptes past the end stay in space {} (no frame)", object->name(), space.id());
+  });
+  object->truncate(size);
 }
 
 }  // namespace emu

@@ -28,8 +28,10 @@ void sync_before_read(Machine& machine, int host_fd);
 // After a write of the `n` bytes at `data`, ending at the fd's offset (`at` < 0) or at
 // `at` + n (pwrite): the cached pages get them.
 void store_after_write(Machine& machine, int host_fd, int64_t at, const uint8_t* data, int64_t n);
-// After the file behind `host_fd` was cut to `size` (ftruncate, O_TRUNC): cached bytes past
-// it are zeros from now on.
-void truncate_cached(Machine& machine, int host_fd, uint64_t size);
+// After the file behind `host_fd` was cut to `size` (ftruncate, truncate, O_TRUNC), by the
+// vCPU in slot `v`: cached bytes past it are zeros from now on, and every pte that maps a
+// page wholly past it goes, in every process, private copies included (as Linux's
+// truncate_pagecache): the next touch is SIGBUS, or the cache's zeros once the file grew.
+void truncate_cached(Machine& machine, mmu::VcpuId v, int host_fd, uint64_t size);
 
 }  // namespace emu

@@ -231,7 +231,7 @@ int64_t prlimit64(Call& c, int pid, int resource, uint64_t new_limit, uint64_t o
 int64_t setrlimit(Call& c, int resource, uint64_t limit);
 int64_t getrlimit(Call& c, int resource, uint64_t limit);  // ABI-sized rlimit
 int64_t getrandom(Call& c, uint64_t buf, uint64_t n, unsigned flags);
-int64_t prctl(Call& c, int option, uint64_t arg2);
+int64_t prctl(Call& c, int option, uint64_t arg2, uint64_t arg3, uint64_t arg4, uint64_t arg5);
 int64_t sysinfo(Call& c, uint64_t buf);
 
 // ---------------------------------------------------------------------------------------

@@ -1,5 +1,4 @@
 // Identity, limits, randomness: mostly the host's answers, in the guest's layouts.
-#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/sysinfo.h>
@@ -104,17 +103,6 @@ int64_t getrandom(Call& c, uint64_t buf, uint64_t n, unsigned flags) {
   const ssize_t r = ::getrandom(tmp.data(), tmp.size(), flags);
   if (r < 0) return -errno;
   return c.mem.write(c.v, buf, tmp.data(), r) ? r : -EFAULT;
-}
-
-int64_t prctl(Call& c, int option, uint64_t arg2) {
-  switch (option) {
-    case PR_SET_NAME: return 0;
-    case PR_GET_NAME: {
-      char name[16] = "emu-guest";
-      return c.mem.write(c.v, arg2, name, sizeof name) ? 0 : -EFAULT;
-    }
-    default: return -EINVAL;
-  }
 }
 
 int64_t sysinfo(Call& c, uint64_t buf) {

@@ -63,7 +63,14 @@ uint8_t prot_bits(int prot) {
 
 }  // namespace
 
+// Linux's TASK_SIZE, the top of user space: an i386 task on x86_64 gets 0xFFFFE000 (emu keeps
+// the i386 GDT above it), an x86_64 one the paging format's limit less a guard page. munmap
+// and fixed mmaps are checked against it, so that no length, however large, reaches there.
+uint64_t task_size(Call& c) { return c.i386 ? 0xFFFFE000u : c.mem.space().virt_limit() - mmu::kPageSize; }
+
 int64_t mmap(Call& c, uint64_t addr, uint64_t len, int prot, int flags, int fd, uint64_t offset) {
+  const uint64_t top = task_size(c);
+  if ((flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) && (len > top || addr > top - len)) return -ENOMEM;
   if (len == 0 || (offset & (mmu::kPageSize - 1))) return -EINVAL;
   if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) return -EINVAL;
   const int type = flags & MAP_TYPE;
@@ -132,6 +139,9 @@ int64_t mmap(Call& c, uint64_t addr, uint64_t len, int prot, int flags, int fd, 
 }
 
 int64_t munmap(Call& c, uint64_t addr, uint64_t len) {
+  const uint64_t top = task_size(c);
+  const uint64_t rounded = (len + mmu::kPageSize - 1) & ~(mmu::kPageSize - 1);
+  if (rounded < len || addr > top || rounded > top - addr) return -EINVAL;  // munmap(0, ~0UL) too
   const bool code = touches_code(c, addr, addr + len);
   const int64_t r = result_of(c.mem.space().unmap(c.v, addr, len));
   if (code) c.proc.flush_code();

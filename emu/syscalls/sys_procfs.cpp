@@ -177,7 +177,7 @@ procfs::ProcessFacts process_facts(Call& c, const Subject& s) {
   f.pid = s.pid;
   f.tid = s.tid;
   f.ppid = c.proc.ppid();
-  f.comm = procfs::comm_of(c.proc.exe_path());
+  f.comm = c.proc.controls().thread_name(s.tid, procfs::comm_of(c.proc.exe_path()));
   const auto vmas = guest_vmas(c);
   f.vm = procfs::vm_facts(vmas, c.proc.exe_path());
   f.rss_pages = c.proc.has_space() ? c.proc.space().rss_pages() : 0;
@@ -215,7 +215,7 @@ std::string process_text(Call& c, const Subject& s, ProcFile file) {
     case ProcFile::Maps: return procfs::format_maps(procfs::maps_entries(guest_vmas(c)));
     case ProcFile::Auxv: return procfs::encode_auxv(c.proc.auxv(), c.proc.arch() == GuestArch::I386);
     case ProcFile::Cmdline: return procfs::format_cmdline(c.proc.argv());
-    case ProcFile::Comm: return procfs::format_comm(procfs::comm_of(c.proc.exe_path()));
+    case ProcFile::Comm: return procfs::format_comm(c.proc.controls().thread_name(s.tid, procfs::comm_of(c.proc.exe_path())));
     case ProcFile::Stat: return procfs::format_stat(host_proc_file(c, s, "stat"), process_facts(c, s));
     case ProcFile::Status: return procfs::format_status(host_proc_file(c, s, "status"), process_facts(c, s));
     case ProcFile::FdDir: case ProcFile::Exe: break;
@@ -312,7 +312,7 @@ std::optional<int64_t> procfs_openat(Call& c, uint64_t path, int flags) {
       if (const int64_t r = check_file_flags(flags, false)) return r;
       const auto id = other->identity();
       const std::string text = *file == ProcFile::Cmdline ? procfs::format_cmdline(id.argv)
-                                                           : procfs::format_comm(procfs::comm_of(id.exe));
+                                                           : procfs::format_comm(other->controls().thread_name(p->pid, procfs::comm_of(id.exe)));
       return install_text(c, text, "/proc/" + std::to_string(p->pid) + "/" + p->file, flags);
     }
   }

@@ -101,6 +101,7 @@ int64_t clone(Call& c, uint64_t flags, uint64_t stack, uint64_t parent_tid, uint
   const int r = c.proc.spawn_thread(start, (flags & CLONE_CHILD_CLEARTID) ? child_tid : 0, &tid, [&](int new_tid) {
     if (flags & CLONE_PARENT_SETTID) (void)c.mem.write_value(c.v, parent_tid, static_cast<uint32_t>(new_tid));
     if (flags & CLONE_CHILD_SETTID) (void)c.mem.write_value(c.v, child_tid, static_cast<uint32_t>(new_tid));
+    c.proc.controls().copy_thread_name(c.vcpu.tid(), new_tid);
   });
   return r < 0 ? r : tid;
 }

@@ -79,6 +79,7 @@ int64_t dispatch_i386(Call& c, uint64_t nr, bool* known) {
     case 93: return fd_call(c, SYS_ftruncate, fd, static_cast<uint64_t>(static_cast<int64_t>(s32(a[1]))));
     case 94: return fd_call(c, SYS_fchmod, fd, a[1]);
     case 116: return sysinfo(c, a[0]);
+    case 111: return -EPERM;  // vhangup: CAP_SYS_TTY_CONFIG, which a guest does not get
     case 118: return fd_call(c, SYS_fsync, fd);
     case 120: return clone(c, a[0], a[1], a[2], a[4], a[3]);  // i386: flags, stack, ptid, tls, ctid
     case 122: return uname(c, a[0]);
@@ -94,7 +95,7 @@ int64_t dispatch_i386(Call& c, uint64_t nr, bool* known) {
     case 162: return nanosleep(c, a[0], a[1], false);
     case 163: return mremap(c, a[0], a[1], a[2], s32(a[3]), a[4]);
     case 168: return poll(c, a[0], a[1], s32(a[2]));
-    case 172: return prctl(c, s32(a[0]), a[1]);
+    case 172: return prctl(c, s32(a[0]), a[1], a[2], a[3], a[4]);
     case 119: return sigreturn(c, false);
     case 173: return sigreturn(c, true);
     case 174: return rt_sigaction(c, s32(a[0]), a[1], a[2], a[3]);

@@ -88,7 +88,7 @@ int64_t dispatch_x86_64(Call& c, uint64_t nr, bool* known) {
     case 128: return rt_sigtimedwait(c, a[0], a[1], a[2], a[3], true);
     case 130: return rt_sigsuspend(c, a[0], a[1]);
     case 131: return sigaltstack(c, a[0], a[1]);
-    case 157: return prctl(c, static_cast<int>(a[0]), a[1]);
+    case 157: return prctl(c, static_cast<int>(a[0]), a[1], a[2], a[3], a[4]);
     case 158: return arch_prctl(c, static_cast<int>(a[0]), a[1]);
     case 186: return c.vcpu.tid();
     case 200: return tgkill(c, c.proc.pid(), static_cast<int>(a[0]), static_cast<int>(a[1]));
@@ -257,6 +257,7 @@ int64_t dispatch_x86_64(Call& c, uint64_t nr, bool* known) {
     case 150: return mlock(c, a[0], a[1], 0, false);
     case 151: return mlockall(c, static_cast<int>(a[0]));
     case 152: return 0;  // munlockall
+    case 153: return -EPERM;  // vhangup: CAP_SYS_TTY_CONFIG, which a guest does not get
     case 325: return mlock(c, a[0], a[1], static_cast<unsigned>(a[2]), true);
     case 100: return times(c, a[0]);
     default:

@@ -223,6 +223,19 @@ TEST_P(Hostile, MemoryHogIsKilledWithAMessage) {
   EXPECT_EQ(r.out, "") << r.err;
 }
 
+// Ranges past the top of user space (TASK_SIZE) are refused, as Linux does: stress-ng's
+// munmap(NULL, ~0UL) once unmapped an i386 guest's whole space, ld.so and vDSO included.
+TEST_P(Hostile, UnmappingPastTheTopOfUserSpaceIsRefused) {
+  const auto native = run_process({guest("x86_64", "hostile"), "unmap"});
+  ASSERT_EQ(native.status, 0);
+  EXPECT_EQ(native.out,
+            "munmap(NULL, ~0UL): -1 EINVAL\nmunmap(top page, 4096): -1 EINVAL\nmunmap(4096, -4096): -1 EINVAL\n"
+            "mmap(MAP_FIXED, 2 pages below the top): -1 ENOMEM\nstill running: 1 2\n");
+  const auto r = run_process({EMU_BINARY, guest(GetParam(), "hostile"), "unmap"}, "", {}, 240);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, native.out) << r.err;
+}
+
 TEST_P(Hostile, SignalsInTheirOwnHandlersNest) {
   const auto native = run_process({guest("x86_64", "hostile"), "nested", "200"});
   ASSERT_EQ(native.status, 0);
