@@ -14,6 +14,11 @@ schemes take turns (global, split, atomic, ptebit), the ABIs too, and so do the 
   read-errors     the same with swap reads failing (the faulting process gets SIGBUS)
   swap-full       --mem 16M --swap 8M under a 48 MiB working set: killed, 137, one line
   pool-exhausted  --mem 16M, no swap, a 32 MiB working set: killed, 137, one line
+  stress-ng       Debian's stress-ng (dynamic, 40 libraries) under --mem 32M --swap 128M: its
+                  vm, mmap, fork, futex, pipe and memfd stressors with --verify, 10 s; it must
+                  report a successful run and no failure (its root comes from
+                  tools/make-sysroot.sh, cached in third_party/sysroots/; a Debian archive out
+                  of reach drops the scenario with a loud line)
 
 Every round must show: emu not killed by a host signal, no internal error (emu checks at exit
 that every frame and swap slot came back: "leaked" otherwise), no sanitizer report, no
@@ -38,7 +43,11 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCHEMES = ["global", "split", "atomic", "ptebit"]
-SCENARIOS = ["pressure", "write-errors", "read-errors", "swap-full", "pool-exhausted"]
+SCENARIOS = ["pressure", "write-errors", "read-errors", "swap-full", "pool-exhausted", "stress-ng"]
+DEBIAN_ARCH = {"x86_64": "amd64", "i386": "i386"}
+# Sizes that fit --mem 32M plus swap (stress-ng's defaults are 256 MiB per vm and memfd worker).
+STRESS_NG = ["--vm", "2", "--vm-bytes", "12M", "--mmap", "1", "--mmap-bytes", "8M", "--fork", "2", "--futex", "2",
+             "--pipe", "1", "--memfd", "1", "--memfd-bytes", "8M", "--verify", "--metrics-brief", "-t", "10s"]
 
 
 def parse_args():
@@ -57,8 +66,22 @@ def parse_args():
     return p.parse_args()
 
 
-def family(guests, arch, scenario, scratch):
-    """The run_all command line of one round: which guests, how much memory they touch."""
+def stress_ng_root(arch):
+    """A Debian root with stress-ng for `arch` (built once, then cached); None when the archive
+    cannot be reached."""
+    root = os.path.join(ROOT, "third_party", "sysroots", DEBIAN_ARCH[arch] + "-stress-ng")
+    r = subprocess.run([os.path.join(ROOT, "tools", "make-sysroot.sh"), DEBIAN_ARCH[arch], root, "stress-ng"])
+    if r.returncode == 2:
+        return None
+    if r.returncode != 0:
+        sys.exit("soak: could not build the %s stress-ng root (tools/make-sysroot.sh said why above)" % arch)
+    return root
+
+
+def family(guests, arch, scenario, scratch, roots):
+    """The guest command line of one round: which guests, how much memory they touch."""
+    if scenario == "stress-ng":
+        return ["-L", roots[arch], os.path.join(roots[arch], "usr", "bin", "stress-ng")] + STRESS_NG
     g = lambda name: os.path.join(guests, arch, name)
     if scenario == "swap-full":
         return [g("run_all"), g("swap_stress"), "-m", "32", "-t", "2", "-p", "2", "--",
@@ -70,6 +93,8 @@ def family(guests, arch, scenario, scratch):
 
 
 def emu_options(scenario, rng):
+    if scenario == "stress-ng":
+        return ["--mem", "32M", "--swap", "128M"], None
     if scenario == "swap-full":
         return ["--mem", "16M", "--swap", "8M"], None
     if scenario == "pool-exhausted":
@@ -84,6 +109,11 @@ def emu_options(scenario, rng):
     return opts + ["--inject-swap-errors", spec], spec
 
 
+def stressor_ops(out, err):
+    """stress-ng's bogo operations, all stressors together (its --metrics-brief table)."""
+    return sum(int(m.group(1)) for m in re.finditer(r"metrc: \[\d+\] +[a-z-]+ +(\d+) +[\d.]+ ", out + err))
+
+
 def judge(scenario, rc, out, err, stats):
     """What went wrong in one round (empty: nothing), what it verified, and the checks that a
     process killed by an injected fault could not finish."""
@@ -95,6 +125,14 @@ def judge(scenario, rc, out, err, stats):
         mismatches += int(m.group(3))
     for m in re.finditer(r"ok +(\d+) MiB shared( file)?: every page", out):
         pages += int(m.group(1)) * 256
+    if scenario == "stress-ng":
+        said = out + err
+        if "successful run completed" not in said:
+            problems.append("stress-ng did not report a successful run")
+        for line in said.splitlines():
+            if re.search(r"stress-ng: (fail|error):", line):
+                problems.append("stress-ng: " + line[:160])
+                mismatches += "fail:" in line
     emu_lines = [l for l in err.splitlines() if l.startswith("emu:")]
     # A shared_memory check whose child an injected fault killed fails without anything being
     # wrong (the child never did its part); swap_stress checks only its own memory, and a
@@ -118,6 +156,7 @@ def judge(scenario, rc, out, err, stats):
         "read-errors": {0, 135},
         "swap-full": {137},
         "pool-exhausted": {137},
+        "stress-ng": {0},
     }[scenario]
     if rc >= 0 and rc not in allowed:
         problems.append("status %d, expected %s" % (rc, sorted(allowed)))
@@ -157,18 +196,26 @@ def main():
     rng = random.Random(seed)
     deadline = time.monotonic() + args.minutes * 60
     rounds = []
+    roots = {}
+    if "stress-ng" in args.scenarios:
+        for arch in args.arch:
+            roots[arch] = stress_ng_root(arch)
+        if None in roots.values():
+            print("soak: *** the Debian archive cannot be reached: the stress-ng scenario is SKIPPED ***", flush=True)
+            args.scenarios = [s for s in args.scenarios if s != "stress-ng"]
     print("soak: %.1f minutes, seed %d, schemes %s, scenarios %s, arches %s" %
-          (args.minutes, seed, "/".join(SCHEMES), "/".join(SCENARIOS), "/".join(args.arch)), flush=True)
+          (args.minutes, seed, "/".join(args.schemes), "/".join(args.scenarios), "/".join(args.arch)), flush=True)
     n = 0
     with tempfile.TemporaryDirectory(prefix="emu-soak-") as scratch:
         while time.monotonic() < deadline:
-            scheme = args.schemes[n % len(args.schemes)]
-            # With all of them, 4 schemes and 5 scenarios: coprime, so every pairing comes up.
+            # The scenarios take turns fastest, then the schemes, then the ABIs: every
+            # combination comes up once in each cycle of scenarios x schemes x ABIs rounds.
             scenario = args.scenarios[n % len(args.scenarios)]
-            arch = args.arch[(n // len(args.scenarios)) % len(args.arch)]
+            scheme = args.schemes[(n // len(args.scenarios)) % len(args.schemes)]
+            arch = args.arch[(n // (len(args.scenarios) * len(args.schemes))) % len(args.arch)]
             opts, injected = emu_options(scenario, rng)
             stats_path = os.path.join(scratch, "stats.json")
-            cmd = [emu, "--scheme", scheme, "--stats-json", stats_path] + opts + family(guests, arch, scenario, scratch)
+            cmd = [emu, "--scheme", scheme, "--stats-json", stats_path] + opts + family(guests, arch, scenario, scratch, roots)
             start = time.monotonic()
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             try:
@@ -204,7 +251,7 @@ def main():
                             (" ".join(cmd), rc, "; ".join(problems), out, err))
             rounds.append({"round": n + 1, "log": log, "scheme": scheme, "arch": arch, "scenario": scenario, "injected": injected,
                            "faults_fired": fired, "status": rc, "seconds": round(seconds, 2), "guests": guests_started,
-                           "pages_verified": pages, "mismatches": mismatches, "checks_lost_to_faults": lost,
+                           "pages_verified": pages, "stress_ng_ops": stressor_ops(out, err), "mismatches": mismatches, "checks_lost_to_faults": lost,
                            "problems": problems,
                            "emu_says": [l for l in err.splitlines() if l.startswith("emu:")][:3]})
             print("[%s] round %3d %-6s %-6s %-14s %-16s status %3d  %3d guests  %7d pages verified  %s%s" %
@@ -216,6 +263,8 @@ def main():
         "seed": seed, "minutes": args.minutes, "rounds": len(rounds),
         "guests": sum(r["guests"] for r in rounds),
         "pages_verified": sum(r["pages_verified"] for r in rounds),
+        "stress_ng_rounds": sum(1 for r in rounds if r["scenario"] == "stress-ng"),
+        "stress_ng_ops": sum(r["stress_ng_ops"] for r in rounds),
         "faults_injected": sum(1 for r in rounds if r["injected"]),
         "faults_fired": sum(r["faults_fired"] for r in rounds),
         "sigbus_endings": sum(1 for r in rounds if r["status"] == 135),
@@ -224,6 +273,7 @@ def main():
         "failed_rounds": sum(1 for r in rounds if r["problems"]),
     }
     print("\nsoak totals: %(rounds)d rounds, %(guests)d guest processes, %(pages_verified)d pages verified, "
+          "%(stress_ng_rounds)d stress-ng runs (%(stress_ng_ops)d bogo ops verified), "
           "%(faults_injected)d rounds with swap faults injected (%(faults_fired)d failed I/Os), "
           "%(sigbus_endings)d SIGBUS endings, %(kills_137)d out-of-memory kills, %(mismatches)d mismatches, "
           "%(failed_rounds)d failed rounds" % totals)
