@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/capability.h>
 #include <linux/falloc.h>
 #include <linux/membarrier.h>
@@ -1489,12 +1490,65 @@ static void section_memory(void) {
    * (stress-ng's mmap stressor calls munmap(NULL, ~0UL); on i386 emu used to unmap it all). */
   T(syscall(SYS_munmap, 0, ~0UL));
   T(syscall(SYS_munmap, 0, 0));
-  T(syscall(SYS_munmap, -4 * pg, pg));
+  T(syscall(SYS_munmap, -pg, pg));
   T(syscall(SYS_munmap, m, -pg));
   T(mmap((void *)(-2 * pg), pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED);
   T(mmap((void *)(16 * pg), ~0UL - pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) == MAP_FAILED);
   m[0] = 2;
   T(m[0]);
+
+  /* mremap to a fixed place (stress-ng's pagemove): the pages move, what was there goes; with
+   * MREMAP_DONTUNMAP the old range stays mapped and reads zeros. */
+  char *to = mmap(NULL, 4 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  to[0] = 'x';
+  m[pg] = 'm';
+  T(mremap(m, 2 * pg, 2 * pg, MREMAP_MAYMOVE | MREMAP_FIXED, to) == to);
+  T(to[pg]);
+  T(to[0]);
+  T(mremap(to, pg, pg, MREMAP_FIXED, m) == MAP_FAILED);
+  T(mremap(to, pg, pg, MREMAP_MAYMOVE | MREMAP_FIXED, to + pg / 2) == MAP_FAILED);
+  T(mremap(to, 2 * pg, 2 * pg, MREMAP_MAYMOVE | MREMAP_FIXED, to + pg) == MAP_FAILED);
+  T(mremap(to, 2 * pg, pg, MREMAP_MAYMOVE | MREMAP_DONTUNMAP) == MAP_FAILED);
+  char *kept = mremap(to, 2 * pg, 2 * pg, MREMAP_MAYMOVE | MREMAP_DONTUNMAP);
+  T(kept != MAP_FAILED && kept != to);
+  T(kept != MAP_FAILED ? kept[pg] : -1);
+  T(to[pg]);
+  if (kept != MAP_FAILED) munmap(kept, 2 * pg);
+  munmap(to, 4 * pg);
+
+  /* MADV_WIPEONFORK: a fork child finds the range zeroed; KEEPONFORK undoes it. */
+  char *w = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  w[0] = 'a';
+  w[pg] = 'b';
+  T(madvise(w, pg, MADV_WIPEONFORK));
+  T(madvise(m + 2 * pg, pg, MADV_WIPEONFORK));
+  pid_t child = fork();
+  if (child == 0) _exit(w[0] == 0 && w[pg] == 'b' ? 0 : 1);
+  int status = 0;
+  waitpid(child, &status, 0);
+  T(status);
+  T(w[0]);
+  T(madvise(w, pg, MADV_KEEPONFORK));
+  child = fork();
+  if (child == 0) _exit(w[0] == 'a' ? 0 : 1);
+  waitpid(child, &status, 0);
+  T(status);
+  munmap(w, 2 * pg);
+  int mfd = open("/proc/self/exe", O_RDONLY);
+  char *file = mmap(NULL, pg, PROT_READ, MAP_PRIVATE, mfd, 0);
+  T(madvise(file, pg, MADV_WIPEONFORK));
+  munmap(file, pg);
+  close(mfd);
+
+  /* A path of PATH_MAX bytes with no room for its zero: ENAMETOOLONG, not EFAULT. */
+  char *long_path = malloc(PATH_MAX + 1);
+  memset(long_path, 'a', PATH_MAX);
+  long_path[PATH_MAX] = 0;
+  T(mkdir(long_path, 0700));
+  T(open(long_path, O_RDONLY));
+  long_path[PATH_MAX - 1] = 0;
+  T(mkdir(long_path, 0700));
+  free(long_path);
   munmap(m, 6 * pg);
 }
 

@@ -192,6 +192,23 @@ MmResult AddressSpace::protect(VcpuId v, VirtAddr addr, uint64_t length, uint8_t
   return MmResult::success(0);
 }
 
+MmResult AddressSpace::set_wipe_on_fork(VcpuId v, VirtAddr addr, uint64_t length, bool wipe) {
+  if (!is_page_aligned(addr)) return MmResult::failure(MmError::InvalidArgument);
+  if (length == 0) return MmResult::success(0);
+  const auto len = page_ceil(length);
+  if (!len || addr >= limit_ || *len > limit_ - addr) return MmResult::failure(MmError::NoMemory);
+  MmapWriteGuard g(mmap_lock_, v);
+  const VirtAddr end = addr + *len;
+  if (!vmas_.fully_mapped(addr, end)) return MmResult::failure(MmError::NoMemory);
+  bool anonymous = true;
+  vmas_.for_each([&](const Vma& vma) {
+    if (vma.start < end && addr < vma.end && vma.kind != VmaKind::Anonymous) anonymous = false;
+  });
+  if (!anonymous) return MmResult::failure(MmError::InvalidArgument);
+  vmas_.set_flag(addr, end, kVmaWipeOnFork, wipe);
+  return MmResult::success(0);
+}
+
 void AddressSpace::set_brk_base(VcpuId v, VirtAddr base) {
   MmapWriteGuard g(mmap_lock_, v);
   brk_base_ = brk_end_ = base;
@@ -245,6 +262,7 @@ std::unique_ptr<AddressSpace> AddressSpace::fork_once(VcpuId v, const AddressSpa
     // The parent's batch finishes after its lock is released: its writable translations
     // are gone before fork returns, so no write lands in a page the child now shares.
     auto batch = make_batch(v);
+    auto child_batch = copy.make_batch(v);
     MmapWriteGuard g(mmap_lock_, v);
     MmapWriteGuard cg(copy.mmap_lock_, v);
     std::vector<Vma> all;
@@ -261,6 +279,17 @@ std::unique_ptr<AddressSpace> AddressSpace::fork_once(VcpuId v, const AddressSpa
     }
     counters_.slot(v).add(MmuCounter::Forks);
     copy.rss_add(v, rss_pages());
+    // MADV_WIPEONFORK: the child's pages there go (nobody runs in the child yet).
+    std::vector<std::pair<VirtAddr, VirtAddr>> wiped;
+    copy.vmas_.for_each([&](const Vma& vma) {
+      if (vma.flags & kVmaWipeOnFork) wiped.emplace_back(vma.start, vma.end);
+    });
+    for (const auto& [start, end] : wiped) {
+      if (!copy.zap_range_locked(child_batch, v, start, end)) {
+        if (error) *error = "out of guest memory for the child's page tables";
+        return nullptr;
+      }
+    }
   }
   return child;
 }

@@ -62,6 +62,9 @@ class AddressSpace {
   MmResult map(VcpuId v, const MapRequest& request) EMU_EXCLUDES(mmap_lock_);
   MmResult unmap(VcpuId v, VirtAddr addr, uint64_t length) EMU_EXCLUDES(mmap_lock_);
   MmResult protect(VcpuId v, VirtAddr addr, uint64_t length, uint8_t prot) EMU_EXCLUDES(mmap_lock_);
+  // MADV_WIPEONFORK (`wipe`) and MADV_KEEPONFORK: whether a fork child gets [addr, addr+length)
+  // empty. Private anonymous memory only (InvalidArgument otherwise), fully mapped (NoMemory).
+  MmResult set_wipe_on_fork(VcpuId v, VirtAddr addr, uint64_t length, bool wipe) EMU_EXCLUDES(mmap_lock_);
   // `object` (a file's page cache, or shared memory) was cut to `from` bytes: every pte that
   // maps it at a file offset of `from` or beyond goes, private copies of its pages included
   // (Linux's unmap_mapping_range with even_cows, as truncate_pagecache calls it). The VMAs

@@ -28,6 +28,7 @@ enum class VmaKind : uint8_t { Anonymous, FilePrivate, Shared };
 enum VmaFlag : uint8_t {
   kVmaGrowsDown = 1,  // a stack: a fault just below it extends it
   kVmaHeap = 2,       // the brk area
+  kVmaWipeOnFork = 4,  // MADV_WIPEONFORK: a fork child finds the range empty (zero-filled again)
 };
 
 struct Vma {

@@ -89,14 +89,22 @@ void VmaTree::remove(VirtAddr start, VirtAddr end) {
   vmas_.erase(vmas_.lower_bound(start), vmas_.lower_bound(end));
 }
 
-void VmaTree::protect(VirtAddr start, VirtAddr end, uint8_t prot) {
+void VmaTree::change(VirtAddr start, VirtAddr end, const std::function<void(Vma&)>& fn) {
   split_at(start);
   split_at(end);
-  for (auto it = vmas_.lower_bound(start); it != vmas_.end() && it->first < end; ++it) it->second.prot = prot;
+  for (auto it = vmas_.lower_bound(start); it != vmas_.end() && it->first < end; ++it) fn(it->second);
   // Merge the pieces back with neighbours that now match.
   std::vector<VirtAddr> starts;
   for (auto it = vmas_.lower_bound(start); it != vmas_.end() && it->first <= end; ++it) starts.push_back(it->first);
   for (VirtAddr s : starts) merge_around(s);
+}
+
+void VmaTree::protect(VirtAddr start, VirtAddr end, uint8_t prot) {
+  change(start, end, [&](Vma& v) { v.prot = prot; });
+}
+
+void VmaTree::set_flag(VirtAddr start, VirtAddr end, uint8_t flag, bool on) {
+  change(start, end, [&](Vma& v) { v.flags = on ? (v.flags | flag) : (v.flags & ~flag); });
 }
 
 void VmaTree::extend_down(VirtAddr old_start, VirtAddr new_start) {

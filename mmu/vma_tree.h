@@ -28,6 +28,8 @@ class VmaTree {
   void remove(VirtAddr start, VirtAddr end);
   // Sets the protection of [start, end) (which must be fully mapped), splitting as needed.
   void protect(VirtAddr start, VirtAddr end, uint8_t prot);
+  // Sets (`on`) or clears `flag` on [start, end) (which must be fully mapped), splitting as needed.
+  void set_flag(VirtAddr start, VirtAddr end, uint8_t flag, bool on);
   // Moves the start of the VMA beginning at `old_start` down to `new_start` (stack growth).
   void extend_down(VirtAddr old_start, VirtAddr new_start);
 
@@ -40,6 +42,8 @@ class VmaTree {
  private:
   void split_at(VirtAddr a);
   void merge_around(VirtAddr a);
+  // Applies `fn` to every VMA of [start, end) (split to fit), then merges what matches again.
+  void change(VirtAddr start, VirtAddr end, const std::function<void(Vma&)>& fn);
 
   std::map<VirtAddr, Vma> vmas_;  // keyed by start
 };

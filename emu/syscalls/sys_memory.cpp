@@ -61,12 +61,12 @@ uint8_t prot_bits(int prot) {
   return p;
 }
 
-}  // namespace
-
 // Linux's TASK_SIZE, the top of user space: an i386 task on x86_64 gets 0xFFFFE000 (emu keeps
 // the i386 GDT above it), an x86_64 one the paging format's limit less a guard page. munmap
 // and fixed mmaps are checked against it, so that no length, however large, reaches there.
 uint64_t task_size(Call& c) { return c.i386 ? 0xFFFFE000u : c.mem.space().virt_limit() - mmu::kPageSize; }
+
+}  // namespace
 
 int64_t mmap(Call& c, uint64_t addr, uint64_t len, int prot, int flags, int fd, uint64_t offset) {
   const uint64_t top = task_size(c);
@@ -182,6 +182,10 @@ int64_t madvise(Call& c, uint64_t addr, uint64_t len, int advice) {
     if (s < e) covered += e - s;
   }
   const int64_t hole = covered < rounded ? -ENOMEM : 0;
+  if (advice == MADV_WIPEONFORK || advice == MADV_KEEPONFORK) {
+    if (hole) return hole;
+    return result_of(c.mem.space().set_wipe_on_fork(c.v, addr, rounded, advice == MADV_WIPEONFORK));
+  }
   // Everything but DONTNEED is a hint emu may ignore: MADV_FREE lets the kernel drop the
   // pages or keep them (keeping them is one of the allowed outcomes).
   if (advice != MADV_DONTNEED) return hole;
@@ -198,35 +202,24 @@ int64_t madvise(Call& c, uint64_t addr, uint64_t len, int advice) {
   return hole;
 }
 
-int64_t mremap(Call& c, uint64_t old_addr, uint64_t old_len, uint64_t new_len, int flags, uint64_t) {
-  if ((old_addr & (mmu::kPageSize - 1)) || new_len == 0) return -EINVAL;
-  if (flags & ~MREMAP_MAYMOVE) return -EINVAL;  // MREMAP_FIXED / DONTUNMAP: not supported
+namespace {
+
+// Moves [old_addr, old_addr + old_len) of `vma` to a new mapping of `new_len` bytes (placed
+// anywhere, or at `new_addr` replacing what is there), copying its pages; the old range is
+// unmapped, or with `keep_old` (MREMAP_DONTUNMAP) left mapped with its pages gone.
+int64_t move_mapping(Call& c, const mmu::Vma& vma, uint64_t old_addr, uint64_t old_len, uint64_t new_len,
+                     mmu::MapPlacement placement, uint64_t new_addr, bool keep_old) {
   const uint64_t page = mmu::kPageSize;
-  old_len = (old_len + page - 1) & ~(page - 1);
-  new_len = (new_len + page - 1) & ~(page - 1);
-  if (new_len <= old_len) {
-    if (new_len < old_len) {
-      const int64_t r = munmap(c, old_addr + new_len, old_len - new_len);
-      if (r < 0) return r;
-    }
-    return static_cast<int64_t>(old_addr);
-  }
-  std::optional<mmu::Vma> vma;
-  for (const mmu::Vma& v : c.mem.space().vmas(c.v))
-    if (v.start <= old_addr && old_addr + old_len <= v.end) vma = v;
-  if (!vma) return -EFAULT;
-  // Grow in place when the space above is free.
-  if (c.mem.space().map(c.v, like(*vma, old_addr + old_len, old_addr + new_len, mmu::MapPlacement::FixedNoReplace)).ok())
-    return static_cast<int64_t>(old_addr);
-  if (!(flags & MREMAP_MAYMOVE)) return -ENOMEM;
-  mmu::MapRequest req = like(*vma, old_addr, old_addr + new_len, mmu::MapPlacement::Anywhere);
-  req.addr = 0;
+  mmu::MapRequest req = like(vma, old_addr, old_addr + new_len, placement);
+  req.addr = new_addr;
   // The copy goes through guest-visible permissions: the new mapping starts read-write and
   // an unreadable old one is made readable for the copy; both get their protection after.
   const uint8_t prot = req.prot;
   req.prot = mmu::kProtRead | mmu::kProtWrite;
   auto& space = c.mem.space();
+  const bool replaces_code = placement == mmu::MapPlacement::Fixed && touches_code(c, new_addr, new_addr + new_len);
   const mmu::MmResult moved = space.map(c.v, req);
+  if (replaces_code) c.proc.flush_code();
   if (!moved.ok()) return -mmu::to_errno(moved.error);
   if (!(prot & mmu::kProtRead)) (void)space.protect(c.v, old_addr, old_len, prot | mmu::kProtRead);
   std::vector<uint8_t> buf(page);
@@ -241,8 +234,61 @@ int64_t mremap(Call& c, uint64_t old_addr, uint64_t old_len, uint64_t new_len, i
       (void)c.mem.write(c.v, moved.value + off, buf.data(), page);
   }
   (void)space.protect(c.v, moved.value, new_len, prot);
-  (void)munmap(c, old_addr, old_len);
+  if (!keep_old) {
+    (void)munmap(c, old_addr, old_len);
+  } else {
+    // The old range stays mapped, emptied: a fresh mapping of the same kind over it.
+    (void)space.protect(c.v, old_addr, old_len, prot);
+    (void)space.map(c.v, like(vma, old_addr, old_addr + old_len, mmu::MapPlacement::Fixed));
+  }
   return static_cast<int64_t>(moved.value);
+}
+
+}  // namespace
+
+int64_t mremap(Call& c, uint64_t old_addr, uint64_t old_len, uint64_t new_len, int flags, uint64_t new_addr) {
+  const uint64_t page = mmu::kPageSize;
+  if ((old_addr & (page - 1)) || new_len == 0) return -EINVAL;
+  if (flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) return -EINVAL;
+  const bool fixed = flags & MREMAP_FIXED, keep_old = flags & MREMAP_DONTUNMAP;
+  // Linux's checks: both need MAYMOVE; DONTUNMAP keeps the size; a fixed target is page
+  // aligned, below the top of user space and clear of the old range.
+  if ((fixed || keep_old) && !(flags & MREMAP_MAYMOVE)) return -EINVAL;
+  old_len = (old_len + page - 1) & ~(page - 1);
+  new_len = (new_len + page - 1) & ~(page - 1);
+  if (keep_old && old_len != new_len) return -EINVAL;
+  if (fixed) {
+    const uint64_t top = task_size(c);
+    if ((new_addr & (page - 1)) || new_len > top || new_addr > top - new_len) return -EINVAL;
+    if (new_addr < old_addr + old_len && old_addr < new_addr + new_len) return -EINVAL;
+  }
+  if (!fixed && !keep_old && new_len <= old_len) {
+    if (new_len < old_len) {
+      const int64_t r = munmap(c, old_addr + new_len, old_len - new_len);
+      if (r < 0) return r;
+    }
+    return static_cast<int64_t>(old_addr);
+  }
+  std::optional<mmu::Vma> vma;
+  for (const mmu::Vma& v : c.mem.space().vmas(c.v))
+    if (v.start <= old_addr && old_addr + std::min(old_len, new_len) <= v.end) vma = v;
+  if (!vma) return -EFAULT;
+  if (keep_old && (vma->kind != mmu::VmaKind::Anonymous)) return -EINVAL;  // private anonymous only
+  if (fixed) {
+    // Shrinking to a fixed place: the tail goes first, then the rest moves.
+    if (new_len < old_len) {
+      const int64_t r = munmap(c, old_addr + new_len, old_len - new_len);
+      if (r < 0) return r;
+      old_len = new_len;
+    }
+    return move_mapping(c, *vma, old_addr, old_len, new_len, mmu::MapPlacement::Fixed, new_addr, keep_old);
+  }
+  // Grow in place when the space above is free.
+  if (!keep_old &&
+      c.mem.space().map(c.v, like(*vma, old_addr + old_len, old_addr + new_len, mmu::MapPlacement::FixedNoReplace)).ok())
+    return static_cast<int64_t>(old_addr);
+  if (!(flags & MREMAP_MAYMOVE)) return -ENOMEM;
+  return move_mapping(c, *vma, old_addr, old_len, new_len, mmu::MapPlacement::Anywhere, 0, keep_old);
 }
 
 }  // namespace emu::sys

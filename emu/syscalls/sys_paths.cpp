@@ -78,7 +78,9 @@ void rewrite_fd_alias(Call& c, HostPath& out, StdLinks std_links) {
 }  // namespace
 
 int64_t host_path(Call& c, int guest_dirfd, uint64_t path, HostPath& out, StdLinks std_links) {
-  if (path == 0 || !c.mem.read_string(c.v, path, PATH_MAX, out.path)) return -EFAULT;
+  if (path == 0) return -EFAULT;
+  // As Linux's getname: PATH_MAX bytes without their terminating zero are too long.
+  if (!c.mem.read_string(c.v, path, PATH_MAX, out.path)) return out.path.size() == PATH_MAX ? -ENAMETOOLONG : -EFAULT;
   rewrite_fd_alias(c, out, std_links);
   if (out.path.starts_with('/')) {
     out.path = c.proc.config().sysroot.host_path(out.path);  // -L: the guest's root first
