@@ -1271,6 +1271,8 @@ static void section_identity(void) {
   T(syscall(SYS_capget, &h, d));
   h.pid = 999999;
   T(syscall(SYS_capget, &h, d));
+  h.pid = 1; /* init: anyone may read its sets (stress-ng's cap stressor does) */
+  T(syscall(SYS_capget, &h, d));
   h.pid = 0;
   T(syscall(SYS_capget, NULL, d));
   T(syscall(SYS_capget, &h, ONE));

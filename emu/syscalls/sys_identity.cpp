@@ -48,11 +48,15 @@ int64_t put_ids(Call& c, const uint64_t ptrs[3], const uint32_t ids[3], bool nar
 
 // capget/capset's pid as the host sees it: this thread is 0; the process, or another guest
 // process, is this thread too (all of them hold the ids emu started with, unless one changed
-// its own); a pid no guest has becomes one no host task has (ESRCH/EPERM from the host).
+// its own); pid 1 is the host's init; a pid no guest has becomes one no host task has
+// (ESRCH/EPERM from the host).
 int host_cap_pid(Call& c, int pid, bool for_set) {
   if (pid == 0 || pid == c.vcpu.tid()) return 0;
   if (pid < 0) return pid;
   if (!for_set && (pid == c.proc.pid() || c.proc.machine().find_process(pid))) return 0;
+  // init: the process that guests' orphans name as their parent is the host's (as getppid
+  // answers 1 for them), and anyone may read its capabilities.
+  if (!for_set && pid == 1) return 1;
   return INT_MAX;
 }
 
