@@ -292,7 +292,7 @@ static void test_prctl(void) {
     pid_t grandchild = fork();
     if (grandchild == 0) {
       /* The first grandchild waits to be reparented, then says who its parent is now. */
-      for (int i = 0; i < 5000 && getppid() != me; i++) usleep(1000);
+      for (int i = 0; i < 30000 && getppid() != me; i++) usleep(1000);
       const char ok = getppid() == me ? 'y' : 'n';
       (void)write(pipefd[1], &ok, 1);
       _exit(7);

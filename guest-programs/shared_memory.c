@@ -243,6 +243,7 @@ static void truncated(const char *dir) {
   char *priv = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
   if (map == MAP_FAILED || priv == MAP_FAILED) die_errno("shared_memory", "mmap cut file", errno);
   for (int i = 0; i < 3; i++) map[i * 4096 + 7] = (char)('a' + i);
+  map[4096 + 200] = 'z';  /* past the new end, within its last page: zeroed by the cut */
   for (int i = 0; i < 3; i++) priv[i * 4096 + 9] = (char)('A' + i);  /* private copies */
 
   /* A child with the pages mapped (inherited, and touched) sees the cut too. */

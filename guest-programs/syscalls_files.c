@@ -1510,8 +1510,9 @@ static void section_memory(void) {
   T(mremap(to, pg, pg, MREMAP_FIXED, m) == MAP_FAILED);
   T(mremap(to, pg, pg, MREMAP_MAYMOVE | MREMAP_FIXED, to + pg / 2) == MAP_FAILED);
   T(mremap(to, 2 * pg, 2 * pg, MREMAP_MAYMOVE | MREMAP_FIXED, to + pg) == MAP_FAILED);
-  T(mremap(to, 2 * pg, pg, MREMAP_MAYMOVE | MREMAP_DONTUNMAP) == MAP_FAILED);
-  char *kept = mremap(to, 2 * pg, 2 * pg, MREMAP_MAYMOVE | MREMAP_DONTUNMAP);
+  T(mremap(to, 2 * pg, pg, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, NULL) == MAP_FAILED);
+  T(mremap(to, pg, ~0UL, MREMAP_MAYMOVE) == MAP_FAILED);
+  char *kept = mremap(to, 2 * pg, 2 * pg, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, NULL);
   T(kept != MAP_FAILED && kept != to);
   T(kept != MAP_FAILED ? kept[pg] : -1);
   T(to[pg]);

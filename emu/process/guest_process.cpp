@@ -585,7 +585,7 @@ void GuestProcess::thread_finished(Vcpu& vcpu, int exit_code) {
   usage_.thread_ended(calling_thread_usage());
   if (has_space()) usage_.note_rss_kb(space().rss_pages() * 4);
   signals_.thread_gone(vcpu.signals());  // its own real-time signals no longer count
-  controls_.forget_thread(vcpu.tid());
+  controls_.forget_thread(vcpu.tid(), pid_);
   bool last = false;
   std::shared_ptr<GuestProcess> lender;  // read before the last thread's end() may drop it
   {

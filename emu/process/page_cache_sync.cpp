@@ -49,7 +49,7 @@ void store_after_write(Machine& machine, int host_fd, int64_t at, const uint8_t*
   object->store(static_cast<uint64_t>(at), data, static_cast<uint64_t>(n));
 }
 
-void truncate_cached(Machine& machine, mmu::VcpuId v, int host_fd, uint64_t size) {
+void truncate_cached(Machine& machine, GuestProcess& self, mmu::VcpuId v, int host_fd, uint64_t size) {
   auto object = mapped_file(machine, host_fd);
   if (!object) return;
   // The ptes go first: from then on a fault past the end is SIGBUS (the host file is cut
@@ -58,6 +58,14 @@ void truncate_cached(Machine& machine, mmu::VcpuId v, int host_fd, uint64_t size
   std::vector<uint32_t> ids;
   for (const auto& m : object->mappers()) ids.push_back(m.space);
   machine.spaces().for_each_of(ids, [&](mmu::AddressSpace& space, GuestProcess& owner) {
+    // Another process whose only vCPU runs without the block hook would acknowledge the
+    // shootdown only at its next syscall, and a compute loop never makes one: its ptes stay
+    // (it keeps reading the zeros the cache now holds there), rather than the truncate (and
+    // every fork and exit, waiting for the directory) hanging on it.
+    if (&owner != &self && !owner.needs_block_hook()) {
+      spdlog::debug("truncate of {}: space {} runs without the block hook; its ptes stay", object->name(), space.id());
+      return;
+    }
     const auto zap = space.zap_object_pages(v, *object, from);
     // Blocks translated from the pages must not run once the frames hold something else.
     if (zap.code) owner.flush_code();

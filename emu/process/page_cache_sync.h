@@ -12,6 +12,7 @@
 
 namespace emu {
 
+class GuestProcess;
 class Machine;
 
 // The page-cache object of the regular file behind `host_fd` (one per file identity for the
@@ -32,6 +33,8 @@ void store_after_write(Machine& machine, int host_fd, int64_t at, const uint8_t*
 // vCPU in slot `v`: cached bytes past it are zeros from now on, and every pte that maps a
 // page wholly past it goes, in every process, private copies included (as Linux's
 // truncate_pagecache): the next touch is SIGBUS, or the cache's zeros once the file grew.
-void truncate_cached(Machine& machine, mmu::VcpuId v, int host_fd, uint64_t size);
+// Exception: another process whose only vCPU runs without the block hook keeps its ptes (see
+// the .cpp); `self` is the caller's process.
+void truncate_cached(Machine& machine, GuestProcess& self, mmu::VcpuId v, int host_fd, uint64_t size);
 
 }  // namespace emu

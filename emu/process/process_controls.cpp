@@ -29,6 +29,8 @@ void ProcessControls::inherit(const ProcessControls& parent, int parent_tid, int
 }
 
 void ProcessControls::exec() {
+  dumpable.store(1);  // begin_new_exec: SUID_DUMP_USER again
+  keep_caps.store(false);
   std::lock_guard g(names_lock_);
   names_.clear();
 }
@@ -51,7 +53,8 @@ void ProcessControls::copy_thread_name(int from_tid, int to_tid) {
   if (it != names_.end()) names_[to_tid] = it->second;
 }
 
-void ProcessControls::forget_thread(int tid) {
+void ProcessControls::forget_thread(int tid, int pid) {
+  if (tid == pid) return;
   std::lock_guard g(names_lock_);
   names_.erase(tid);
 }

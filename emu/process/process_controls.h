@@ -5,8 +5,9 @@
 //
 // Linux's rules for fork and execve, kept here: a child starts with no parent-death signal,
 // is no subreaper, and carries the rest (its one thread takes its forking thread's name);
-// execve keeps them all (emu runs no set-user-ID program, the case that would clear some),
-// and the thread's name becomes the new program's file name. A new thread takes its
+// execve makes the process dumpable again, clears keep-caps, and the thread's name becomes
+// the new program's file name; the rest stays. The parent-death signal fires when the parent
+// process ends (Linux: when the thread that forked ends). A new thread takes its
 // creator's name.
 #pragma once
 
@@ -42,7 +43,8 @@ class ProcessControls {
   std::string thread_name(int tid, const std::string& fallback) const;
   void set_thread_name(int tid, std::string name);
   void copy_thread_name(int from_tid, int to_tid);
-  void forget_thread(int tid);
+  // A thread ended (the leader's name stays: /proc/PID/comm still shows it).
+  void forget_thread(int tid, int pid);
 
  private:
   mutable std::mutex names_lock_;

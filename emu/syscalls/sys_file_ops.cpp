@@ -178,7 +178,7 @@ int64_t truncate(Call& c, uint64_t path, int64_t length) {
     // The page cache is keyed by the file, not the name: find it through a descriptor.
     const int fd = ::open(at, O_PATH | O_CLOEXEC);
     if (fd >= 0) {
-      truncate_cached(c.proc.machine(), c.v, fd, static_cast<uint64_t>(length));
+      truncate_cached(c.proc.machine(), c.proc, c.v, fd, static_cast<uint64_t>(length));
       ::close(fd);
     }
   }

@@ -101,7 +101,7 @@ int64_t fd_call(Call& c, long host_nr, int fd, uint64_t a1, uint64_t a2) {
   // What shared mappings of the file wrote reaches it before it is synced.
   if (host_nr == SYS_fsync || host_nr == SYS_fdatasync) sync_before_read(c.proc.machine(), f->fd());
   const int64_t r = host_result(::syscall(host_nr, f->fd(), a1, a2));
-  if (host_nr == SYS_ftruncate && r == 0) truncate_cached(c.proc.machine(), c.v, f->fd(), a1);
+  if (host_nr == SYS_ftruncate && r == 0) truncate_cached(c.proc.machine(), c.proc, c.v, f->fd(), a1);
   return r;
 }
 
@@ -244,7 +244,7 @@ int64_t openat(Call& c, int dirfd, uint64_t path, int flags, int mode) {
   // Close-on-exec on the host whatever the guest asked: the guest's flag is kept in the table.
   const int host_fd = ::openat(hp.dirfd, hp.path.c_str(), flags | O_CLOEXEC, mode);
   if (host_fd < 0) return -errno;
-  if ((flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY) truncate_cached(c.proc.machine(), c.v, host_fd, 0);
+  if ((flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY) truncate_cached(c.proc.machine(), c.proc, c.v, host_fd, 0);
   return c.proc.files().install(std::make_shared<HostFile>(host_fd), (flags & O_CLOEXEC) != 0);
 }
 

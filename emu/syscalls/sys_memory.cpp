@@ -251,13 +251,14 @@ int64_t mremap(Call& c, uint64_t old_addr, uint64_t old_len, uint64_t new_len, i
   if ((old_addr & (page - 1)) || new_len == 0) return -EINVAL;
   if (flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) return -EINVAL;
   const bool fixed = flags & MREMAP_FIXED, keep_old = flags & MREMAP_DONTUNMAP;
-  // Linux's checks: both need MAYMOVE; DONTUNMAP keeps the size; a fixed target is page
-  // aligned, below the top of user space and clear of the old range.
+  // Linux's checks (mremap_to): both need MAYMOVE; DONTUNMAP keeps the size; the target,
+  // fixed or a hint, is page aligned, below the top of user space and clear of the old range.
   if ((fixed || keep_old) && !(flags & MREMAP_MAYMOVE)) return -EINVAL;
+  if (keep_old && old_len != new_len) return -EINVAL;  // compared before rounding, as Linux does
   old_len = (old_len + page - 1) & ~(page - 1);
   new_len = (new_len + page - 1) & ~(page - 1);
-  if (keep_old && old_len != new_len) return -EINVAL;
-  if (fixed) {
+  if (new_len == 0) return -EINVAL;  // a length so large that rounding wrapped it
+  if (fixed || keep_old) {
     const uint64_t top = task_size(c);
     if ((new_addr & (page - 1)) || new_len > top || new_addr > top - new_len) return -EINVAL;
     if (new_addr < old_addr + old_len && old_addr < new_addr + new_len) return -EINVAL;
@@ -273,7 +274,6 @@ int64_t mremap(Call& c, uint64_t old_addr, uint64_t old_len, uint64_t new_len, i
   for (const mmu::Vma& v : c.mem.space().vmas(c.v))
     if (v.start <= old_addr && old_addr + std::min(old_len, new_len) <= v.end) vma = v;
   if (!vma) return -EFAULT;
-  if (keep_old && (vma->kind != mmu::VmaKind::Anonymous)) return -EINVAL;  // private anonymous only
   if (fixed) {
     // Shrinking to a fixed place: the tail goes first, then the rest moves.
     if (new_len < old_len) {

@@ -99,7 +99,12 @@ int64_t prctl(Call& c, int option, uint64_t arg2, uint64_t arg3, uint64_t arg4, 
         if (arg4 != 0 || arg5 != 0) return -EINVAL;
         return host_answer(::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, arg3, 0, 0));
       }
-      if (arg2 == PR_CAP_AMBIENT_RAISE || arg2 == PR_CAP_AMBIENT_LOWER) return -EPERM;
+      if (arg2 == PR_CAP_AMBIENT_RAISE || arg2 == PR_CAP_AMBIENT_LOWER) {
+        if (arg3 > CAP_LAST_CAP || arg4 != 0 || arg5 != 0) return -EINVAL;
+        // Lowering what is not raised changes nothing; raising needs the capability
+        // permitted and inheritable, which emu never gives a guest.
+        return arg2 == PR_CAP_AMBIENT_LOWER ? 0 : -EPERM;
+      }
       if (arg2 == PR_CAP_AMBIENT_CLEAR_ALL) return rest_zero ? 0 : -EINVAL;
       return -EINVAL;
     case PR_GET_TID_ADDRESS:
