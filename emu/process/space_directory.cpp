@@ -21,9 +21,4 @@ void SpaceDirectory::for_each_of(std::span<const uint32_t> ids,
     if (std::find(ids.begin(), ids.end(), e.space->id()) != ids.end()) fn(*e.space, *e.owner);
 }
 
-size_t SpaceDirectory::size() {
-  mmu::MutexGuard g(lock_);
-  return entries_.size();
-}
-
 }  // namespace emu

@@ -29,7 +29,6 @@ class SpaceDirectory {
   void remove(const mmu::AddressSpace& space);
   // Calls `fn` for each listed space whose id is in `ids`, holding the directory's lock.
   void for_each_of(std::span<const uint32_t> ids, const std::function<void(mmu::AddressSpace&, GuestProcess&)>& fn);
-  size_t size();
 
  private:
   struct Entry {
