@@ -85,6 +85,8 @@ class AddressSpace {
   SchemeKind scheme() const { return config_.scheme; }
   RssMode rss_mode() const { return config_.rss; }
   uint32_t id() const { return config_.id; }
+  // Whether a shootdown of this space is answered now (TlbShootdown::can_flush_now).
+  bool can_flush_now() const { return tlbs_->can_flush_now(*this); }
   virtual VirtAddr virt_limit() const = 0;
   // Guest-physical address of the root table (what CR3 would hold).
   virtual PhysAddr root_table() const = 0;

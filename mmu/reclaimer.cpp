@@ -74,8 +74,15 @@ void Reclaimer::run() {
       if (stopping_) return;
       wake_pending_ = false;
     }
-    if (pool_.below_low_watermark() || waiters_.load(std::memory_order_acquire) > 0) {
+    // A round that freed nothing (memory full of pages with nowhere to go) is not repeated
+    // for the watermark alone at every wake-up, which each allocation below it sends: only
+    // for a fault that waits, or after a pause.
+    const bool waiting = waiters_.load(std::memory_order_acquire) > 0;
+    const bool pause = last_failed_ns_ != 0 && steady_ns() - last_failed_ns_ < kFailedRoundPauseNs;
+    if (waiting || (pool_.below_low_watermark() && !pause)) {
+      const uint64_t failures = failed_rounds_.load(std::memory_order_acquire);
       reclaim(std::max<uint64_t>(pool_.high_watermark(), 1));
+      last_failed_ns_ = failed_rounds_.load(std::memory_order_acquire) != failures ? steady_ns() : 0;
     }
   }
 }
@@ -85,7 +92,7 @@ bool Reclaimer::wait_for_frames(const std::function<void()>& serve) {
   // injected failure, say) passes through here on every retry, and must not hold up a
   // shootdown waiting for it.
   if (serve) serve();
-  if (!swap_ || failed()) return pool_.available_frames() > 0;
+  if (!can_reclaim() || failed()) return pool_.available_frames() > 0;
   const uint64_t failures_at_start = failed_rounds_.load(std::memory_order_acquire);
   waiters_.fetch_add(1, std::memory_order_acq_rel);
   wake();
@@ -118,6 +125,7 @@ void Reclaimer::nudge_waiters() {
 }
 
 uint64_t Reclaimer::reclaim(uint64_t target, unsigned max_sweeps) {
+  if (round_hook_) round_hook_();
   MutexGuard g(round_lock_);
   rounds_.fetch_add(1, std::memory_order_relaxed);
   uint64_t total = 0;
@@ -135,11 +143,12 @@ uint64_t Reclaimer::sweep(uint64_t target) {
   // Descriptors exist only once their chunk is grown; a pool still growing has free frames
   // to grow into and needs no reclaim.
   const uint64_t limit = pool_.populated_frames();
-  if (limit < pool_.frame_count() || !swap_) return 0;
+  if (limit < pool_.frame_count() || !can_reclaim()) return 0;
   std::vector<AddressSpace*> spaces;
   {
     MutexGuard g(spaces_lock_);
-    spaces = spaces_;
+    for (AddressSpace* s : spaces_)
+      if (s->can_flush_now()) spaces.push_back(s);
   }
   if (spaces.empty()) return 0;
   // One batch per address space for private pages, one for shared memory and one for the
@@ -168,7 +177,7 @@ uint64_t Reclaimer::sweep(uint64_t target) {
     freed += r.freed;
     pool_.drain_cache(config_.slot);
     if (r.freed) nudge_waiters();
-    if (r.io_error) {
+    if (r.io_error && swap_) {
       report_failure("swap write failed on " + swap_->description() + ": " +
                      std::strerror(swap_->last_error()));
     }
@@ -183,7 +192,7 @@ uint64_t Reclaimer::sweep(uint64_t target) {
       if (batches[shared_batch].size() >= config_.batch) flush(shared_batch);
       continue;
     }
-    if (state != FrameState::Anon) continue;
+    if (state != FrameState::Anon || !swap_) continue;  // private pages go to swap or stay
     if (shared_by_fork(pool_, f)) {
       batches[cow_batch].push_back(f);
       if (batches[cow_batch].size() >= config_.batch) flush(cow_batch);

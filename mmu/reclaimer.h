@@ -8,6 +8,13 @@
 // is set, and private pages fork left in several spaces through the spaces' family
 // (mmu/cow_reclaim.h). It stops at the high watermark.
 //
+// Without swap it still runs when a registry of shared memory is set, as Linux reclaims its
+// page cache with no swap configured: clean file pages are dropped and dirty ones written back
+// to their files; anonymous pages, private or shared, have nowhere to go and stay.
+//
+// A space whose TLB holders cannot answer a shootdown now (TlbShootdown::can_flush_now) is
+// passed over for the sweep, with every page it maps.
+//
 // A fault that finds the pool empty does not reclaim by itself: it would have to evict pages
 // its own TLB may cache, from inside the TLB-fill hook. It drops its locks and waits for this
 // thread instead (wait_for_frames), serving its mailbox meanwhile; when two full sweeps free
@@ -59,7 +66,8 @@ struct ReclaimBatchReport {
 
 class Reclaimer {
  public:
-  // `swap` may be null: then nothing can be reclaimed and faults on an empty pool fail at once.
+  // `swap` may be null: then only file pages can be reclaimed (with a registry set), and
+  // without a registry faults on an empty pool fail at once.
   Reclaimer(FramePool& pool, SwapDevice* swap, const ReclaimerConfig& config);
   ~Reclaimer();
   Reclaimer(const Reclaimer&) = delete;
@@ -89,6 +97,11 @@ class Reclaimer {
   // thread calls it; tests may too.
   uint64_t reclaim(uint64_t target, unsigned max_sweeps = ~0u);
 
+  // Called at the start of every round, from the reclaiming thread, before any space is
+  // looked at: the emulator learns that memory ran short, and may make the holders of its
+  // spaces' translations answer shootdowns from then on (set before start()).
+  void set_round_hook(std::function<void()> hook) { round_hook_ = std::move(hook); }
+
   // Called once, from the reclaimer, when a swap write fails: the emulator ends the guest.
   void set_fatal_hook(std::function<void(const std::string&)> hook) { fatal_hook_ = std::move(hook); }
   bool failed() const { return failed_.load(std::memory_order_acquire); }
@@ -105,6 +118,8 @@ class Reclaimer {
   // returns frames freed (stops early once `target` frames are available).
   uint64_t sweep(uint64_t target) EMU_REQUIRES(round_lock_);
   void report_failure(const std::string& message);
+  // Anything to reclaim at all: swap for anonymous pages, or a registry for file pages.
+  bool can_reclaim() const { return swap_ != nullptr || shared_ != nullptr; }
 
   FramePool& pool_;
   SwapDevice* swap_;
@@ -120,6 +135,8 @@ class Reclaimer {
   bool wake_pending_ = false;
   bool stopping_ = false;
   std::thread thread_;
+  static constexpr uint64_t kFailedRoundPauseNs = 200'000'000;
+  uint64_t last_failed_ns_ = 0;  // the thread's own: when its last round freed nothing
 
   std::atomic<uint32_t> waiters_{0};
   std::mutex waiters_lock_;
@@ -130,6 +147,7 @@ class Reclaimer {
   std::atomic<uint64_t> wakeups_{0};
   std::atomic<bool> failed_{false};
   std::function<void(const std::string&)> fatal_hook_;
+  std::function<void()> round_hook_;
   std::function<void(const ReclaimBatchReport&)> observer_;
 };
 

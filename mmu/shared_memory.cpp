@@ -100,13 +100,15 @@ bool SharedMemory::write_page_back(uint64_t index, FrameNumber frame) {
   return true;
 }
 
-bool SharedMemory::writeback() {
-  if (!backing_) return true;
+bool SharedMemory::writeback(uint64_t offset, uint64_t len) {
+  if (!backing_ || len == 0) return true;
   MutexGuard g(lock_);
   if (!ever_written_) return true;  // only ever mapped read-only (a library's text): nothing to do
+  const uint64_t first = offset / kPageSize;
+  const uint64_t last = len > ~uint64_t{0} - offset ? ~uint64_t{0} : (offset + len - 1) / kPageSize;
   bool ok = true;
-  for (const auto& [index, page] : pages_)
-    if (page.written && page.frame != kNoFrame) ok &= write_page_back(index, page.frame);
+  for (auto it = pages_.lower_bound(first); it != pages_.end() && it->first <= last; ++it)
+    if (it->second.written && it->second.frame != kNoFrame) ok &= write_page_back(it->first, it->second.frame);
   return ok;
 }
 

@@ -83,9 +83,12 @@ class SharedMemory {
   // Page `index` is now mapped writable (a write fault upgraded a read-only pte): written
   // back from now on.
   void note_written(uint64_t index);
-  // Writes back every page that was mapped writable, within the file's size. Returns false
-  // if a write failed (the pages stay, and are written again next time).
-  bool writeback();
+  // Writes back every page that was mapped writable, within the file's size, of the `len`
+  // bytes from `offset` (everything by default). Returns false if a write failed (the pages
+  // stay, and are written again next time). A read() of the file passes its own range: a
+  // program reading a mapped file page by page would otherwise write every dirty page back
+  // at every read (measured: 12288 4-byte preads of a 48 MiB file took minutes).
+  bool writeback(uint64_t offset = 0, uint64_t len = ~uint64_t{0});
   // A write() through an fd put `len` bytes from `src` at `offset` in the file: the cached
   // pages there get the same bytes (only those: a store through a mapping elsewhere in the
   // page, not yet written back, stays).

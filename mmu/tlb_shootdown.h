@@ -30,6 +30,11 @@ class TlbShootdown {
   // Frames that held executable pages of `space` were reclaimed: code translated from them
   // must not be run again once the frames hold something else. Called after flush().
   virtual void invalidate_code(const AddressSpace& /*space*/) {}
+  // False while some holder of `space`'s translations could not acknowledge a flush until it
+  // chose to (an emulator's vCPU running guest code with no point where it looks at its
+  // mailbox): a flush now might wait without bound. The reclaimer passes such a space over
+  // for the sweep; its pages stay resident, and a page it shares with others stays too.
+  virtual bool can_flush_now(const AddressSpace& /*space*/) const { return true; }
 };
 
 // For address spaces nobody caches translations of (MMU-only benchmarks and tests).

@@ -78,6 +78,10 @@ bool Vcpu::open_engine(std::string* error) {
   uc_hook h;
   if (err == UC_ERR_OK)
     err = uc_hook_add(uc_, &h, UC_HOOK_TLB_FILL, reinterpret_cast<void*>(&Vcpu::on_tlb_fill), this, 1, 0);
+  // Counted first, then the question asked: a reclaimer that saw no hookless vCPU after
+  // memory ran short is sure this one sees the shortage (GuestProcess::count_hookless_vcpu).
+  process_.count_hookless_vcpu(+1);
+  hookless_counted_ = true;
   if (err == UC_ERR_OK && process_.needs_block_hook()) err = install_block_hook(/*fresh=*/true) ? UC_ERR_OK : UC_ERR_HOOK;
   if (err == UC_ERR_OK)
     err = uc_hook_add(uc_, &h, UC_HOOK_INTR, reinterpret_cast<void*>(&Vcpu::on_interrupt), this, 1, 0);
@@ -110,7 +114,18 @@ bool Vcpu::install_block_hook(bool fresh) {
   // Blocks translated before carry no call to the hook: translate them again.
   if (!fresh) drop_translations();
   block_hook_installed_ = true;
+  stop_counting_hookless();
   return true;
+}
+
+bool Vcpu::block_hook_due() const {
+  return !block_hook_installed_ && (!hookless_counted_ || process_.needs_block_hook());
+}
+
+void Vcpu::stop_counting_hookless() {
+  if (!hookless_counted_) return;
+  hookless_counted_ = false;
+  process_.count_hookless_vcpu(-1);
 }
 
 // Only mapped executable pages can hold translated blocks, so those are dropped page by page.
@@ -132,6 +147,7 @@ bool Vcpu::start_engine(const VcpuStart& start) {
     uc_close(uc_);
     uc_ = nullptr;
   }
+  stop_counting_hookless();  // open_engine counts the new engine
   block_hook_installed_ = false;
   detector_ = std::make_unique<AtomicBlockDetector>(arch());
   sites_.clear();  // the hooks went with the old engine
@@ -165,10 +181,18 @@ void Vcpu::run(const VcpuStart& start) {
   signals_.mask.store(start.signal_mask & ~kUnblockable, std::memory_order_release);
   signals_.altstack = start.altstack;
   if (!start_engine(start)) {
+    stop_counting_hookless();
     process_.thread_finished(*this, 128 + SIGKILL);
     return;
   }
   while (!stop_) {
+    // Added here, before any guest code runs: whatever stopped the engine (a syscall that
+    // made the process multi-vCPU, a handler, memory running short) and whatever path led
+    // back to this loop.
+    if (block_hook_due() && !install_block_hook(/*fresh=*/false)) {
+      process_.kill_by_signal(SIGKILL, "unicorn: cannot add the block hook");
+      break;
+    }
     if (signal_work()) {
       take_signals();
       if (stop_) break;
@@ -201,6 +225,15 @@ void Vcpu::run(const VcpuStart& start) {
     // A fault or CPU exception: the guest's handler for it runs at the faulting instruction
     // (the engine stopped precisely there), else the process dies with one line on stderr.
     if (fault_) {
+      // No frame while this vCPU ran without the block hook: the reclaimer had to pass its
+      // space over (a shootdown could not have reached it). With the hook added the same
+      // instruction faults again, and this time the space's pages can go.
+      if (fault_->outcome == mmu::FaultOutcome::OutOfMemory && !block_hook_installed_ &&
+          process_.machine().reclaim_reaches_vcpus()) {
+        counter_slot_->add(EmuCounter::HookedForReclaim);
+        fault_.reset();
+        continue;
+      }
       // No frame because a swap write failed (the reclaimer stopped, and is ending every
       // process with SIGBUS): this fault ends the same way, for the same reason, not as an
       // out-of-memory kill that a race with that ending would otherwise report.
@@ -234,12 +267,9 @@ void Vcpu::run(const VcpuStart& start) {
                                            describe_signal(*this, SIGSEGV) + ")");
       break;
     }
-    if (!block_hook_installed_ && process_.needs_block_hook() && !install_block_hook(/*fresh=*/false)) {
-      process_.kill_by_signal(SIGKILL, "unicorn: cannot add the block hook");
-      break;
-    }
-    // Stopped by a mailbox request or to add the block hook: go on.
+    // Stopped by a mailbox request or to add the block hook (at the top): go on.
   }
+  stop_counting_hookless();
   leave_guest();
   if (thread_exit_) exit_code = exit_code_;
   process_.thread_finished(*this, exit_code);
@@ -379,6 +409,14 @@ void Vcpu::on_block_slow(uint64_t address, uint32_t size) {
 void Vcpu::do_syscall() {
   end_exclusive();
   leave_guest();
+  // Memory ran short while this vCPU ran without the hook: it adds the hook before it runs
+  // guest code again (the engine stops at the end of this syscall), so from now on it counts
+  // as reachable, and this syscall's own waits for memory can see its space's pages reclaimed.
+  if (!block_hook_installed_ && hookless_counted_ && process_.needs_block_hook()) {
+    if (process_.machine().reclaim_reaches_vcpus() && !process_.machine().swap())
+      counter_slot_->add(EmuCounter::HookedForReclaim);
+    stop_counting_hookless();
+  }
   process_.counters().slot(slot_).add(EmuCounter::Syscalls);
   const SyscallOutcome outcome = handle_syscall(*this);
   if (stop_ || thread_exit_) {
@@ -396,7 +434,7 @@ void Vcpu::do_syscall() {
   }
   // The first clone makes this process multi-vCPU: this vCPU needs the block hook (the sync
   // point for mailboxes and exclusive blocks), added between uc_emu_start calls.
-  if (!block_hook_installed_ && process_.needs_block_hook()) {
+  if (block_hook_due()) {
     stopping_ = true;
     uc_emu_stop(uc_);
   }

@@ -153,6 +153,12 @@ class Vcpu {
   // A lone vCPU runs without the block hook (it costs about 2 ns per block executed, the
   // largest part of a compute-bound guest's overhead); the hook comes with the second vCPU.
   bool install_block_hook(bool fresh);
+  // Whether the hook must be added before guest code runs again: the process needs it, or
+  // this vCPU already stopped counting itself hookless (hookless_counted_) on that promise.
+  bool block_hook_due() const;
+  // This vCPU no longer counts as hookless in its process (it has the hook, will add it
+  // before it runs guest code again, or its engine is closing).
+  void stop_counting_hookless();
   void do_syscall();
   // Between engine runs: registers from sigreturn, the interrupted syscall's EINTR or restart,
   // the next signal's handler frame (or its fatal default).
@@ -243,6 +249,7 @@ class Vcpu {
   uint64_t block_pc_ = 0;
   bool exclusive_owner_ = false;
   bool block_hook_installed_ = false;
+  bool hookless_counted_ = false;  // counted in GuestProcess::count_hookless_vcpu
   bool stop_ = false;         // leave uc_emu_start and end the thread
   bool stopping_ = false;     // uc_emu_stop called to come back to run()'s loop
   bool in_emulation_ = false; // inside uc_emu_start (hooks run here)

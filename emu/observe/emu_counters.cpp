@@ -26,6 +26,7 @@ std::string_view counter_name(EmuCounter c) {
     case EmuCounter::AtomicsGated: return "atomics_gated";
     case EmuCounter::AtomicSplitLocks: return "atomic_split_locks";
     case EmuCounter::AtomicPageCrossings: return "atomic_page_crossings";
+    case EmuCounter::HookedForReclaim: return "hooked_for_reclaim";
     case EmuCounter::kCount: break;
   }
   return "?";

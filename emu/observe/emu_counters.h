@@ -30,6 +30,7 @@ enum class EmuCounter : uint16_t {
   AtomicsGated,          // locked instructions the hook left to the exclusive gate (below, or a fault)
   AtomicSplitLocks,      // ... because the operand crosses a cache line (a host split lock)
   AtomicPageCrossings,   // ... because the operand crosses a page
+  HookedForReclaim,      // vCPUs that took the block hook because memory ran short (no swap)
   kCount
 };
 

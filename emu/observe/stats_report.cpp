@@ -87,8 +87,9 @@ void print_stats(std::FILE* out, Machine& machine, const RunSummary& run) {
   fmt::print(out, "--- emu stats: {} ({}, scheme {}, paging {}) exit {} in {:.3f} s\n", run.program, to_string(p.arch()),
              mmu::to_string(space.scheme), mmu::to_string(space.paging), run.exit_status,
              run.wall_seconds);
-  fmt::print(out, "vCPUs started {:>10}   syscalls {:>12}   unknown syscalls {}\n", ec(EmuCounter::VcpusStarted),
-             ec(EmuCounter::Syscalls), ec(EmuCounter::UnknownSyscalls));
+  fmt::print(out, "vCPUs started {:>10}   syscalls {:>12}   unknown syscalls {}   block hook added as memory ran short {}\n",
+             ec(EmuCounter::VcpusStarted), ec(EmuCounter::Syscalls), ec(EmuCounter::UnknownSyscalls),
+             ec(EmuCounter::HookedForReclaim));
   fmt::print(out, "faults        {:>10}   ({:.2f} M/s)   zero-fill {}  zero-page {}  cow {}  write-upgrade {}  file {}  stack {}\n",
              faults, run.wall_seconds > 0 ? faults / run.wall_seconds / 1e6 : 0.0, mc(mmu::MmuCounter::FaultZeroFill),
              mc(mmu::MmuCounter::FaultZeroPage), mc(mmu::MmuCounter::FaultCopyOnWrite),

@@ -94,7 +94,9 @@ bool GuestProcess::needs_block_hook() const {
   // A vfork child shares its parent's space: it must answer that space's shootdowns.
   // One that shares memory with other processes runs its atomics as host atomics (hooked at
   // the block boundary).
-  return multi_vcpu() || machine_.reclaimer() != nullptr || signals_.any_handler() || borrowed_ != nullptr ||
+  // The reclaimer's shootdowns reach every space once memory has run short (from the start
+  // with swap).
+  return multi_vcpu() || machine_.reclaim_reaches_vcpus() || signals_.any_handler() || borrowed_ != nullptr ||
          shares_memory();
 }
 

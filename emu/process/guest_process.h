@@ -168,6 +168,11 @@ class GuestProcess final : public mmu::TlbShootdown,
   // vCPUs need the block hook (their sync point) when another vCPU or the reclaimer may ask
   // them to flush while they run guest code.
   bool needs_block_hook() const;
+  // A vCPU of this process opened an engine without the block hook (+1), or added the hook to
+  // it or closed it (-1). Counted before the vCPU reads needs_block_hook(): a reclaimer that
+  // found the count at 0 after memory ran short knows that any vCPU it missed saw the
+  // shortage and runs with the hook.
+  void count_hookless_vcpu(int delta) { hookless_vcpus_.fetch_add(delta, std::memory_order_seq_cst); }
   mmu::SwapDevice* swap() const;
   // Null unless --trace was given (and always null with tracing compiled out).
   Tracer* tracer() const;
@@ -281,6 +286,10 @@ class GuestProcess final : public mmu::TlbShootdown,
   // Executable memory changed: every vCPU drops its translated blocks at its next sync point.
   void flush_code();
   void invalidate_code(const mmu::AddressSpace&) override { flush_code(); }
+  // A vCPU without the block hook acknowledges a flush only at its next syscall.
+  bool can_flush_now(const mmu::AddressSpace&) const override {
+    return hookless_vcpus_.load(std::memory_order_seq_cst) == 0;
+  }
   // HostAccessTracker
   void begin_host_access(mmu::VcpuId v) override;
   void end_host_access(mmu::VcpuId v) override;
@@ -362,6 +371,7 @@ class GuestProcess final : public mmu::TlbShootdown,
   // The same, readable without the lock by the slot's own thread (the MMU's wait hook).
   std::unique_ptr<std::atomic<Vcpu*>[]> by_slot_;
   std::atomic<int> live_vcpus_{0};
+  std::atomic<int> hookless_vcpus_{0};
 
   std::mutex exit_lock_;
   std::mutex fatal_lock_;  // one fatal message and status when several vCPUs die together

@@ -33,11 +33,15 @@ std::unique_ptr<Machine> Machine::create(const EmulatorConfig& config, std::stri
   }
   // The page cache and shared memory: anonymous shared pages go to the same swap.
   m->shared_memory_ = std::make_unique<mmu::SharedMemoryRegistry>(*m->pool_, m->swap_.get());
-  if (m->swap_) {
+  {
     mmu::ReclaimerConfig rc;
     rc.slot = m->reclaimer_slot();
     m->reclaimer_ = std::make_unique<mmu::Reclaimer>(*m->pool_, m->swap_.get(), rc);
     m->reclaimer_->set_shared_memory(m->shared_memory_.get());
+    // Before the round looks at any space: from now on vCPUs take the block hook (at their
+    // next syscall, or at a fault that finds no frame), and spaces become reclaimable as the
+    // last of their vCPUs does.
+    m->reclaimer_->set_round_hook([raw = m.get()] { raw->memory_short_.store(true, std::memory_order_seq_cst); });
     // A failed swap write: the page stayed resident, nothing is lost, but the guest cannot
     // go on with less memory than it needs. Every process ends with SIGBUS.
     m->reclaimer_->set_fatal_hook([raw = m.get()](const std::string& why) {

@@ -70,7 +70,13 @@ class Machine {
   const EmulatorConfig& config() const { return *config_; }
   mmu::FramePool& pool() { return *pool_; }
   mmu::SwapDevice* swap() const { return swap_.get(); }
+  // Always there: with swap it takes any page; without, only file pages (clean ones dropped,
+  // dirty ones written back), as Linux reclaims its page cache with no swap.
   mmu::Reclaimer* reclaimer() const { return reclaimer_.get(); }
+  // Whether every vCPU must be reachable by the reclaimer's shootdowns (the block hook): from
+  // the start with swap; without, from the first time memory runs short, so that a run that
+  // never fills --mem pays nothing for a reclaimer it does not use.
+  bool reclaim_reaches_vcpus() const { return swap_ != nullptr || memory_short_.load(std::memory_order_seq_cst); }
   Tracer* tracer() const { return kTracingCompiledIn ? tracer_.get() : nullptr; }
   EmuCounters& counters() { return counters_; }
   // Every guest process's file locks (one host process holds them all: file_locks.h). Shared
@@ -164,6 +170,7 @@ class Machine {
   // Stopped first as the machine goes: it sends signals to processes.
   std::unique_ptr<TimerService> timer_service_ = std::make_unique<TimerService>();
   std::atomic<uint64_t> flush_generation_{0};
+  std::atomic<bool> memory_short_{false};  // set by the reclaimer's first round, never cleared
 
   mmu::Mutex slots_lock_;
   std::vector<bool> slot_used_ EMU_GUARDED_BY(slots_lock_);

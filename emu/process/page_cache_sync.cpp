@@ -33,8 +33,15 @@ std::shared_ptr<mmu::SharedMemory> mapped_file(Machine& machine, int host_fd) {
   return registry.find({static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)});
 }
 
-void sync_before_read(Machine& machine, int host_fd) {
-  if (auto object = mapped_file(machine, host_fd)) (void)object->writeback();
+void sync_before_read(Machine& machine, int host_fd, int64_t at, uint64_t n) {
+  auto object = mapped_file(machine, host_fd);
+  if (!object) return;
+  if (at < 0) {
+    const off_t here = ::lseek(host_fd, 0, SEEK_CUR);
+    if (here < 0) return;
+    at = here;
+  }
+  (void)object->writeback(static_cast<uint64_t>(at), n);
 }
 
 void store_after_write(Machine& machine, int host_fd, int64_t at, const uint8_t* data, int64_t n) {
@@ -62,7 +69,7 @@ void truncate_cached(Machine& machine, GuestProcess& self, mmu::VcpuId v, int ho
     // shootdown only at its next syscall, and a compute loop never makes one: its ptes stay
     // (it keeps reading the zeros the cache now holds there), rather than the truncate (and
     // every fork and exit, waiting for the directory) hanging on it.
-    if (&owner != &self && !owner.needs_block_hook()) {
+    if (&owner != &self && !space.can_flush_now()) {
       spdlog::debug("truncate of {}: space {} runs without the block hook; its ptes stay", object->name(), space.id());
       return;
     }

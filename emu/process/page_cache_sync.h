@@ -24,8 +24,9 @@ std::shared_ptr<mmu::SharedMemory> page_cache_object(Machine& machine, int host_
 // Costs one atomic load when no file is mapped shared anywhere in the run.
 std::shared_ptr<mmu::SharedMemory> mapped_file(Machine& machine, int host_fd);
 
-// Before a read (or fsync) of `host_fd`: the file gets what the mappings wrote.
-void sync_before_read(Machine& machine, int host_fd);
+// Before a read of the `n` bytes at `at` of `host_fd` (at the fd's offset when `at` < 0):
+// those bytes of the file get what the mappings wrote there. fsync passes the whole file.
+void sync_before_read(Machine& machine, int host_fd, int64_t at, uint64_t n);
 // After a write of the `n` bytes at `data`, ending at the fd's offset (`at` < 0) or at
 // `at` + n (pwrite): the cached pages get them.
 void store_after_write(Machine& machine, int host_fd, int64_t at, const uint8_t* data, int64_t n);

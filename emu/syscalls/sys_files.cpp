@@ -99,7 +99,7 @@ int64_t fd_call(Call& c, long host_nr, int fd, uint64_t a1, uint64_t a2) {
   const auto f = c.proc.files().get(fd);
   if (!f) return -EBADF;
   // What shared mappings of the file wrote reaches it before it is synced.
-  if (host_nr == SYS_fsync || host_nr == SYS_fdatasync) sync_before_read(c.proc.machine(), f->fd());
+  if (host_nr == SYS_fsync || host_nr == SYS_fdatasync) sync_before_read(c.proc.machine(), f->fd(), 0, ~uint64_t{0});
   const int64_t r = host_result(::syscall(host_nr, f->fd(), a1, a2));
   if (host_nr == SYS_ftruncate && r == 0) truncate_cached(c.proc.machine(), c.proc, c.v, f->fd(), a1);
   return r;
@@ -162,8 +162,8 @@ int64_t read(Call& c, int fd, uint64_t buf, uint64_t n) {
     if (auto r = signalfd_read(c, *f, buf, n)) return *r;
   }
   if (const int64_t r = wait_ready(c, *f, POLLIN); r < 0) return r;
-  sync_before_read(c.proc.machine(), f->fd());
   std::vector<uint8_t> tmp(std::min<uint64_t>(n, kMaxChunk));
+  sync_before_read(c.proc.machine(), f->fd(), -1, tmp.size());
   const long r = ::read(f->fd(), tmp.data(), tmp.size());
   if (r < 0) return -errno;
   return c.mem.write(c.v, buf, tmp.data(), r) ? r : -EFAULT;
@@ -183,8 +183,8 @@ int64_t write(Call& c, int fd, uint64_t buf, uint64_t n) {
 int64_t pread(Call& c, int fd, uint64_t buf, uint64_t n, int64_t off) {
   const auto f = c.proc.files().get(fd);
   if (!f) return -EBADF;
-  sync_before_read(c.proc.machine(), f->fd());
   std::vector<uint8_t> tmp(std::min<uint64_t>(n, kMaxChunk));
+  if (off >= 0) sync_before_read(c.proc.machine(), f->fd(), off, tmp.size());  // a negative one is EINVAL
   const long r = ::pread(f->fd(), tmp.data(), tmp.size(), off);
   if (r < 0) return -errno;
   return c.mem.write(c.v, buf, tmp.data(), r) ? r : -EFAULT;
@@ -207,8 +207,8 @@ int64_t readv(Call& c, int fd, uint64_t iov, uint64_t count) {
   if (!read_iovecs(c, iov, count, v)) return count > 1024 ? -EINVAL : -EFAULT;
   uint64_t total = 0;
   for (auto& [p, len] : v) total += len;
-  sync_before_read(c.proc.machine(), f->fd());
   std::vector<uint8_t> tmp(std::min<uint64_t>(total, kMaxChunk));
+  sync_before_read(c.proc.machine(), f->fd(), -1, tmp.size());
   const long r = ::read(f->fd(), tmp.data(), tmp.size());
   if (r < 0) return -errno;
   uint64_t done = 0;

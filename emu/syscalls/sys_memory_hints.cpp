@@ -117,9 +117,12 @@ int64_t msync(Call& c, uint64_t start, uint64_t len, int flags) {
       if (at >= end) return -ENOMEM;
       unmapped = -ENOMEM;
     }
-    // Shared file mappings in the range go back to their files (the whole object: cheap
-    // next to a real msync's I/O, and never less than asked).
-    if (next->kind == mmu::VmaKind::Shared && next->shared) (void)next->shared->writeback();
+    // Shared file mappings in the range go back to their files: the part of the object the
+    // range covers (a program syncing page by page must not write the whole file each time).
+    if (next->kind == mmu::VmaKind::Shared && next->shared) {
+      const uint64_t from = std::max(at, next->start), to = std::min(end, next->end);
+      (void)next->shared->writeback(next->source_offset + (from - next->start), to - from);
+    }
     at = next->end;
     if (at >= end) return unmapped;
   }

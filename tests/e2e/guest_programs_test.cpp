@@ -5,6 +5,7 @@
 #include <pthread.h>
 
 #include <csignal>
+#include <regex>
 
 #include <string>
 #include <tuple>
@@ -271,6 +272,40 @@ TEST_P(SharedMemory, MatchesNative) {
     EXPECT_NE(emulated.err.find("shared reclaim"), std::string::npos) << emulated.err;
   }
 }
+
+// A file three times --mem, read and written through mappings with no swap
+// (guest-programs/file_pressure.c): the reclaimer drops clean file pages and writes dirty ones
+// back, as Linux reclaims its page cache without swap. The guest's first vCPU runs without the
+// block hook (one thread, no handler) when memory first runs short, in a loop that makes no
+// syscall: its fault must add the hook and go on, not end the guest.
+class FilePressure : public testing::TestWithParam<std::tuple<std::string, std::string>> {};
+
+uint64_t stats_number(const std::string& err, const std::string& label) {
+  std::smatch m;
+  if (!std::regex_search(err, m, std::regex(label + " ([0-9]+)"))) return 0;
+  return std::stoull(m[1]);
+}
+
+TEST_P(FilePressure, MatchesNativeWithoutSwap) {
+  const auto& [scheme, arch] = GetParam();
+  const std::vector<std::string> args = {testing::TempDir(), "48"};
+  const auto native = emu_test::abi_neutral_reference(EMU_GUEST_DIR, arch, "file_pressure", args);
+  ASSERT_EQ(native.status, 0) << native.out << native.err;
+  const auto emulated = run_process(
+      emu_test::concat({EMU_BINARY, "--scheme", scheme, "--mem", "16M", "--stats", guest(arch, "file_pressure")}, args), "",
+      {}, 240);
+  EXPECT_EQ(emulated.status, 0) << emulated.err;
+  EXPECT_EQ(emulated.out, native.out) << emulated.err;
+  EXPECT_EQ(emulated.err.find("leaked"), std::string::npos) << emulated.err;
+  EXPECT_GT(stats_number(emulated.err, "file pages dropped"), 0u) << emulated.err;
+  EXPECT_GT(stats_number(emulated.err, "written back"), 0u) << emulated.err;
+  EXPECT_GE(stats_number(emulated.err, "block hook added as memory ran short"), 1u) << emulated.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllSchemes, FilePressure,
+                         testing::Combine(testing::Values("global", "split", "atomic", "ptebit"),
+                                          testing::Values("x86_64", "i386")),
+                         [](const auto& info) { return std::get<0>(info.param) + "_" + std::get<1>(info.param); });
 
 INSTANTIATE_TEST_SUITE_P(AllSchemes, SharedMemory,
                          testing::Combine(testing::Values("global", "split", "atomic", "ptebit"),
