@@ -11,6 +11,11 @@ touches, as emu did before). The native reference runs the same barrier on the h
 up the processes' Pss (proportional set size: shared pages split among their mappers) from
 /proc/PID/smaps_rollup, which is what Linux's own sharing gives.
 
+`--program sleep` runs coreutils' dynamic /usr/bin/sleep instead (libc and ld.so text, little
+of its own): N sleeps of 2 s at once, started by the same shell line. The shell's own memory is
+in emu's peak; that column is also given less the peak of the same line with no sleep (N=0), and
+natively the Pss of the sleeps alone is read from outside while they run.
+
 Prints, per N: peak MiB for shared and private file pages, the native sum of Pss, and N over 1
 ratios (the issue's target: N=8 under 1.5x of N=1 with shared file pages). A benchmark, not a
 test: it prints numbers and asserts nothing; --out writes JSON.
@@ -43,8 +48,18 @@ wait_for("done")
 """
 
 
+SLEEP = "/usr/bin/sleep"
+PROGRAM = "python"  # or "sleep" (--program)
+
+
 def launcher(n, barrier_dir, report):
-    """A shell line starting n barrier processes at once and waiting for them."""
+    """A shell line starting n processes at once and waiting for them."""
+    if PROGRAM == "sleep":
+        # Natively the shell reads each sleep's Pss while all of them run.
+        pss = 'sleep 0.5; for p in $pids; do grep "^Pss:" /proc/$p/smaps_rollup | tr -s " " | cut -d" " -f2; done; ' if report else ""
+        # No $(seq): its process would be in emu's peak too.
+        return ["/bin/sh", "-c",
+                f'pids=""; i=0; while [ $i -lt {n} ]; do {SLEEP} 2 & pids="$pids $!"; i=$((i+1)); done; {pss}wait']
     one = f"{PYTHON} -c '{BARRIER}' {barrier_dir} {n} {1 if report else 0}"
     return ["/bin/sh", "-c", f"for i in $(seq {n}); do {one} & done; wait"]
 
@@ -80,7 +95,11 @@ def main():
     ap.add_argument("--reps", type=int, default=3, help="runs per cell; medians are shown")
     ap.add_argument("--emu-args", default="", help="extra emu options, e.g. '--scheme atomic'")
     ap.add_argument("--out", default="", help="write JSON here")
+    ap.add_argument("--program", choices=("python", "sleep"), default="python",
+                    help="python3.11 (a barrier script) or coreutils' sleep")
     args = ap.parse_args()
+    global PROGRAM
+    PROGRAM = args.program
     emu = os.path.join(args.build, "emu", "emu")
     if not os.access(emu, os.X_OK):
         sys.exit(f"shared_text_bench: {emu} not found: build first (cmake --build {args.build} --target emu)")
@@ -100,9 +119,19 @@ def main():
         print(f"[N={n}] native", file=sys.stderr)
         cell["native"] = {"pss_mib": statistics.median(run_native(n)["pss_mib"] for _ in range(args.reps))}
         rows.append(cell)
+    if PROGRAM == "sleep":  # the shell alone, to take out of emu's peak
+        shell = statistics.median(run_emu(emu, 0, "shared", extra)["peak_mib"] for _ in range(args.reps))
+        for c in rows:
+            c["shared"]["less_shell_mib"] = c["shared"]["peak_mib"] - shell
+        base = rows[0]
+        print(f"\nthe sleeps alone, emu's peak less the shell's ({shell:.2f} MiB):")
+        for c in rows:
+            print(f"{c['n']:>3} {c['shared']['less_shell_mib']:6.2f} MiB "
+                  f"{c['shared']['less_shell_mib'] / base['shared']['less_shell_mib']:5.2f}x N={base['n']}")
 
     base = rows[0]
-    print(f"\npython3.11 barrier, N processes at once ({args.reps} runs each, medians)")
+    title = "python3.11 barrier" if PROGRAM == "python" else "coreutils sleep 2"
+    print(f"\n{title}, N processes at once ({args.reps} runs each, medians)")
     print(f"{'N':>3} {'shared MiB':>11} {'x N=' + str(base['n']):>7} {'cache misses':>13} {'private MiB':>12} "
           f"{'x N=' + str(base['n']):>7} {'native Pss MiB':>15} {'x N=' + str(base['n']):>7}")
     for c in rows:
@@ -113,7 +142,8 @@ def main():
     if args.out:
         os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
         with open(args.out, "w") as f:
-            json.dump({"machine": machine(), "reps": args.reps, "emu_args": args.emu_args, "rows": rows}, f, indent=2)
+            json.dump({"machine": machine(), "program": PROGRAM, "reps": args.reps, "emu_args": args.emu_args,
+                       "rows": rows}, f, indent=2)
         print(f"\nJSON: {args.out}", file=sys.stderr)
 
 
